@@ -1,0 +1,3 @@
+"""dia_augment: Dissolving Is Amplifying for fine-grained anomaly detection, kornia-compatible."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Shared helpers: input checks, crash-safe I/O and random generators."""

@@ -1,0 +1,144 @@
+"""Input validation shared by every public entry point.
+
+Each check raises ``ValueError`` or ``TypeError`` with a message that names the argument and
+the problem, so that a wrong input never turns into a silent wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_images", "check_steps", "check_probability", "check_range_pair", "RANGE_TOLERANCE"]
+
+#: Values this far outside ``[0, 1]`` are accepted (and clamped) to absorb resize overshoot
+#: and float round-off; anything further out is rejected as a range mistake (e.g. [-1, 1]
+#: or [0, 255] input).
+RANGE_TOLERANCE = 1e-3
+
+
+def check_images(
+    images: object,
+    name: str = "images",
+    channels: Sequence[int] | None = (1, 3),
+    check_range: bool = True,
+) -> Tensor:
+    """Check a ``(B, C, H, W)`` float batch of images in ``[0, 1]``.
+
+    Args:
+        images: the object to check.
+        name: how the error messages call it.
+        channels: the accepted channel counts, or ``None`` for any.
+        check_range: also reject values outside ``[0, 1]`` (beyond :data:`RANGE_TOLERANCE`).
+
+    Returns:
+        The same tensor, for chaining.
+
+    Raises:
+        TypeError: not a tensor, or not a floating-point dtype.
+        ValueError: wrong number of dimensions, empty batch, wrong channel count,
+            NaN / inf values, or values outside ``[0, 1]``.
+
+    Example:
+        >>> _ = check_images(torch.rand(2, 3, 8, 8))
+        >>> check_images(torch.rand(3, 8, 8))
+        Traceback (most recent call last):
+        ...
+        ValueError: images must be a (B, C, H, W) batch; got 3 dimensions with shape (3, 8, 8)
+    """
+    if not isinstance(images, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(
+            f"{name} must be a (B, C, H, W) batch; got {images.ndim} dimensions with shape {tuple(images.shape)}"
+        )
+    if not images.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor in [0, 1]; got dtype {images.dtype} "
+            "(convert integer images with images.float() / 255)"
+        )
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (B = 0)")
+    if channels is not None and images.shape[1] not in channels:
+        raise ValueError(f"{name} must have {' or '.join(map(str, channels))} channels; got C = {images.shape[1]}")
+    if images.shape[-1] == 0 or images.shape[-2] == 0:
+        raise ValueError(f"{name} has an empty spatial size {tuple(images.shape[-2:])}")
+    if check_range:
+        # One fused reduction and a single host sync for all three checks.
+        stats = torch.stack([images.amin(), images.amax(), images.sum()]).detach()
+        lo, hi, total = stats.float().cpu().tolist()
+        if not torch.isfinite(torch.tensor(total)):
+            raise ValueError(f"{name} contains NaN or inf values")
+        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+            raise ValueError(
+                f"{name} must be in [0, 1]; got values in [{lo:.4g}, {hi:.4g}] "
+                "(map [-1, 1] images with (x + 1) / 2 and uint8 images with x / 255)"
+            )
+    return images
+
+
+def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t") -> Tensor:
+    """Turn a step (int or ``(B,)`` tensor) into a ``(B,)`` int64 tensor, checking its range.
+
+    Args:
+        t: one step for the whole batch, or one step per sample.
+        batch_size: B.
+        num_steps: steps must lie in ``[0, num_steps)``.
+        name: how the error messages call it.
+
+    Returns:
+        A ``(B,)`` int64 tensor (on the device of ``t`` when it is a tensor, else on CPU).
+
+    Example:
+        >>> check_steps(5, 3, 1000)
+        tensor([5, 5, 5])
+    """
+    if isinstance(t, bool) or not isinstance(t, (int, Tensor)):
+        raise TypeError(f"{name} must be an int or a (B,) integer tensor; got {type(t).__name__}")
+    if isinstance(t, int):
+        if not 0 <= t < num_steps:
+            raise ValueError(f"{name} = {t} is outside [0, {num_steps})")
+        return torch.full((batch_size,), t, dtype=torch.long)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer steps; got dtype {t.dtype}")
+    if t.ndim == 0:
+        t = t.expand(batch_size)
+    if t.ndim != 1 or t.shape[0] != batch_size:
+        raise ValueError(f"{name} must be an int or a ({batch_size},) tensor; got shape {tuple(t.shape)}")
+    lo, hi = torch.stack([t.min(), t.max()]).cpu().tolist()
+    if lo < 0 or hi >= num_steps:
+        raise ValueError(f"{name} has steps in [{lo}, {hi}], outside [0, {num_steps})")
+    return t.long()
+
+
+def check_probability(p: float, name: str = "p") -> float:
+    """Check that ``p`` is a number in ``[0, 1]``.
+
+    Example:
+        >>> check_probability(0.5)
+        0.5
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(f"{name} must be a float in [0, 1]; got {type(p).__name__}")
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1]; got {p}")
+    return float(p)
+
+
+def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tuple[int, int]:
+    """Check a half-open integer range ``(a, b)`` with ``low <= a < b <= high``.
+
+    Example:
+        >>> check_range_pair((30, 100), 0, 1000, "step_range")
+        (30, 100)
+    """
+    if not isinstance(pair, Sequence) or len(pair) != 2:
+        raise ValueError(f"{name} must be a pair (low, high); got {pair!r}")
+    a, b = int(pair[0]), int(pair[1])
+    if a >= b:
+        raise ValueError(f"{name} = {tuple(pair)} is empty or inverted: it needs low < high")
+    if a < low or b > high:
+        raise ValueError(f"{name} = {tuple(pair)} must lie within [{low}, {high}]")
+    return a, b
