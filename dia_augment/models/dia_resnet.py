@@ -1,0 +1,128 @@
+"""The amplifying model: a normalising ResNet-18 with a projection head and a shift head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from dia_augment.models.resnet import ResNet18Backbone
+from dia_augment.utils.checks import check_images
+
+__all__ = ["ModelOutput", "DIAResNet", "build_model", "MODEL_NAMES", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: ``build_model`` names -> backbone stem.
+MODEL_NAMES = {"resnet18": "cifar", "resnet18_imagenet": "imagenet"}
+
+
+class ModelOutput(NamedTuple):
+    """What :class:`DIAResNet` returns.
+
+    Attributes:
+        features: :math:`(B, 8 \\cdot width)` pooled backbone features.
+        projection: :math:`(B, proj\\_dim)` projection head output (not normalised).
+        shift_logits: :math:`(B, K)` shift classifier logits.
+    """
+
+    features: Tensor
+    projection: Tensor
+    shift_logits: Tensor
+
+
+class DIAResNet(nn.Module):
+    """ResNet-18 with input normalisation, a projection head and a K-way shift classifier.
+
+    The input is an image batch in ``[0, 1]``; ``(x - mean) / std`` is applied inside the
+    model (the statistics are buffers, so they follow ``.to(device)`` and are saved with the
+    weights). The projection head is ``feat -> feat -> proj_dim`` with a ReLU between.
+
+    Args:
+        stem: ``"cifar"`` (3x3 stride-1 stem, no max-pool) or ``"imagenet"`` (7x7 stride-2 stem
+            and max-pool, for 224 px images).
+        in_channels: 1 or 3.
+        width: first-stage channels (64 = standard ResNet-18; 16 or 32 for CPU runs).
+        num_shifts: classes of the shift head (K).
+        proj_dim: projection size.
+        mean: per-channel normalisation mean; default 0.5 per channel (ImageNet statistics are
+            what :func:`build_model` uses for ``resnet18_imagenet`` with 3 channels).
+        std: per-channel normalisation std; default 0.5 per channel.
+
+    Shape:
+        - input: :math:`(B, C, H, W)` in ``[0, 1]``
+        - output: :class:`ModelOutput` of :math:`(B, 8 \\cdot width)`, :math:`(B, proj\\_dim)`, :math:`(B, K)`
+
+    Example:
+        >>> model = DIAResNet("cifar", in_channels=1, width=4, proj_dim=8).eval()
+        >>> out = model(torch.rand(2, 1, 8, 8))
+        >>> tuple(out.features.shape), tuple(out.projection.shape), tuple(out.shift_logits.shape)
+        ((2, 32), (2, 8), (2, 4))
+    """
+
+    def __init__(
+        self,
+        stem: str = "cifar",
+        in_channels: int = 3,
+        width: int = 64,
+        num_shifts: int = 4,
+        proj_dim: int = 128,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3; got {in_channels!r}")
+        for name, value in (("num_shifts", num_shifts), ("proj_dim", proj_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        mean = (0.5,) * in_channels if mean is None else tuple(float(m) for m in mean)
+        std = (0.5,) * in_channels if std is None else tuple(float(s) for s in std)
+        if len(mean) != in_channels or len(std) != in_channels:
+            raise ValueError(f"mean and std need {in_channels} values; got {len(mean)} and {len(std)}")
+        if min(std) <= 0:
+            raise ValueError(f"std must be positive; got {std}")
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        self.in_channels = in_channels
+        self.num_shifts = num_shifts
+        self.backbone = ResNet18Backbone(stem, in_channels, width)
+        feat = self.backbone.out_features
+        self.projection = nn.Sequential(nn.Linear(feat, feat), nn.ReLU(inplace=True), nn.Linear(feat, proj_dim))
+        self.shift_head = nn.Linear(feat, num_shifts)
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of the pooled feature, ``8 * width``."""
+        return self.backbone.out_features
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+            check_images(x, channels=(self.in_channels,), check_range=False)
+        features = self.backbone((x - self.mean) / self.std)
+        return ModelOutput(features, self.projection(features), self.shift_head(features))
+
+
+def build_model(name: str, in_channels: int = 3, width: int = 64, num_shifts: int = 4, proj_dim: int = 128) -> DIAResNet:
+    """Build a :class:`DIAResNet` by name.
+
+    Args:
+        name: ``"resnet18"`` (CIFAR stem, small images) or ``"resnet18_imagenet"`` (ImageNet stem,
+            224 px; ImageNet normalisation statistics when ``in_channels = 3``).
+        in_channels: 1 or 3.
+        width: first-stage channels.
+        num_shifts: classes of the shift head.
+        proj_dim: projection size.
+
+    Example:
+        >>> build_model("resnet18", in_channels=1, width=4).backbone.stem
+        'cifar'
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_NAMES)}")
+    stem = MODEL_NAMES[name]
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if stem == "imagenet" and in_channels == 3 else (None, None)
+    return DIAResNet(stem, in_channels, width, num_shifts, proj_dim, mean=mean, std=std)
