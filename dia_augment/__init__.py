@@ -1,3 +1,53 @@
-"""dia_augment: Dissolving Is Amplifying for fine-grained anomaly detection, kornia-compatible."""
+"""dia_augment: Dissolving Is Amplifying for fine-grained anomaly detection, kornia-compatible.
+
+The public API is listed in ``__all__`` (a test guards it). Heavy optional pieces (Stable
+Diffusion, the trainer, the scorer, the data sets) are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+from dia_augment.augmentation.random_dissolving import RandomDissolving
+from dia_augment.filters import (
+    DDPMDissolving,
+    Dissolver,
+    GaussianDissolving,
+    MedianDissolving,
+    ResizeDissolving,
+    ddpm_dissolve,
+    make_dissolver,
+)
+
+# name -> module, imported lazily on first attribute access
+_LAZY = {
+    "StableDiffusionDissolving": "dia_augment.filters.stable_diffusion",
+}
+
+__all__ = [
+    "__version__",
+    "Dissolver",
+    "DDPMDissolving",
+    "GaussianDissolving",
+    "MedianDissolving",
+    "ResizeDissolving",
+    "RandomDissolving",
+    "ddpm_dissolve",
+    "make_dissolver",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dia_augment' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,62 @@
+"""Dissolving filters: DDPM, Stable Diffusion, Gaussian / median blur, and resize only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dia_augment.filters.base import Dissolver, ResizeDissolving
+from dia_augment.filters.blur import GaussianDissolving, MedianDissolving
+from dia_augment.filters.ddpm import DDPMDissolving, ddpm_dissolve, predict_original_sample
+
+__all__ = [
+    "Dissolver",
+    "DDPMDissolving",
+    "GaussianDissolving",
+    "MedianDissolving",
+    "ResizeDissolving",
+    "ddpm_dissolve",
+    "predict_original_sample",
+    "make_dissolver",
+    "DISSOLVER_NAMES",
+]
+
+#: The backend names :func:`make_dissolver` knows.
+DISSOLVER_NAMES = ("ddpm", "sd", "gaussian", "median", "resize")
+
+
+def make_dissolver(name: str, path: str | None = None, resolution: int | None = None, **kwargs: Any) -> Dissolver:
+    """Build a dissolver by backend name, so that trainers and scripts can switch backends.
+
+    Args:
+        name: ``"ddpm"`` (needs ``path``: a saved dissolver or hub id), ``"sd"`` (Stable
+            Diffusion; ``path`` is a hub id or local pipeline directory, else ``version=``),
+            ``"gaussian"``, ``"median"`` or ``"resize"`` (needs ``resolution``).
+        path: where the model's weights are, for the model backends.
+        resolution: the working resolution (DDPM: the expected one; resize: required).
+        **kwargs: passed to the backend's constructor or ``from_pretrained``.
+
+    Example:
+        >>> make_dissolver("gaussian", kernel_size=7)
+        GaussianDissolving(kernel_size=7, sigma_per_step=0.02, resolution=None, resize_mode='bilinear', antialias=False, model_channels=None)
+        >>> make_dissolver("resize", resolution=32).resolution
+        32
+    """
+    if name == "ddpm":
+        if path is None:
+            raise ValueError("the 'ddpm' dissolver needs path=: a directory saved by DDPMDissolving.save_pretrained")
+        return DDPMDissolving.from_pretrained(path, resolution=resolution, **kwargs)
+    if name == "sd":
+        from dia_augment.filters.stable_diffusion import StableDiffusionDissolving
+
+        if path is not None:
+            kwargs["pretrained"] = path
+        return StableDiffusionDissolving(**kwargs)
+    if name == "gaussian":
+        return GaussianDissolving(resolution=resolution, **kwargs)
+    if name == "median":
+        return MedianDissolving(resolution=resolution, **kwargs)
+    if name == "resize":
+        if resolution is None:
+            raise ValueError("the 'resize' dissolver needs resolution=")
+        return ResizeDissolving(resolution, **kwargs)
+    raise ValueError(f"unknown dissolver {name!r}; choose from {DISSOLVER_NAMES}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,11 +29,22 @@ __all__ = [
     "read_json",
     "JsonlLogger",
     "CheckpointError",
+    "is_hub_id",
 ]
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint or saved model is missing, corrupt, or of the wrong kind."""
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` reads as a Hugging Face hub id (``org/name``) rather than a local path.
+
+    Example:
+        >>> is_hub_id("google/ddpm-cifar10-32"), is_hub_id("./runs/dissolver"), is_hub_id("/tmp/x/y")
+        (True, False, False)
+    """
+    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name) is not None and not os.path.exists(name)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,273 @@
+"""DDPM dissolving: one-step x0 prediction with a small diffusion model trained on normal images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+from torch import Tensor
+
+from dia_augment import __version__
+from dia_augment.filters.base import Dissolver
+from dia_augment.utils.io import CheckpointError, atomic_write_json, is_hub_id, read_json
+
+__all__ = ["predict_original_sample", "ddpm_dissolve", "DDPMDissolving", "DISSOLVER_CONFIG_NAME"]
+
+DISSOLVER_CONFIG_NAME = "dissolver_config.json"
+_HUB_KWARGS = ("cache_dir", "local_files_only", "token", "revision", "force_download", "proxies")
+
+
+def predict_original_sample(
+    sample: Tensor, model_output: Tensor, alphas_cumprod: Tensor, t: Tensor, clip_sample: bool = True
+) -> Tensor:
+    r"""The x0 prediction of an epsilon model, with a step per sample.
+
+    .. math::
+        \hat x_0 = \frac{x_t - \sqrt{1 - \bar\alpha_t}\,\epsilon_\theta(x_t, t)}{\sqrt{\bar\alpha_t}}
+
+    It equals ``DDPMScheduler.step(eps, t, x).pred_original_sample``, which only takes one scalar
+    ``t``; here ``t`` indexes ``alphas_cumprod`` per sample.
+
+    Args:
+        sample: :math:`(B, C, H, W)` in the model's range.
+        model_output: :math:`(B, C, H, W)` predicted noise.
+        alphas_cumprod: :math:`(T,)` the schedule's cumulative products.
+        t: :math:`(B,)` int64 steps.
+        clip_sample: clamp the prediction to ``[-1, 1]``.
+
+    Shape:
+        - output: :math:`(B, C, H, W)`
+
+    Example:
+        >>> abar = torch.tensor([0.25, 0.5])
+        >>> x, eps = torch.full((1, 1, 1, 1), 0.5), torch.zeros(1, 1, 1, 1)
+        >>> predict_original_sample(x, eps, abar, torch.tensor([0])).item()
+        1.0
+    """
+    abar = alphas_cumprod.to(device=sample.device)[t].to(sample.dtype).view(-1, 1, 1, 1)
+    x0 = (sample - (1 - abar).sqrt() * model_output) / abar.sqrt()
+    return x0.clamp(-1, 1) if clip_sample else x0
+
+
+class DDPMDissolving(Dissolver):
+    r"""Dissolve images with a DDPM noise predictor in one step (DIA's main dissolving).
+
+    .. math::
+        D(x, t) = \mathrm{clamp}\!\left(\frac{s(x) - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(s(x), t)}
+                  {\sqrt{\bar\alpha_t}}, -1, 1\right), \quad s(x) = 2x - 1,
+
+    mapped back to ``[0, 1]`` with :math:`(D + 1) / 2`. The clean image is treated as if it were
+    :math:`x_t` and no noise is added (as in the paper); with ``add_noise=True`` the image is
+    first noised, :math:`x_t = \sqrt{\bar\alpha_t} s(x) + \sqrt{1-\bar\alpha_t} n`, with
+    :math:`n` from ``noise`` or a ``generator``. Images are resized to the model's resolution,
+    dissolved, and resized back (bilinear, no antialias by default, as in the paper).
+
+    Unlike the paper's code, the input range is mapped explicitly (``[0, 1]`` in, the model's
+    ``[-1, 1]`` inside, ``[0, 1]`` out), and every sample can have its own step in a single
+    UNet call. The model is frozen (``requires_grad_(False)``) and put in eval mode; gradients
+    still flow from the output to the input. The UNet runs in its own dtype (fp32 / bf16 /
+    fp16); the output has the input's dtype.
+
+    Args:
+        unet: a diffusers ``UNet2DModel`` predicting the noise, trained on ``[-1, 1]`` images.
+        scheduler: the ``DDPMScheduler`` (or any scheduler with ``alphas_cumprod``) it was trained with.
+        resolution: the working resolution; defaults to ``unet.config.sample_size``.
+        resize_mode: interpolation mode of both resizes.
+        antialias: antialias the down-resize.
+        add_noise: noise the image to step ``t`` before the prediction.
+        clip_sample: clamp the x0 prediction to ``[-1, 1]``.
+        freeze: freeze the UNet's weights and put it in eval mode.
+        check_inputs: validate inputs on every call (the forward pass's only host sync).
+
+    Shape:
+        - images: :math:`(B, C, H, W)`, C in {1, 3}, float in ``[0, 1]``
+        - t: int or :math:`(B,)`
+        - output: :math:`(B, C, H, W)`, same dtype
+
+    Example:
+        >>> from dia_augment.filters.presets import make_unet, make_scheduler
+        >>> _ = torch.manual_seed(0)
+        >>> dissolver = DDPMDissolving(make_unet("micro", 16, 1), make_scheduler())
+        >>> x = torch.rand(2, 1, 32, 32)
+        >>> y = dissolver(x, torch.tensor([30, 90]))
+        >>> y.shape, bool(y.min() >= 0), bool(y.max() <= 1)
+        (torch.Size([2, 1, 32, 32]), True, True)
+    """
+
+    default_step_range = (30, 100)
+
+    def __init__(
+        self,
+        unet: UNet2DModel,
+        scheduler: DDPMScheduler,
+        resolution: int | None = None,
+        resize_mode: str = "bilinear",
+        antialias: bool = False,
+        add_noise: bool = False,
+        clip_sample: bool = True,
+        freeze: bool = True,
+        check_inputs: bool = True,
+    ) -> None:
+        if not hasattr(scheduler, "alphas_cumprod"):
+            raise TypeError(f"scheduler must have alphas_cumprod (e.g. a DDPMScheduler); got {type(scheduler).__name__}")
+        config = unet.config
+        if config.in_channels != config.out_channels or config.in_channels not in (1, 3):
+            raise ValueError(
+                f"the UNet must map 1 or 3 channels to as many; got {config.in_channels} -> {config.out_channels}"
+            )
+        sample_size = config.sample_size if isinstance(config.sample_size, int) else config.sample_size[0]
+        super().__init__(
+            resolution=int(resolution if resolution is not None else sample_size),
+            resize_mode=resize_mode,
+            antialias=antialias,
+            model_channels=config.in_channels,
+            check_inputs=check_inputs,
+        )
+        self.unet = unet
+        self.scheduler = scheduler
+        self.add_noise = bool(add_noise)
+        self.clip_sample = bool(clip_sample)
+        self.num_train_timesteps = int(scheduler.config.num_train_timesteps)
+        self.register_buffer("alphas_cumprod", scheduler.alphas_cumprod.detach().clone().float(), persistent=False)
+        if freeze:
+            unet.requires_grad_(False).eval()
+
+    def noise_shape(self, images_shape: torch.Size) -> tuple[int, ...] | None:
+        if not self.add_noise:
+            return None
+        return (images_shape[0], self.model_channels, self.resolution, self.resolution)
+
+    def dissolve(self, images: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
+        model_dtype = self.unet.dtype
+        math_dtype = torch.promote_types(model_dtype, torch.float32)
+        x = images.to(math_dtype) * 2 - 1
+        if noise is not None:
+            abar = self.alphas_cumprod.to(math_dtype)[t].view(-1, 1, 1, 1)
+            x = abar.sqrt() * x + (1 - abar).sqrt() * noise.to(math_dtype)
+        eps = self.unet(x.to(model_dtype), t).sample.to(math_dtype)
+        x0 = predict_original_sample(x, eps, self.alphas_cumprod.to(math_dtype), t, self.clip_sample)
+        return (x0 + 1) / 2
+
+    # ----------------------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        return {
+            "_class_name": type(self).__name__,
+            "_dia_augment_version": __version__,
+            "resolution": self.resolution,
+            "resize_mode": self.resize_mode,
+            "antialias": self.antialias,
+            "add_noise": self.add_noise,
+            "clip_sample": self.clip_sample,
+            "channels": self.model_channels,
+        }
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """Save in the diffusers pipeline layout (``unet/``, ``scheduler/``, ``model_index.json``).
+
+        The directory also loads as a diffusers ``DDPMPipeline``; ``dissolver_config.json``
+        keeps the dissolving settings. Weights are safetensors.
+        """
+        import diffusers
+
+        root = Path(save_directory)
+        root.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(root / "unet", safe_serialization=True)
+        self.scheduler.save_pretrained(root / "scheduler")
+        atomic_write_json(
+            root / "model_index.json",
+            {
+                "_class_name": "DDPMPipeline",
+                "_diffusers_version": diffusers.__version__,
+                "scheduler": ["diffusers", type(self.scheduler).__name__],
+                "unet": ["diffusers", "UNet2DModel"],
+            },
+        )
+        atomic_write_json(root / DISSOLVER_CONFIG_NAME, self._config())  # written last: marks a complete save
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained: str | os.PathLike,
+        resolution: int | None = None,
+        torch_dtype: torch.dtype | None = None,
+        **kwargs: Any,
+    ) -> DDPMDissolving:
+        """Load a dissolver saved by :meth:`save_pretrained`, or any ``DDPMPipeline`` directory or hub id.
+
+        Args:
+            pretrained: a local directory or a Hugging Face hub id (e.g. ``"google/ddpm-cifar10-32"``).
+            resolution: the resolution you expect; a checkpoint of another resolution raises.
+            torch_dtype: load the UNet in this dtype.
+            **kwargs: ``cache_dir``, ``local_files_only``, ``token``, ``revision`` ... for the hub,
+                and dissolving settings (``resize_mode``, ``antialias``, ``add_noise``,
+                ``clip_sample``, ``check_inputs``) that override the saved ones.
+
+        Raises:
+            CheckpointError: a missing or corrupt directory, or a checkpoint of another resolution.
+        """
+        hub_kwargs = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
+        path = Path(pretrained)
+        local = path.is_dir()
+        if not local and not is_hub_id(str(pretrained)):
+            raise CheckpointError(f"dissolver directory not found: {pretrained}")
+        settings: dict[str, Any] = {}
+        if local:
+            if not (path / "unet").is_dir():
+                raise CheckpointError(f"{path} is not a saved dissolver: it has no unet/ folder")
+            if (path / DISSOLVER_CONFIG_NAME).exists():
+                settings = read_json(path / DISSOLVER_CONFIG_NAME, what="dissolver config")
+        try:
+            unet = UNet2DModel.from_pretrained(pretrained, subfolder="unet", torch_dtype=torch_dtype, **hub_kwargs)
+            scheduler = DDPMScheduler.from_pretrained(pretrained, subfolder="scheduler", **hub_kwargs)
+        except (OSError, ValueError, RuntimeError, KeyError) as err:
+            where = "the directory" if local else "the Hugging Face hub (no such local directory; offline? pass one)"
+            raise CheckpointError(f"could not load the dissolver {pretrained} from {where}: {err}") from err
+        saved_resolution = settings.get("resolution", unet.config.sample_size)
+        if resolution is not None and resolution != saved_resolution:
+            raise CheckpointError(
+                f"{pretrained} is a {saved_resolution} px dissolver, but resolution={resolution} was asked for; "
+                f"train a dissolver at {resolution} px or load with resolution={saved_resolution}"
+            )
+        options = {k: settings[k] for k in ("resize_mode", "antialias", "add_noise", "clip_sample") if k in settings}
+        options.update(kwargs)
+        return cls(unet, scheduler, resolution=saved_resolution, **options)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, add_noise={self.add_noise}, num_train_timesteps={self.num_train_timesteps}"
+
+
+def ddpm_dissolve(
+    images: Tensor,
+    t: int | Tensor,
+    unet: UNet2DModel,
+    scheduler: DDPMScheduler,
+    resolution: int | None = None,
+    noise: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    **kwargs: Any,
+) -> Tensor:
+    r"""Functional form of :class:`DDPMDissolving` (the UNet is not frozen or moved to eval mode).
+
+    Args:
+        images: :math:`(B, C, H, W)` in ``[0, 1]``.
+        t: an int or a :math:`(B,)` tensor of steps.
+        unet: the noise predictor.
+        scheduler: its schedule.
+        resolution: the working resolution (default: the UNet's).
+        noise: with ``add_noise=True``, the forward-process noise.
+        generator: draws the noise when ``add_noise=True`` and ``noise`` is omitted.
+        **kwargs: the other :class:`DDPMDissolving` options.
+
+    Example:
+        >>> from dia_augment.filters.presets import make_unet, make_scheduler
+        >>> _ = torch.manual_seed(0)
+        >>> unet = make_unet("micro", 16, 1).eval()
+        >>> ddpm_dissolve(torch.rand(1, 1, 16, 16), 50, unet, make_scheduler()).shape
+        torch.Size([1, 1, 16, 16])
+    """
+    module = DDPMDissolving(unet, scheduler, resolution=resolution, freeze=False, **kwargs)
+    return module(images, t, noise=noise, generator=generator)
+
