@@ -1,0 +1,22 @@
+"""Anomaly scores (CSI and its ablations) and one-class detection metrics."""
+
+from dia_augment.score.csi import DEFAULT_CHUNK_SIZE, csi_score, csi_weights, max_similarity, shift_score, simclr_score
+from dia_augment.score.metrics import aupr, auroc, evaluate, fpr_at_tpr, per_class_auroc, save_roc_curve
+from dia_augment.score.scorer import SCORE_METHODS, CSIScorer
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "SCORE_METHODS",
+    "CSIScorer",
+    "aupr",
+    "auroc",
+    "csi_score",
+    "csi_weights",
+    "evaluate",
+    "fpr_at_tpr",
+    "max_similarity",
+    "per_class_auroc",
+    "save_roc_curve",
+    "shift_score",
+    "simclr_score",
+]
