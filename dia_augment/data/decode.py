@@ -1,0 +1,172 @@
+"""Decoding image files to float tensors, and bringing them to a common size and channel count.
+
+Pillow decodes, numpy carries the pixels to torch; resizing is a float op in torch (bilinear
+with antialias), so 8-bit and 16-bit files go through the same path without losing precision.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from dia_augment.data.errors import DataError
+
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "prepare_image", "convert_channels", "resize_square"]
+
+#: File name endings read as images (compared case-insensitively).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+# ITU-R BT.601 luma, as used by the dissolvers for 3 -> 1 channel conversion.
+_LUMA = (0.299, 0.587, 0.114)
+
+# Pillow modes read as they are (8 bits per channel after conversion) and their target mode.
+_EIGHT_BIT_MODES = {"1": "L", "L": "L", "LA": "L", "P": "RGB", "PA": "RGB", "RGB": "RGB", "RGBA": "RGB",
+                    "CMYK": "RGB", "YCbCr": "RGB"}
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def read_image(path: str | os.PathLike) -> Tensor:
+    """Decode an image file to a float32 ``(C, H, W)`` tensor in ``[0, 1]``, C = 1 or 3.
+
+    8-bit images (``L``, ``RGB``) are divided by 255; 16-bit grayscale (``I;16``, and ``I`` with
+    values in ``[0, 65535]``, as 16-bit PNG and TIFF files decode) by 65535. Palette images become
+    RGB, alpha is dropped (not composited), bilevel images become 0 / 1.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        The image, 1 channel for grayscale files, 3 for colour ones.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        DataError: the file is not a readable image, or its pixel format is not supported;
+            the message names the file.
+
+    Shape:
+        - output: :math:`(C, H, W)`
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from PIL import Image
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+        >>> Image.fromarray(np.array([[0, 65535]], dtype=np.uint16)).save(p)
+        >>> read_image(p)
+        tensor([[[0., 1.]]])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode in _EIGHT_BIT_MODES and mode != _EIGHT_BIT_MODES[mode]:
+                image = image.convert(_EIGHT_BIT_MODES[mode])
+            array = np.asarray(image).astype(np.float32)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"cannot read image {path}: the file is corrupt or not an image ({err})") from err
+    if mode in _SIXTEEN_BIT_MODES:
+        scale = 65535.0
+        lo, hi = float(array.min()), float(array.max())
+        if lo < 0 or hi > 65535:
+            raise DataError(
+                f"image {path} has mode {mode} with values in [{lo:g}, {hi:g}]; "
+                "only 16-bit values in [0, 65535] are supported"
+            )
+    elif mode in _EIGHT_BIT_MODES:
+        scale = 255.0
+    else:
+        raise DataError(f"image {path} has the unsupported pixel format {mode!r}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))) / scale
+
+
+def convert_channels(image: Tensor, channels: int) -> Tensor:
+    """Convert a ``(..., C, H, W)`` image between 1 and 3 channels.
+
+    1 -> 3 repeats the gray channel; 3 -> 1 takes the ITU-R BT.601 luma
+    (0.299 R + 0.587 G + 0.114 B).
+
+    Args:
+        image: a tensor with 1 or 3 channels in dimension -3.
+        channels: 1 or 3.
+
+    Shape:
+        - image: :math:`(..., C, H, W)`
+        - output: :math:`(..., channels, H, W)`
+
+    Example:
+        >>> convert_channels(torch.tensor([[[1.0]], [[0.0]], [[0.0]]]), 1)
+        tensor([[[0.2990]]])
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3; got {channels!r}")
+    c = image.shape[-3]
+    if c not in (1, 3):
+        raise ValueError(f"image must have 1 or 3 channels; got {c}")
+    if c == channels:
+        return image
+    if channels == 3:
+        return image.expand(*image.shape[:-3], 3, *image.shape[-2:]).clone()
+    luma = torch.tensor(_LUMA, dtype=image.dtype, device=image.device).view(3, 1, 1)
+    return (image * luma).sum(-3, keepdim=True)
+
+
+def resize_square(image: Tensor, image_size: int) -> Tensor:
+    """Resize a ``(..., C, H, W)`` float image to ``image_size`` x ``image_size`` (aspect ignored).
+
+    Bilinear with antialias (``align_corners=False``), clamped back to ``[0, 1]``; an image
+    already at the size is returned unchanged.
+
+    Args:
+        image: float images in ``[0, 1]``.
+        image_size: the side of the output.
+
+    Shape:
+        - image: :math:`(C, H, W)` or :math:`(B, C, H, W)`
+        - output: the same with :math:`H = W = image\\_size`
+
+    Example:
+        >>> resize_square(torch.ones(1, 4, 6), 2)
+        tensor([[[1., 1.],
+                 [1., 1.]]])
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int; got {image_size!r}")
+    if tuple(image.shape[-2:]) == (image_size, image_size):
+        return image
+    batch = image if image.ndim == 4 else image.unsqueeze(0)
+    out = F.interpolate(batch, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+    out = out.clamp(0, 1)
+    return out if image.ndim == 4 else out.squeeze(0)
+
+
+def prepare_image(image: Tensor, image_size: int | None = None, channels: int | None = None) -> Tensor:
+    """Bring a decoded ``(C, H, W)`` image to the requested channel count and square size.
+
+    Args:
+        image: float in ``[0, 1]``.
+        image_size: output side, or ``None`` to keep the size.
+        channels: 1 or 3, or ``None`` to keep the channels.
+
+    Shape:
+        - image: :math:`(C, H, W)`
+        - output: :math:`(channels, image\\_size, image\\_size)`
+
+    Example:
+        >>> prepare_image(torch.full((1, 5, 3), 0.5), image_size=2, channels=3).shape
+        torch.Size([3, 2, 2])
+    """
+    if channels is not None:
+        image = convert_channels(image, channels)
+    if image_size is not None:
+        image = resize_square(image, image_size)
+    return image

@@ -1,0 +1,170 @@
+"""``load_one_class``: one entry point for every data source of the library."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dia_augment.data.container import OneClassData, OneClassDataset
+from dia_augment.data.decode import convert_channels
+from dia_augment.data.embedded import EMBEDDED_CLASS_NAMES, make_embedded_dataset
+from dia_augment.data.folder import OneClassImageFolder, scan_class_folders
+from dia_augment.data.medmnist import MEDMNIST_KNOWN, MedMNISTOneClass
+from dia_augment.data.recipes import RECIPES
+
+__all__ = ["open_one_class", "load_one_class", "EMBEDDED", "describe_sources"]
+
+#: The source name of the built-in generated data set.
+EMBEDDED = "embedded"
+_EMBEDDED_DEFAULT_SIZE = 64
+
+
+def describe_sources() -> str:
+    """A one-line description of the accepted ``source`` values (for error messages and help texts)."""
+    recipes = ", ".join(f"'{name}:ROOT'" for name in RECIPES)
+    return f"'{EMBEDDED}', a class folder, a MedMNIST .npz file, or a recipe {recipes}"
+
+
+def _split_recipe(source: str) -> tuple[str, str] | None:
+    name, sep, root = source.partition(":")
+    return (name, root) if sep and name in RECIPES else None
+
+
+def _medmnist_labels(path: Path, normal_class: str | Sequence[str] | None) -> tuple[int, ...] | None:
+    """Map normal class names (label numbers, or the known class names of the file) to labels."""
+    if normal_class is None:
+        return None
+    names = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
+    known = MEDMNIST_KNOWN.get(path.stem.split("_")[0].lower())
+    labels = []
+    for name in names:
+        if str(name).isdigit():
+            labels.append(int(name))
+        elif known is not None and name in known[0]:
+            labels.append(known[0].index(name))
+        else:
+            choices = f"a label number or one of {list(known[0])}" if known else "a label number"
+            raise ValueError(f"normal class {name!r} of {path.name} must be {choices}")
+    return tuple(labels)
+
+
+def open_one_class(
+    source: str | os.PathLike,
+    split: str,
+    normal_class: str | Sequence[str] | None = None,
+    image_size: int | None = None,
+    channels: int | None = None,
+    seed: int = 0,
+    train_fraction: float = 0.8,
+) -> OneClassDataset:
+    """Open a file-backed one-class split as a lazy torch Dataset of ``(image, target)`` items.
+
+    Accepts every source of :func:`load_one_class` except ``"embedded"`` (generated in memory).
+
+    Args:
+        source: a class folder, a MedMNIST ``.npz`` file, or ``"recipe:ROOT"`` (see :data:`RECIPES`).
+        split: ``"train"`` (normal images only), ``"test"`` (or ``"val"`` where the source has one).
+        normal_class: the normal class: a folder name (or several) for a folder; a label or
+            class name for a ``.npz`` (default for RetinaMNIST and BreastMNIST); fixed by a recipe
+            (``None``, or the recipe's own choice).
+        image_size: side of the square output, or ``None`` to keep the files' size.
+        channels: 1 or 3, or ``None`` to keep the files' channels.
+        seed: the split seed where the source has no official split.
+        train_fraction: the train share of each class where the source has no official split.
+
+    Raises:
+        FileNotFoundError: the source does not exist.
+        ValueError: a folder without ``normal_class`` (the message lists the classes found),
+            or a ``normal_class`` the recipe does not use.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from PIL import Image
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for cls in ("a", "b"):
+        ...     (root / cls).mkdir(); Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / cls / "0.png")
+        >>> ds = open_one_class(f"{root}", "test", normal_class="a")
+        >>> len(ds), ds.labels.tolist()
+        (2, [0, 1])
+    """
+    source_str = os.fspath(source)
+    recipe = _split_recipe(source_str)
+    if recipe is not None:
+        name, root = recipe
+        dataset = RECIPES[name].open(Path(root), split, image_size, channels, train_fraction, seed)
+        if normal_class is not None:
+            wanted = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
+            if set(wanted) != set(dataset.normal_classes) and wanted != (dataset.normal_class,):
+                raise ValueError(
+                    f"the {name} recipe uses normal class {dataset.normal_class!r}; got normal_class={normal_class!r} "
+                    "(open the folder directly to choose another)"
+                )
+        return dataset
+    path = Path(source_str)
+    if source_str == EMBEDDED:
+        raise ValueError(f"the '{EMBEDDED}' data set is generated in memory: use load_one_class")
+    if not path.exists():
+        raise FileNotFoundError(f"data source not found: {source_str!r}; expected {describe_sources()}")
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise ValueError(f"data source {path} is a file but not a MedMNIST .npz; expected {describe_sources()}")
+        return MedMNISTOneClass(path, split, _medmnist_labels(path, normal_class), image_size, channels)
+    if normal_class is None:
+        splits = [s for s in ("train", "test") if (path / s).is_dir()]
+        found = sorted({c for s in splits for c in scan_class_folders(path / s)} if len(splits) == 2 else scan_class_folders(path))
+        raise ValueError(f"normal_class is needed for the folder {path}; classes found: {found}")
+    return OneClassImageFolder(path, split, normal_class, image_size, channels, train_fraction, seed)
+
+
+def load_one_class(
+    source: str | os.PathLike,
+    split: str,
+    normal_class: str | Sequence[str] | None = None,
+    image_size: int | None = None,
+    channels: int | None = None,
+    seed: int = 0,
+    train_fraction: float = 0.8,
+    progress: bool | None = None,
+) -> OneClassData:
+    """Load a one-class split into memory: normal images only for ``"train"``, normal and anomalous for ``"test"``.
+
+    Sources:
+
+    - ``"embedded"``: the built-in generated fundus-like set (:mod:`dia_augment.data.embedded`),
+      64 px unless ``image_size`` is given, RGB; ``seed`` fixes the images.
+    - a folder: ``root/<class>/`` (seeded per-class split) or ``root/{train,test}/<class>/``
+      (official split), see :class:`~dia_augment.data.folder.OneClassImageFolder`; ``normal_class``
+      is required.
+    - a MedMNIST ``.npz`` file, see :class:`~dia_augment.data.medmnist.MedMNISTOneClass`.
+    - ``"sarscov2:ROOT"``, ``"aptos2019:ROOT"``, ``"kermany_oct:ROOT"``, ``"kvasir:ROOT"``:
+      the paper's data sets in their downloaded layouts, see :mod:`dia_augment.data.recipes`.
+
+    Args:
+        source: one of the above.
+        split: ``"train"`` or ``"test"`` (``"val"`` for MedMNIST and folders that have one).
+        normal_class: see :func:`open_one_class`; for ``"embedded"`` ``None`` or ``"normal"``.
+        image_size: side of the square output; needed when the files differ in size.
+        channels: 1 or 3; needed when the files differ in channels.
+        seed: the split seed (the generation seed for ``"embedded"``).
+        train_fraction: the train share of each class where the source has no official split.
+        progress: show a progress bar while decoding (``None``: only on a terminal).
+
+    Returns:
+        :class:`~dia_augment.data.container.OneClassData`.
+
+    Example:
+        >>> data = load_one_class("embedded", "test", image_size=16, channels=1)
+        >>> data.images.shape, data.counts()
+        (torch.Size([400, 1, 16, 16]), {'normal': 200, 'lesions': 200})
+    """
+    if os.fspath(source) == EMBEDDED:
+        if normal_class not in (None, EMBEDDED_CLASS_NAMES[0]):
+            raise ValueError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1, 3 or None; got {channels!r}")
+        data = make_embedded_dataset(split, image_size or _EMBEDDED_DEFAULT_SIZE, seed)
+        if channels is not None:
+            data.images = convert_channels(data.images, channels)
+        return data
+    return open_one_class(source, split, normal_class, image_size, channels, seed, train_fraction).to_data(progress)
