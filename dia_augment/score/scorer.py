@@ -1,0 +1,427 @@
+"""``CSIScorer``: test-time augmented features of a trained model, and the CSI score from them.
+
+For every image, each of the ``num_samples`` test-time samples is drawn as in CSI's evaluation:
+a random horizontal flip (p = 0.5, one per image and sample, shared by its shifts), the
+``num_shifts`` shifted copies, then the SimCLR augmentation with its own random parameters for
+every row (resized crop of scale ``resize_factor``, colour jitter, grayscale). The model sees the
+``num_shifts * B`` rows of a batch in one forward pass; for shift ``k`` we keep the projection
+``z`` and the shift logit of class ``k``, and average both over the samples. :func:`csi_score`
+turns the statistics of the normal training images and of the test images into scores.
+
+Randomness: :meth:`CSIScorer.fit` and :meth:`CSIScorer.score` each start a fresh generator from
+``seed``, so the same images, in the same order, with the same ``batch_size`` always give the
+same result. Per batch, the draws happen sample by sample: flips, then the augmentation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from dia_augment.score.csi import DEFAULT_CHUNK_SIZE, csi_score, shift_score, simclr_score
+from dia_augment.utils.checks import check_images
+from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_write_json, load_tensors, read_json
+from dia_augment.utils.random import make_generator
+
+__all__ = ["CSIScorer", "SHIFT_KINDS", "SCORE_METHODS"]
+
+SHIFT_KINDS = ("rotation", "cutperm")
+#: ``csi``: the full score; ``simclr``: max cosine similarity of shift 0 only; ``shift``: the
+#: shift-logit term only.
+SCORE_METHODS = ("csi", "simclr", "shift")
+
+_CONFIG_FILE = "csi_scorer.json"
+_TENSORS_FILE = "csi_scorer.safetensors"
+_FORMAT = "dia_augment.CSIScorer"
+
+Images = Tensor | Dataset
+Augmentation = Callable[..., Tensor]
+
+
+def _positive_int(value: Any, name: str, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum is not None and value > maximum):
+        bound = f"in [1, {maximum}]" if maximum is not None else ">= 1"
+        raise ValueError(f"{name} must be an int {bound}; got {value!r}")
+    return value
+
+
+def _image_of(item: Any, index: int) -> Tensor:
+    image = item[0] if isinstance(item, (tuple, list)) else item
+    if not isinstance(image, Tensor):
+        raise TypeError(f"dataset item {index} must be an image tensor or an (image, label) pair; got {type(image).__name__}")
+    if image.ndim != 3:
+        raise ValueError(f"dataset item {index} must be a (C, H, W) image; got shape {tuple(image.shape)}")
+    return image
+
+
+def _iter_batches(images: Images, batch_size: int) -> tuple[int, Iterator[Tensor]]:
+    """The number of images and an iterator over ``(B, C, H, W)`` batches (checked with ``check_images``)."""
+    if isinstance(images, Tensor):
+        check_images(images)
+        n = images.shape[0]
+        return n, (images[i : i + batch_size] for i in range(0, n, batch_size))
+    if not isinstance(images, Dataset) or not hasattr(images, "__len__"):
+        raise TypeError(f"images must be a (N, C, H, W) tensor or a sized torch Dataset; got {type(images).__name__}")
+    n = len(images)
+    if n == 0:
+        raise ValueError("images is an empty dataset")
+
+    def batches() -> Iterator[Tensor]:
+        for start in range(0, n, batch_size):
+            items = [_image_of(images[j], j) for j in range(start, min(n, start + batch_size))]
+            sizes = {tuple(x.shape) for x in items}
+            if len(sizes) > 1:
+                raise ValueError(f"dataset images must share one shape; got {sorted(sizes)} (set image_size on the dataset)")
+            yield check_images(torch.stack(items), name=f"dataset images {start}..{start + len(items) - 1}")
+
+    return n, batches()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+class CSIScorer:
+    r"""Fit CSI's training statistics on normal images and score new images (higher = more normal).
+
+    Args:
+        model: a trained model whose ``forward(x)`` on ``(B, C, H, W)`` images in ``[0, 1]``
+            returns an object with ``projection`` ``(B, D)`` and ``shift_logits``
+            ``(B, >= num_shifts)`` (as :class:`~dia_augment.models.DIAResNet`'s ``ModelOutput``).
+        shift: the shift transformation, ``"rotation"`` or ``"cutperm"``
+            (``dia_augment.shift.shift_transform``).
+        num_shifts: K, the shifts ``0 .. K - 1`` to average over (1 to 4).
+        num_samples: T, test-time augmentations per image (10 in the paper).
+        resize_factor: the crop scale of the test-time resized crop (0.54 in the paper).
+        resize_fix: crop scale fixed at ``(resize_factor, resize_factor)``; otherwise
+            ``(resize_factor, 1)``.
+        image_size: resize the images to this square size first (also the augmentation's output
+            size); ``None`` keeps their size (they must then be square).
+        batch_size: images per forward pass (the model sees ``num_shifts * batch_size`` rows).
+        seed: the seed of the test-time randomness.
+        hflip: draw a random horizontal flip per image and sample, as CSI's evaluation does.
+        augmentation: a custom test-time augmentation called as ``augmentation(rows, generator=g)``
+            on ``(R, C, S, S)`` rows; ``None`` builds
+            ``dia_augment.augmentation.simclr.SimCLRAugmentation`` from ``resize_factor`` and
+            ``resize_fix``.
+        chunk_size: rows per block in the similarity search (see :func:`csi_score`).
+        progress: show a progress bar while extracting features.
+
+    Shape:
+        - images: :math:`(N, C, H, W)` in ``[0, 1]`` (or a Dataset of :math:`(C, H, W)` images)
+        - ``score`` output: :math:`(N,)`
+
+    Example:
+        >>> from collections import namedtuple
+        >>> Out = namedtuple("Out", "features projection shift_logits")
+        >>> class Tiny(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.head = nn.Linear(16, 4)
+        ...     def forward(self, x):
+        ...         f = x.flatten(1)
+        ...         return Out(f, f[:, :4], self.head(f) + 5.0)
+        >>> scorer = CSIScorer(Tiny(), num_samples=2, augmentation=lambda x, generator=None: x, progress=False)
+        >>> train = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+        >>> scorer.fit(train).train_features.shape
+        torch.Size([4, 6, 4])
+        >>> torch.equal(scorer.score(train[:2]), scorer.score(train[:2]))
+        True
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        shift: str = "rotation",
+        num_shifts: int = 4,
+        num_samples: int = 10,
+        resize_factor: float = 0.54,
+        resize_fix: bool = True,
+        image_size: int | None = None,
+        batch_size: int = 64,
+        seed: int = 0,
+        *,
+        hflip: bool = True,
+        augmentation: Augmentation | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        if shift not in SHIFT_KINDS:
+            raise ValueError(f"shift must be one of {SHIFT_KINDS}; got {shift!r}")
+        if isinstance(resize_factor, bool) or not isinstance(resize_factor, (int, float)) or not 0 < resize_factor <= 1:
+            raise ValueError(f"resize_factor must be a number in (0, 1]; got {resize_factor!r}")
+        if image_size is not None:
+            _positive_int(image_size, "image_size")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int; got {type(seed).__name__}")
+        if augmentation is not None and not callable(augmentation):
+            raise TypeError(f"augmentation must be callable or None; got {type(augmentation).__name__}")
+        self.model = model
+        self.shift = shift
+        self.num_shifts = _positive_int(num_shifts, "num_shifts", maximum=4)
+        self.num_samples = _positive_int(num_samples, "num_samples")
+        self.resize_factor = float(resize_factor)
+        self.resize_fix = bool(resize_fix)
+        self.image_size = image_size
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.seed = seed
+        self.hflip = bool(hflip)
+        self.augmentation = augmentation
+        self.chunk_size = _positive_int(chunk_size, "chunk_size")
+        self.progress = bool(progress)
+        self._train_features: Tensor | None = None
+        self._train_shift_logits: Tensor | None = None
+        self._default_augmentations: dict[int, nn.Module] = {}
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has set the training statistics."""
+        return self._train_features is not None
+
+    @property
+    def train_features(self) -> Tensor:
+        """The training images' averaged projections, :math:`(K, N, D)`, float32 on CPU."""
+        return self._fitted()[0]
+
+    @property
+    def train_shift_logits(self) -> Tensor:
+        """The training images' averaged shift logits (class k for shift k), :math:`(K, N)`."""
+        return self._fitted()[1]
+
+    def _fitted(self) -> tuple[Tensor, Tensor]:
+        if self._train_features is None or self._train_shift_logits is None:
+            raise RuntimeError("the CSIScorer is not fitted: call fit(normal_train_images) or CSIScorer.load first")
+        return self._train_features, self._train_shift_logits
+
+    # ----------------------------------------------------------------------------------------
+    def fit(self, images: Images) -> CSIScorer:
+        """Compute and store the statistics of the normal training images.
+
+        Args:
+            images: :math:`(N, C, H, W)` float in ``[0, 1]``, or a Dataset of images or
+                ``(image, label)`` pairs; normal images only.
+
+        Returns:
+            ``self``.
+        """
+        self._train_features, self._train_shift_logits = self.extract_features(images)
+        return self
+
+    def score(self, images: Images, method: str = "csi") -> Tensor:
+        """Score images against the fitted training statistics (higher = more normal).
+
+        Args:
+            images: :math:`(M, C, H, W)` float in ``[0, 1]``, or a Dataset.
+            method: ``"csi"`` (the full score), ``"simclr"`` (max cosine similarity of the
+                normalised mean projection of shift 0 to the training set) or ``"shift"``
+                (``mean_k w_shi_k * l_k(x)``, the shift-logit term alone).
+
+        Returns:
+            :math:`(M,)` float32 scores on CPU.
+        """
+        if method not in SCORE_METHODS:
+            raise ValueError(f"method must be one of {SCORE_METHODS}; got {method!r}")
+        train_features, train_logits = self._fitted()
+        features, logits = self.extract_features(images)
+        if features.shape[-1] != train_features.shape[-1]:
+            raise ValueError(
+                f"the model's projection size {features.shape[-1]} differs from the fitted statistics' "
+                f"{train_features.shape[-1]}: score with the model the scorer was fitted with"
+            )
+        if method == "simclr":
+            return simclr_score(train_features[0], features[0], self.chunk_size)
+        if method == "shift":
+            return shift_score(train_logits, logits)
+        return csi_score(train_features, train_logits, features, logits, self.chunk_size)
+
+    # ----------------------------------------------------------------------------------------
+    def extract_features(self, images: Images) -> tuple[Tensor, Tensor]:
+        """The test-time averaged projections and shift logits of ``images``.
+
+        Runs the model under ``torch.no_grad()`` in eval mode (its previous mode is restored),
+        from a fresh generator seeded with ``seed``.
+
+        Args:
+            images: :math:`(N, C, H, W)` float in ``[0, 1]``, or a Dataset.
+
+        Returns:
+            ``(features, shift_logits)``: :math:`(K, N, D)` projections averaged over the
+            samples (not normalised) and :math:`(K, N)` logits of class k for shift k, float32 on CPU.
+        """
+        n, batches = _iter_batches(images, self.batch_size)
+        device = _model_device(self.model)
+        generator = make_generator(self.seed, device)
+        was_training = self.model.training
+        self.model.eval()
+        features, logits = [], []
+        try:
+            with torch.no_grad(), tqdm(total=n, desc="CSI features", unit="img", disable=not self.progress) as bar:
+                for batch in batches:
+                    f, l = self._batch_features(batch.to(device), generator)
+                    features.append(f.cpu())
+                    logits.append(l.cpu())
+                    bar.update(batch.shape[0])
+        finally:
+            self.model.train(was_training)
+        return torch.cat(features, dim=1), torch.cat(logits, dim=1)
+
+    def _prepare(self, batch: Tensor) -> Tensor:
+        if self.image_size is not None and tuple(batch.shape[-2:]) != (self.image_size, self.image_size):
+            batch = F.interpolate(batch, size=(self.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+            return batch.clamp(0, 1)
+        if batch.shape[-1] != batch.shape[-2]:
+            raise ValueError(f"images must be square unless image_size is set; got size {tuple(batch.shape[-2:])}")
+        return batch
+
+    def _augmentation(self, size: int) -> Augmentation:
+        if self.augmentation is not None:
+            return self.augmentation
+        if size not in self._default_augmentations:
+            from dia_augment.augmentation.simclr import SimCLRAugmentation
+
+            # No parameters or buffers: it runs on the rows' device as built.
+            scale = (self.resize_factor, self.resize_factor if self.resize_fix else 1.0)
+            self._default_augmentations[size] = SimCLRAugmentation(size, crop_scale=scale)
+        return self._default_augmentations[size]
+
+    def _batch_features(self, batch: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        from dia_augment.shift import shift_transform
+
+        batch = self._prepare(batch)
+        b, k = batch.shape[0], self.num_shifts
+        augment = self._augmentation(batch.shape[-1])
+        index = torch.arange(k, device=batch.device)
+        sum_z: Tensor | float = 0.0
+        sum_l: Tensor | float = 0.0
+        for _ in range(self.num_samples):
+            x = batch
+            if self.hflip:
+                flip = torch.rand(b, generator=generator, device=batch.device) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            rows = torch.cat([shift_transform(x, shift, kind=self.shift) for shift in range(k)])
+            out = self.model(augment(rows, generator=generator))
+            z, logits = self._check_output(out, k * b)
+            sum_z = sum_z + z.float().reshape(k, b, -1)
+            sum_l = sum_l + logits.float().reshape(k, b, -1)[index, :, index]
+        return sum_z / self.num_samples, sum_l / self.num_samples
+
+    def _check_output(self, out: Any, rows: int) -> tuple[Tensor, Tensor]:
+        z, logits = getattr(out, "projection", None), getattr(out, "shift_logits", None)
+        if not isinstance(z, Tensor) or not isinstance(logits, Tensor):
+            raise TypeError(
+                f"the model must return an object with tensor fields projection and shift_logits; got {type(out).__name__}"
+            )
+        if z.ndim != 2 or z.shape[0] != rows:
+            raise ValueError(f"the model's projection must have shape ({rows}, D); got {tuple(z.shape)}")
+        if logits.ndim != 2 or logits.shape[0] != rows or logits.shape[1] < self.num_shifts:
+            raise ValueError(
+                f"the model's shift_logits must have shape ({rows}, >= {self.num_shifts}); got {tuple(logits.shape)}"
+            )
+        return z, logits
+
+    # ----------------------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The settings that :meth:`save` records (JSON-ready)."""
+        return {
+            "format": _FORMAT,
+            "version": 1,
+            "shift": self.shift,
+            "num_shifts": self.num_shifts,
+            "num_samples": self.num_samples,
+            "resize_factor": self.resize_factor,
+            "resize_fix": self.resize_fix,
+            "image_size": self.image_size,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "hflip": self.hflip,
+            "chunk_size": self.chunk_size,
+            "custom_augmentation": self.augmentation is not None,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted statistics (safetensors) and the settings (JSON) into folder ``path``, atomically.
+
+        Args:
+            path: a folder; ``csi_scorer.safetensors`` and ``csi_scorer.json`` are written there.
+        """
+        train_features, train_logits = self._fitted()
+        path = Path(path)
+        atomic_save_tensors({"train_features": train_features, "train_shift_logits": train_logits}, path / _TENSORS_FILE)
+        atomic_write_json(path / _CONFIG_FILE, self.config())
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        model: nn.Module,
+        *,
+        augmentation: Augmentation | None = None,
+        progress: bool = True,
+    ) -> CSIScorer:
+        """Rebuild a fitted scorer from :meth:`save`'s folder, for ``model``.
+
+        Args:
+            path: the folder :meth:`save` wrote.
+            model: the model the statistics were computed with.
+            augmentation: the custom augmentation, required when the scorer was saved with one.
+            progress: show progress bars.
+
+        Raises:
+            CheckpointError: a missing or corrupt file, or statistics that do not match the settings.
+        """
+        path = Path(path)
+        config = read_json(path / _CONFIG_FILE, "CSIScorer config")
+        if not isinstance(config, dict) or config.get("format") != _FORMAT:
+            raise CheckpointError(f"{path / _CONFIG_FILE} is not a CSIScorer config (format != {_FORMAT!r})")
+        if config.get("custom_augmentation") and augmentation is None:
+            raise ValueError(
+                f"the scorer in {path} was fitted with a custom augmentation: pass it again with load(..., augmentation=...)"
+            )
+        keys = ("shift", "num_shifts", "num_samples", "resize_factor", "resize_fix", "image_size", "batch_size", "seed")
+        try:
+            scorer = cls(
+                model,
+                **{key: config[key] for key in keys},
+                hflip=config["hflip"],
+                augmentation=augmentation,
+                chunk_size=config["chunk_size"],
+                progress=progress,
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path / _CONFIG_FILE} has missing or invalid settings: {err}") from err
+        tensors = load_tensors(path / _TENSORS_FILE, "CSIScorer statistics")
+        features, logits = tensors.get("train_features"), tensors.get("train_shift_logits")
+        k = scorer.num_shifts
+        if (
+            features is None
+            or logits is None
+            or features.ndim != 3
+            or features.shape[0] != k
+            or tuple(logits.shape) != tuple(features.shape[:2])
+        ):
+            raise CheckpointError(
+                f"{path / _TENSORS_FILE} must hold train_features (K, N, D) and train_shift_logits (K, N) with K = {k}"
+            )
+        scorer._train_features, scorer._train_shift_logits = features.float(), logits.float()
+        return scorer
+
+    def __repr__(self) -> str:
+        fitted = f"N={self._train_features.shape[1]}" if self._train_features is not None else "unfitted"
+        return (
+            f"{type(self).__name__}(shift={self.shift!r}, num_shifts={self.num_shifts}, num_samples={self.num_samples}, "
+            f"resize_factor={self.resize_factor}, resize_fix={self.resize_fix}, image_size={self.image_size}, "
+            f"batch_size={self.batch_size}, seed={self.seed}, {fitted})"
+        )
