@@ -105,8 +105,9 @@ class CSIScorer:
         resize_factor: the crop scale of the test-time resized crop (0.54 in the paper).
         resize_fix: crop scale fixed at ``(resize_factor, resize_factor)``; otherwise
             ``(resize_factor, 1)``.
-        image_size: resize the images to this square size first (also the augmentation's output
-            size); ``None`` keeps their size (they must then be square).
+        image_size: the model's input size: the side of the test-time crop, taken from the images
+            at their own resolution (as in training); the rows of a custom ``augmentation`` are
+            resized to it. ``None`` keeps the images' size (they must then be square).
         batch_size: images per forward pass (the model sees ``num_shifts * batch_size`` rows).
         seed: the seed of the test-time randomness.
         hflip: draw a random horizontal flip per image and sample, as CSI's evaluation does.
@@ -278,13 +279,12 @@ class CSIScorer:
             self.model.train(was_training)
         return torch.cat(features, dim=1), torch.cat(logits, dim=1)
 
-    def _prepare(self, batch: Tensor) -> Tensor:
-        if self.image_size is not None and tuple(batch.shape[-2:]) != (self.image_size, self.image_size):
-            batch = F.interpolate(batch, size=(self.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
-            return batch.clamp(0, 1)
+    def _output_size(self, batch: Tensor) -> int:
+        if self.image_size is not None:
+            return self.image_size
         if batch.shape[-1] != batch.shape[-2]:
             raise ValueError(f"images must be square unless image_size is set; got size {tuple(batch.shape[-2:])}")
-        return batch
+        return batch.shape[-1]
 
     def _augmentation(self, size: int) -> Augmentation:
         if self.augmentation is not None:
@@ -300,9 +300,9 @@ class CSIScorer:
     def _batch_features(self, batch: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         from dia_augment.shift import shift_transform
 
-        batch = self._prepare(batch)
         b, k = batch.shape[0], self.num_shifts
-        augment = self._augmentation(batch.shape[-1])
+        size = self._output_size(batch)
+        augment = self._augmentation(size)
         index = torch.arange(k, device=batch.device)
         sum_z: Tensor | float = 0.0
         sum_l: Tensor | float = 0.0
@@ -312,7 +312,10 @@ class CSIScorer:
                 flip = torch.rand(b, generator=generator, device=batch.device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             rows = torch.cat([shift_transform(x, shift, kind=self.shift) for shift in range(k)])
-            out = self.model(augment(rows, generator=generator))
+            rows = augment(rows, generator=generator)
+            if tuple(rows.shape[-2:]) != (size, size):
+                rows = F.interpolate(rows, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            out = self.model(rows)
             z, logits = self._check_output(out, k * b)
             sum_z = sum_z + z.float().reshape(k, b, -1)
             sum_l = sum_l + logits.float().reshape(k, b, -1)[index, :, index]

@@ -168,14 +168,19 @@ def test_dataset_input_equals_tensor_input():
     assert torch.equal(a.score(x[:2]), b.score(Pairs(x[:2])))
 
 
-def test_image_size_resizes_first():
+def test_image_size_is_the_model_input_size():
+    # A custom augmentation's rows are resized to image_size; resizing commutes with the shifts.
     model = TinyModel(size=8)
     big = _images(4, 9, size=12)
-    small = F.interpolate(big, size=(8, 8), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    small = F.interpolate(big, size=(8, 8), mode="bilinear", antialias=True, align_corners=False)
     kwargs = dict(num_samples=1, hflip=False, augmentation=identity, progress=False)
     a = CSIScorer(model, image_size=8, **kwargs).fit(big)
     b = CSIScorer(model, **kwargs).fit(small)
     torch.testing.assert_close(a.train_features, b.train_features)
+    # the default augmentation crops from the full-resolution image straight to image_size
+    c = CSIScorer(model, image_size=8, num_samples=2, progress=False).fit(big)
+    assert c.train_features.shape == (4, 4, 6)
+    assert not torch.allclose(c.train_features, a.train_features)
 
 
 def test_default_augmentation_is_simclr_with_the_fixed_crop(monkeypatch):

@@ -1,0 +1,116 @@
+"""``dia-augment score``: score a test set with a trained model and write its metrics.
+
+Fits :class:`~dia_augment.score.CSIScorer` on the normal training split, scores the test split
+and writes into ``--out``: ``metrics.json`` (AUROC, AUPR, FPR at 95% TPR, per-class AUROC, and
+the settings), ``roc.png`` and ``scores.safetensors`` (scores, labels and classes, for pooling
+seeds later). Normal is the positive class and higher scores mean more normal.
+
+Example::
+
+    dia-augment score --checkpoint runs/dia --data sarscov2:../shared/data/sarscov2-ct --out runs/dia/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dia_augment.score.csi import DEFAULT_CHUNK_SIZE
+from dia_augment.score.scorer import SCORE_METHODS, SHIFT_KINDS
+
+NAME = "score"
+HELP = "Score the test split with a trained model (CSI score); write metrics.json, roc.png and the scores."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``score`` options to ``parser``."""
+    parser.add_argument("--checkpoint", required=True, help="the folder (or file) written by training")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT (sarscov2, aptos2019, kermany_oct, kvasir)",
+    )
+    parser.add_argument("--normal-class", default=None, help="the normal class (folder name or label)")
+    parser.add_argument("--out", required=True, help="the folder to write metrics.json, roc.png, scores.safetensors")
+    parser.add_argument(
+        "--method",
+        choices=SCORE_METHODS,
+        default=None,
+        help="csi (default), simclr (contrastive only; default for models trained in simclr mode) or shift",
+    )
+    parser.add_argument("--shift", choices=SHIFT_KINDS, default=None, help="default: the shift the model was trained with")
+    parser.add_argument("--num-samples", type=int, default=10, help="test-time augmentations per image (default 10)")
+    parser.add_argument("--resize-factor", type=float, default=0.54, help="crop scale of the test-time crop (0.54)")
+    parser.add_argument(
+        "--no-resize-fix",
+        dest="resize_fix",
+        action="store_false",
+        help="draw the crop scale from [resize-factor, 1] instead of fixing it",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the test-time augmentations (default 0)")
+    parser.add_argument(
+        "--data-seed",
+        type=int,
+        default=0,
+        help="split seed for sources without an official split; must be the one training used (default 0)",
+    )
+    parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading")
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per similarity block")
+    parser.add_argument("--save-scorer", action="store_true", help="also save the fitted statistics to OUT/scorer")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dia-augment score``; returns the exit status."""
+    from dia_augment.data import load_one_class
+    from dia_augment.score.metrics import evaluate, save_roc_curve
+    from dia_augment.score.scorer import CSIScorer
+    from dia_augment.train import load_model
+    from dia_augment.utils.io import atomic_save_tensors, atomic_write_json
+
+    model, config = load_model(args.checkpoint)
+    mode = getattr(config, "mode", None)
+    method = args.method or ("simclr" if mode == "simclr" else "csi")
+    channels = getattr(config, "in_channels", None)
+    load = dict(image_size=args.load_size, channels=channels, seed=args.data_seed)
+    train = load_one_class(args.data, "train", args.normal_class, **load)
+    test = load_one_class(args.data, "test", args.normal_class, **load)
+    scorer = CSIScorer(
+        model,
+        shift=args.shift or getattr(config, "shift", "rotation"),
+        num_shifts=getattr(config, "num_shifts", 4),
+        num_samples=args.num_samples,
+        resize_factor=args.resize_factor,
+        resize_fix=args.resize_fix,
+        image_size=getattr(config, "image_size", None),
+        batch_size=args.batch_size,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        progress=args.progress,
+    ).fit(train.images)
+    scores = scorer.score(test.images, method=method)
+
+    out = Path(args.out)
+    metrics = evaluate(scores, test.labels, test.classes, test.class_names)
+    metrics.update(
+        method=method,
+        checkpoint=str(args.checkpoint),
+        data=str(args.data),
+        normal_class=test.normal_class,
+        data_seed=args.data_seed,
+        num_train=int(train.images.shape[0]),
+        scorer=scorer.config(),
+    )
+    atomic_write_json(out / "metrics.json", metrics)
+    atomic_save_tensors(
+        {"scores": scores, "labels": test.labels, "classes": test.classes}, out / "scores.safetensors"
+    )
+    save_roc_curve(out / "roc.png", scores, test.labels, title=f"{method} score, normal = {test.normal_class}")
+    if args.save_scorer:
+        scorer.save(out / "scorer")
+    print(
+        f"AUROC {metrics['auroc']:.4f}  AUPR {metrics['aupr']:.4f}  FPR@95%TPR {metrics['fpr_at_95_tpr']:.4f}  "
+        f"({metrics['num_normal']} normal, {metrics['num_anomaly']} anomalous) -> {out}"
+    )
+    return 0

@@ -1,0 +1,87 @@
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.image import imread
+
+from dia_augment.cli import main
+from dia_augment.score import CSIScorer, evaluate
+from dia_augment.utils.io import load_tensors
+from tests.score.test_scorer import TinyModel
+
+
+def _write_npz(path, seed=0):
+    """A MedMNIST-layout file: 8 px greyscale, labels 0 (normal), 1 and 2 (anomalies)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("train", 12), ("val", 6), ("test", 18)):
+        labels = np.arange(n) % 3
+        images = rng.integers(0, 256, size=(n, 8, 8), dtype=np.uint8)
+        images[labels == 0] //= 2  # normals darker: an easy task
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels[:, None].astype(np.int64)
+    np.savez(path, **arrays)
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """A stand-in for dia_augment.train.load_model: a tiny model and its training settings."""
+    model = TinyModel(channels=1, size=8)
+    config = types.SimpleNamespace(mode="csi", shift="rotation", num_shifts=4, image_size=8, in_channels=1)
+    seen = []
+
+    def load_model(path):
+        seen.append(str(path))
+        return model, config
+
+    module = types.ModuleType("dia_augment.train")
+    module.load_model = load_model
+    monkeypatch.setitem(sys.modules, "dia_augment.train", module)
+    return model, seen
+
+
+def test_score_command_writes_metrics_roc_and_scores(tmp_path, fake_training):
+    from dia_augment.data import load_one_class
+
+    model, seen = fake_training
+    data = tmp_path / "toy.npz"
+    _write_npz(data)
+    out = tmp_path / "eval"
+    argv = ["score", "--checkpoint", str(tmp_path / "run"), "--data", str(data), "--normal-class", "0"]
+    argv += ["--out", str(out), "--num-samples", "2", "--batch-size", "5", "--seed", "3", "--no-progress"]
+    assert main(argv + ["--save-scorer"]) == 0
+    assert seen == [str(tmp_path / "run")]
+
+    train = load_one_class(str(data), "train", "0", channels=1)
+    test = load_one_class(str(data), "test", "0", channels=1)
+    scorer = CSIScorer(model, num_samples=2, image_size=8, batch_size=5, seed=3, progress=False).fit(train.images)
+    scores = scorer.score(test.images)
+    expected = evaluate(scores, test.labels, test.classes, test.class_names)
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("auroc", "aupr", "fpr_at_95_tpr", "num_normal", "num_anomaly"):
+        assert metrics[key] == pytest.approx(expected[key])
+    assert metrics["per_class_auroc"] == pytest.approx(expected["per_class_auroc"])
+    assert (metrics["num_normal"], metrics["num_anomaly"], metrics["num_train"]) == (6, 12, 4)
+    assert metrics["method"] == "csi" and metrics["scorer"]["num_samples"] == 2
+    saved = load_tensors(out / "scores.safetensors")
+    assert torch.equal(saved["scores"], scores)
+    assert torch.equal(saved["labels"], test.labels)
+    assert imread(out / "roc.png").shape == (450, 450, 4)
+    reloaded = CSIScorer.load(out / "scorer", model, progress=False)
+    assert torch.equal(reloaded.score(test.images), scores)
+
+
+def test_score_command_method_follows_training_mode(tmp_path, fake_training, capsys):
+    model, _ = fake_training
+    config = types.SimpleNamespace(mode="simclr", shift="rotation", num_shifts=4, image_size=8, in_channels=1)
+    sys.modules["dia_augment.train"].load_model = lambda path: (model, config)
+    data = tmp_path / "toy.npz"
+    _write_npz(data, seed=1)
+    argv = ["score", "--checkpoint", "x", "--data", str(data), "--normal-class", "0", "--out", str(tmp_path / "o")]
+    assert main(argv + ["--num-samples", "1", "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["method"] == "simclr"
+    assert f"AUROC {metrics['auroc']:.4f}" in capsys.readouterr().out
