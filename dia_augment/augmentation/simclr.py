@@ -82,7 +82,7 @@ class SimCLRAugmentation(nn.Module):
         self.jitter_grey = K.ColorJitter(b, c, 0.0, 0.0, p=self.p_jitter)
         self.grayscale = K.RandomGrayscale(p=self.p_gray)
 
-    def _apply(self, images: Tensor) -> Tensor:
+    def _augment(self, images: Tensor) -> Tensor:
         x = self.crop(images)
         if images.shape[1] == 3:
             return self.grayscale(self.jitter_rgb(x))
@@ -91,12 +91,12 @@ class SimCLRAugmentation(nn.Module):
     def forward(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_images(images)
         if generator is None:
-            return self._apply(images).clamp(0, 1)
+            return self._augment(images).clamp(0, 1)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
         devices = [images.device] if images.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            out = self._apply(images)
+            out = self._augment(images)
         return out.clamp(0, 1)
 
     def extra_repr(self) -> str:

@@ -83,3 +83,9 @@ def test_bad_arguments_raise():
         aug(torch.full((2, 3, 8, 8), float("nan")))
     with pytest.raises(ValueError, match="channels"):
         aug(torch.rand(2, 2, 8, 8))
+
+
+def test_module_moves_with_to():
+    aug = SimCLRAugmentation(4).to(torch.float64)
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    assert aug(x, generator=_gen(0)).dtype == torch.float64
