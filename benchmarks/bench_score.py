@@ -10,6 +10,8 @@ Two measurements on random features (float32, positive training logits):
 2. memory: the peak resident memory ``csi_score`` adds on top of its inputs for a large case
    (default 100k training x 10k test rows, D = 128, K = 4), measured in a fresh process from
    ``ru_maxrss``.
+3. feature extraction: :class:`~dia_augment.score.CSIScorer` images per second with a ResNet-18
+   (CIFAR stem, width 16, 32 px, one channel), T = 10 samples x 4 shifts per image.
 
 Run from the repository root::
 
@@ -81,6 +83,17 @@ def memory_case(n: int, m: int, d: int, k: int, chunk_size: int) -> dict:
     }
 
 
+def scorer_throughput(images: int, width: int, size: int, num_samples: int) -> float:
+    """Images per second of CSIScorer.extract_features with an untrained ResNet-18."""
+    from dia_augment.models import build_model
+    from dia_augment.score import CSIScorer
+
+    model = build_model("resnet18", in_channels=1, width=width)
+    x = torch.rand(images, 1, size, size, generator=torch.Generator().manual_seed(0))
+    scorer = CSIScorer(model, num_samples=num_samples, batch_size=64, progress=False)
+    return images / best_time(lambda: scorer.extract_features(x), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shifts", type=int, default=4)
@@ -94,6 +107,7 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--scorer-images", type=int, default=128, help="images for the extraction throughput (0: skip)")
     parser.add_argument("--memory-case", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,6 +146,12 @@ def main() -> None:
             f"| {large} | {result['inputs_mib']:.0f} MiB | {result['extra_peak_mib']:.0f} MiB | "
             f"{result['seconds']:.1f} s |"
         )
+
+    if args.scorer_images:
+        rate = scorer_throughput(args.scorer_images, width=16, size=32, num_samples=10)
+        print("\n| feature extraction | images/s | rows/s |")
+        print("| --- | ---: | ---: |")
+        print(f"| CSIScorer, ResNet-18 width 16, 32 px, T=10, K=4, batch 64 | {rate:.1f} | {rate * 40:.0f} |")
 
 
 if __name__ == "__main__":

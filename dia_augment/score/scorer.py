@@ -138,6 +138,12 @@ class CSIScorer:
         torch.Size([4, 6, 4])
         >>> torch.equal(scorer.score(train[:2]), scorer.score(train[:2]))
         True
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> scorer.save(folder)
+        >>> loaded = CSIScorer.load(folder, scorer.model, augmentation=scorer.augmentation, progress=False)
+        >>> torch.equal(loaded.score(train[:2]), scorer.score(train[:2]))
+        True
     """
 
     def __init__(

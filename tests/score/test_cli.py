@@ -85,3 +85,26 @@ def test_score_command_method_follows_training_mode(tmp_path, fake_training, cap
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["method"] == "simclr"
     assert f"AUROC {metrics['auroc']:.4f}" in capsys.readouterr().out
+
+
+def test_score_command_end_to_end_with_a_trained_model(tmp_path):
+    from dia_augment.data import load_one_class
+    from dia_augment.train import TrainConfig, load_model, train
+
+    data = tmp_path / "toy.npz"
+    _write_npz(data, seed=2)
+    normals = load_one_class(str(data), "train", "0", channels=1).images
+    config = TrainConfig(mode="csi", width=2, image_size=8, epochs=1, batch_size=4, seed=0, progress=False)
+    train(config, normals, out_dir=tmp_path / "run")
+    out = tmp_path / "eval"
+    argv = ["score", "--checkpoint", str(tmp_path / "run"), "--data", str(data), "--normal-class", "0"]
+    # one epoch leaves the shift head untrained (CSI would refuse its logits): score the contrastive term
+    assert main(argv + ["--out", str(out), "--num-samples", "2", "--method", "simclr", "--no-progress"]) == 0
+
+    model, _ = load_model(tmp_path / "run")
+    test = load_one_class(str(data), "test", "0", channels=1)
+    scorer = CSIScorer(model, num_samples=2, image_size=8, progress=False).fit(normals)
+    expected = scorer.score(test.images, method="simclr")
+    assert torch.equal(load_tensors(out / "scores.safetensors")["scores"], expected)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["auroc"] == pytest.approx(evaluate(expected, test.labels)["auroc"])
