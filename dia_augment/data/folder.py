@@ -29,7 +29,9 @@ def _check_size_and_channels(image_size: int | None, channels: int | None) -> No
 
 
 def _as_names(normal_class: str | Sequence[str]) -> tuple[str, ...]:
-    names = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
+    if isinstance(normal_class, str):
+        return (normal_class,)
+    names = tuple(normal_class) if isinstance(normal_class, Sequence) else ()
     if not names or not all(isinstance(n, str) for n in names):
         raise TypeError(f"normal_class must be a class name or a sequence of names; got {normal_class!r}")
     return names
