@@ -1,0 +1,186 @@
+"""Crash-safe training checkpoints: safetensors for tensors, JSON for everything else.
+
+A checkpoint is a folder ``checkpoints/step-XXXXXXXX/`` holding
+
+- ``model.safetensors``: the model's state dict;
+- ``optimizer.safetensors`` + ``optimizer.json``: the optimiser's tensor state (flattened to
+  names ``state.<param index>.<key>``) and the rest (parameter groups, scalar state);
+- ``rng-rank<r>.safetensors``: each process's augmentation generator state, plus torch's CPU
+  (and CUDA) RNG states;
+- ``state.json``: step, epoch, step within the epoch, the data-order generator state at the
+  start of the epoch (as a tensor file entry), the scheduler state;
+- ``config.json``: the :class:`~dia_augment.train.config.TrainConfig`;
+- ``manifest.json``: written last, listing the files.
+
+The folder is written under a temporary name and renamed into place, so a crash (even
+``SIGKILL``) leaves either a complete checkpoint or a temporary folder that is ignored and
+removed on the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_write_json, load_tensors, read_json
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "checkpoint_name",
+    "flatten_optimizer_state",
+    "unflatten_optimizer_state",
+    "latest_checkpoint",
+    "begin_checkpoint",
+    "finish_checkpoint",
+    "remove_stale",
+    "read_checkpoint_file",
+    "rng_tensors",
+    "restore_rng",
+]
+
+#: Subfolder of a run's output folder that holds its checkpoints.
+CHECKPOINT_DIR = "checkpoints"
+_PREFIX = "step-"
+_TMP_PREFIX = ".tmp-step-"
+
+
+def checkpoint_name(step: int) -> str:
+    """Folder name of the checkpoint after ``step`` steps.
+
+    Example:
+        >>> checkpoint_name(12)
+        'step-00000012'
+    """
+    return f"{_PREFIX}{step:08d}"
+
+
+def flatten_optimizer_state(state_dict: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Split an optimiser state dict into named tensors and a JSON-ready rest.
+
+    Example:
+        >>> p = torch.nn.Parameter(torch.ones(2))
+        >>> opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+        >>> p.grad = torch.ones(2); opt.step()
+        >>> tensors, rest = flatten_optimizer_state(opt.state_dict())
+        >>> sorted(tensors), rest["param_groups"][0]["lr"]
+        (['state.0.momentum_buffer'], 0.1)
+    """
+    tensors: dict[str, Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entry in state_dict["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, Tensor):
+                tensors[f"state.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer_state(tensors: Mapping[str, Tensor], rest: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`flatten_optimizer_state`.
+
+    Example:
+        >>> t, r = flatten_optimizer_state({"state": {0: {"step": 3, "buf": torch.ones(1)}}, "param_groups": []})
+        >>> unflatten_optimizer_state(t, r)
+        {'state': {0: {'buf': tensor([1.]), 'step': 3}}, 'param_groups': []}
+    """
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    for index, entry in rest["scalars"].items():
+        state.setdefault(int(index), {}).update(entry)
+    return {"state": state, "param_groups": list(rest["param_groups"])}
+
+
+def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
+    """The complete checkpoint with the most steps in ``out_dir`` (``None`` if there is none).
+
+    Only folders with a ``manifest.json`` count; temporary folders of an interrupted write are ignored.
+    """
+    root = Path(out_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return None
+    done = [p for p in root.iterdir() if p.name.startswith(_PREFIX) and (p / "manifest.json").is_file()]
+    return max(done, key=lambda p: int(p.name[len(_PREFIX) :])) if done else None
+
+
+def remove_stale(out_dir: str | os.PathLike, keep: Path | None) -> None:
+    """Remove temporary folders and every complete checkpoint except ``keep``."""
+    root = Path(out_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return
+    for p in root.iterdir():
+        if p.is_dir() and p.name.startswith((_PREFIX, _TMP_PREFIX)) and p != keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def begin_checkpoint(out_dir: str | os.PathLike, step: int) -> Path:
+    """Create (empty) the temporary folder of the checkpoint after ``step`` steps."""
+    tmp = Path(out_dir) / CHECKPOINT_DIR / f"{_TMP_PREFIX}{step:08d}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def finish_checkpoint(tmp: Path, files: Mapping[str, Any]) -> Path:
+    """Write ``files`` into ``tmp``, then the manifest, then rename the folder into place.
+
+    Args:
+        tmp: from :func:`begin_checkpoint` (other processes may already have written into it).
+        files: file name -> a dict of tensors (``.safetensors``) or a JSON-ready object (``.json``).
+
+    Returns:
+        The final folder.
+    """
+    for name, content in files.items():
+        if name.endswith(".safetensors"):
+            atomic_save_tensors(content, tmp / name)
+        else:
+            atomic_write_json(tmp / name, content)
+    atomic_write_json(tmp / "manifest.json", {"files": sorted(p.name for p in tmp.iterdir() if not p.name.startswith("."))})
+    final = tmp.parent / tmp.name.removeprefix(".tmp-")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return final
+
+
+def read_checkpoint_file(folder: Path, name: str) -> Any:
+    """Read one file of a checkpoint folder (tensors or JSON), naming the file on any problem."""
+    if name.endswith(".safetensors"):
+        return load_tensors(folder / name, what="checkpoint file")
+    return read_json(folder / name, what="checkpoint file")
+
+
+def rng_tensors(generator: torch.Generator) -> dict[str, Tensor]:
+    """This process's RNG states as named tensors: augmentation generator, torch CPU, CUDA devices."""
+    states = {"generator": generator.get_state(), "torch_cpu": torch.random.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            states[f"cuda.{i}"] = s
+    return states
+
+
+def restore_rng(states: Mapping[str, Tensor], generator: torch.Generator) -> None:
+    """Inverse of :func:`rng_tensors`."""
+    missing = {"generator", "torch_cpu"} - set(states)
+    if missing:
+        raise CheckpointError(f"RNG state is missing {sorted(missing)}")
+    generator.set_state(states["generator"])
+    torch.random.set_rng_state(states["torch_cpu"])
+    cuda = [states[k] for k in sorted((k for k in states if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

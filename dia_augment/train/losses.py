@@ -1,0 +1,204 @@
+"""NT-Xent losses of SimCLR, CSI and DIA, as one masked log-softmax over labelled rows.
+
+Every row of a training batch carries labels: the image it comes from, its shift, its view,
+and whether it is a dissolved view. The three objectives differ only in which rows exist:
+
+- SimCLR: two clean views, one shift (no shift transformation);
+- CSI: two clean views, each in its K shifted copies (shifted copies are new "classes");
+- DIA: CSI plus the dissolved view's K shifted copies.
+
+Anchors are the clean rows. For an anchor, the positive is the row of the same image and the
+same shift from the other clean view; the anchor itself is excluded; the dissolved row of the
+anchor's own image *with the anchor's shift* is masked out (neither positive nor negative);
+every other row, including the other shifts of the same image and its dissolved copies with
+other shifts, is a negative. Dissolved rows are never anchors and never positives.
+
+Masking only the same-shift dissolved copy follows the paper's wording ("an anchor's own
+dissolved copy"): the dissolved copies with a different shift are different "classes" under
+the shift transformation, exactly as the clean copies with a different shift are, so they
+stay negatives.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dia_augment.train.distributed import all_gather_no_grad, all_gather_with_grad
+
+__all__ = ["RowLabels", "make_row_labels", "contrastive_masks", "masked_nt_xent", "contrastive_loss"]
+
+
+class RowLabels(NamedTuple):
+    """What each row of a training batch is.
+
+    Attributes:
+        image: :math:`(N,)` int64 image index (unique across processes).
+        shift: :math:`(N,)` int64 shift index.
+        view: :math:`(N,)` int64 view index.
+        dissolved: :math:`(N,)` bool, True for rows of a dissolved view.
+    """
+
+    image: Tensor
+    shift: Tensor
+    view: Tensor
+    dissolved: Tensor
+
+    def to(self, device: torch.device | str) -> RowLabels:
+        return RowLabels(*(t.to(device) for t in self))
+
+    def select(self, mask: Tensor) -> RowLabels:
+        return RowLabels(*(t[mask] for t in self))
+
+
+def make_row_labels(
+    batch_size: int,
+    num_shifts: int = 4,
+    num_clean_views: int = 2,
+    num_dissolved_views: int = 0,
+    image_offset: int = 0,
+    device: torch.device | str = "cpu",
+) -> RowLabels:
+    """Labels of rows laid out view-major, then shift-major, then image (clean views first).
+
+    Row ``(v * K + k) * B + i`` is view ``v``, shift ``k`` of image ``image_offset + i``.
+
+    Args:
+        batch_size: B, images in this process's batch.
+        num_shifts: K.
+        num_clean_views: clean views (2 for SimCLR, CSI and DIA).
+        num_dissolved_views: dissolved views (1 for DIA, else 0).
+        image_offset: index of this process's first image in the global batch.
+        device: where the labels live.
+
+    Example:
+        >>> labels = make_row_labels(2, num_shifts=2, num_dissolved_views=1)
+        >>> labels.image.tolist(), labels.shift.tolist()
+        ([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1], [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1])
+        >>> labels.dissolved.tolist()[-4:]
+        [True, True, True, True]
+    """
+    views = num_clean_views + num_dissolved_views
+    if batch_size < 1 or num_shifts < 1 or num_clean_views < 2 or num_dissolved_views < 0:
+        raise ValueError(
+            "make_row_labels needs batch_size >= 1, num_shifts >= 1, num_clean_views >= 2 and "
+            f"num_dissolved_views >= 0; got {batch_size}, {num_shifts}, {num_clean_views}, {num_dissolved_views}"
+        )
+    image = torch.arange(batch_size, device=device).repeat(views * num_shifts) + image_offset
+    shift = torch.arange(num_shifts, device=device).repeat_interleave(batch_size).repeat(views)
+    view = torch.arange(views, device=device).repeat_interleave(num_shifts * batch_size)
+    return RowLabels(image, shift, view, view >= num_clean_views)
+
+
+def contrastive_masks(anchors: RowLabels, keys: RowLabels) -> tuple[Tensor, Tensor]:
+    """Positive and valid (positive or negative) pairs between anchor rows and key rows.
+
+    Args:
+        anchors: labels of the :math:`A` anchor rows (clean rows).
+        keys: labels of the :math:`N` key rows (every row, all processes).
+
+    Returns:
+        ``(positive, valid)``, two :math:`(A, N)` bool masks; ``positive`` implies ``valid``.
+
+    Example:
+        >>> labels = make_row_labels(1, num_shifts=1, num_dissolved_views=1)
+        >>> positive, valid = contrastive_masks(labels.select(~labels.dissolved), labels)
+        >>> positive.tolist(), valid.tolist()
+        ([[False, True, False], [True, False, False]], [[False, True, False], [True, False, False]])
+    """
+    same = (anchors.image[:, None] == keys.image[None]) & (anchors.shift[:, None] == keys.shift[None])
+    same_view = anchors.view[:, None] == keys.view[None]
+    key_dissolved = keys.dissolved[None]
+    positive = same & ~same_view & ~key_dissolved
+    valid = ~(same & same_view) & ~(same & key_dissolved)
+    return positive, valid
+
+
+def masked_nt_xent(
+    anchors: Tensor, keys: Tensor, positive: Tensor, valid: Tensor, temperature: float = 0.5
+) -> Tensor:
+    r"""NT-Xent as a masked log-softmax over cosine similarities.
+
+    For anchor :math:`a` with positives :math:`P(a)` and valid keys :math:`V(a)`:
+
+    .. math::
+        \ell_a = -\frac{1}{|P(a)|} \sum_{p \in P(a)} \log
+        \frac{\exp(s_{ap} / \tau)}{\sum_{j \in V(a)} \exp(s_{aj} / \tau)},
+        \qquad s_{aj} = \frac{\langle z_a, z_j \rangle}{\|z_a\| \|z_j\|}
+
+    and the loss is the mean of :math:`\ell_a` over anchors. Computed in float32 at least.
+
+    Args:
+        anchors: anchor projections (normalised here).
+        keys: key projections (normalised here).
+        positive: which keys are positives of each anchor; every anchor needs at least one.
+        valid: which keys enter the denominator (positives included).
+        temperature: :math:`\tau > 0`.
+
+    Shape:
+        - anchors: :math:`(A, D)`
+        - keys: :math:`(N, D)`
+        - positive, valid: :math:`(A, N)`
+        - output: scalar
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> pos = torch.tensor([[False, True, False]]); val = torch.tensor([[False, True, True]])
+        >>> round(float(masked_nt_xent(z[:1], z, pos, val, temperature=1.0)), 4)  # -log(e / (e + 1))
+        0.3133
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive; got {temperature}")
+    if anchors.ndim != 2 or keys.ndim != 2 or anchors.shape[1] != keys.shape[1]:
+        raise ValueError(f"anchors (A, D) and keys (N, D) must share D; got {tuple(anchors.shape)} and {tuple(keys.shape)}")
+    expected = (anchors.shape[0], keys.shape[0])
+    if tuple(positive.shape) != expected or tuple(valid.shape) != expected:
+        raise ValueError(f"positive and valid must have shape {expected}; got {tuple(positive.shape)} and {tuple(valid.shape)}")
+    counts = positive.sum(1)
+    if bool((counts == 0).any()):
+        raise ValueError("every anchor needs at least one positive")
+    dtype = torch.promote_types(anchors.dtype, torch.float32)
+    a = F.normalize(anchors.to(dtype), dim=1)
+    k = F.normalize(keys.to(dtype), dim=1)
+    logits = (a @ k.T / temperature).masked_fill(~valid, float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    per_anchor = -log_prob.masked_fill(~positive, 0.0).sum(1) / counts
+    return per_anchor.mean()
+
+
+def contrastive_loss(projections: Tensor, labels: RowLabels, temperature: float = 0.5) -> Tensor:
+    """The amplifying NT-Xent of this process's rows against the rows of every process.
+
+    In one process this is :func:`masked_nt_xent` with the clean rows as anchors and every
+    row as a key. With several processes, the keys (and their labels) are gathered from all
+    of them with a differentiable all-gather, so the negatives span the global batch; the
+    anchors are this process's clean rows, and averaging the processes' gradients gives the
+    gradient of the single-process loss on the global batch.
+
+    Args:
+        projections: this process's row projections.
+        labels: their labels (image indices unique across processes).
+        temperature: :math:`\\tau`.
+
+    Shape:
+        - projections: :math:`(N, D)`
+        - output: scalar
+
+    Example:
+        >>> labels = make_row_labels(4, num_shifts=4, num_dissolved_views=1)
+        >>> z = torch.randn(48, 8, generator=torch.Generator().manual_seed(0))
+        >>> loss = contrastive_loss(z, labels)
+        >>> bool(loss > 0)
+        True
+    """
+    if projections.shape[0] != labels.image.shape[0]:
+        raise ValueError(f"{projections.shape[0]} projections but {labels.image.shape[0]} row labels")
+    keys = all_gather_with_grad(projections)
+    key_labels = RowLabels(*(all_gather_no_grad(t) for t in labels))
+    clean = ~labels.dissolved
+    anchor_labels = labels.select(clean)
+    positive, valid = contrastive_masks(anchor_labels, key_labels)
+    return masked_nt_xent(projections[clean], keys, positive, valid, temperature)

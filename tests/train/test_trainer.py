@@ -1,0 +1,155 @@
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from dia_augment.filters.base import ResizeDissolving
+from dia_augment.train import TrainConfig, load_model, train
+from dia_augment.train.checkpoint import latest_checkpoint
+from dia_augment.utils.io import CheckpointError, load_tensors
+
+
+def _images(n=16, seed=0):
+    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+def _config(**kw):
+    base = dict(mode="dia", width=2, proj_dim=8, image_size=8, epochs=2, batch_size=4, lr=0.05, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_same_seed_same_weights_and_outputs(tmp_path):
+    x = _images()
+    a = train(_config(), x, ResizeDissolving(4), out_dir=tmp_path / "a")
+    b = train(_config(), x, ResizeDissolving(4), out_dir=tmp_path / "b")
+    _assert_same_weights(a, b)
+    c = train(_config(seed=1), x, ResizeDissolving(4), out_dir=tmp_path / "c")
+    assert not torch.equal(a.projection[2].weight, c.projection[2].weight)
+    log = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 9))
+    assert log[0]["lr"] == pytest.approx(0.05 / 4)  # linear warm-up over the first epoch (4 steps)
+    assert all(r["loss"] == pytest.approx(r["loss_contrastive"] + r["loss_shift"]) for r in log)
+    model, config = load_model(tmp_path / "a")
+    _assert_same_weights(model, a)
+    assert config.in_channels == 1 and config.mode == "dia"
+    # only the last checkpoint is kept
+    assert [p.name for p in (tmp_path / "a" / "checkpoints").iterdir()] == ["step-00000008"]
+
+
+def test_dataset_input_gives_the_same_run(tmp_path):
+    x = _images()
+    labels = torch.zeros(16, dtype=torch.long)
+    ds = torch.utils.data.TensorDataset(x, labels)
+    a = train(_config(mode="csi", epochs=1), x, out_dir=tmp_path / "a")
+    b = train(_config(mode="csi", epochs=1), ds, out_dir=tmp_path / "b")
+    _assert_same_weights(a, b)
+
+
+class _SlowImages(torch.utils.data.Dataset):
+    """The test images, slowed down so that the run is still going when it gets killed."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        time.sleep(0.02)
+        return self.x[i]
+
+
+def _killable_run(out):
+    torch.set_num_threads(1)
+    train(_config(epochs=3, checkpoint_every=2), _SlowImages(_images()), ResizeDissolving(4), out_dir=out)
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    torch.set_num_threads(1)
+    out = tmp_path / "killed"
+    # a forked child process reuses the imported modules; SIGKILL gives it no chance to clean up
+    proc = multiprocessing.get_context("fork").Process(target=_killable_run, args=(out,))
+    proc.start()
+    deadline = time.time() + 120
+    try:
+        while latest_checkpoint(out) is None:
+            assert proc.is_alive(), f"the training process ended early with exit code {proc.exitcode}"
+            assert time.time() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    assert proc.exitcode == -signal.SIGKILL
+    assert not (out / "model.safetensors").exists()  # killed before the end
+    killed_at = latest_checkpoint(out)
+    step = int(killed_at.name.split("-")[1])
+    assert 2 <= step < 12 and step % 2 == 0
+    config = _config(epochs=3, checkpoint_every=2)
+    resumed = train(config, _images(), ResizeDissolving(4), out_dir=out, resume=True)
+    reference = train(config, _images(), ResizeDissolving(4), out_dir=tmp_path / "reference")
+    _assert_same_weights(resumed, reference)  # bit-exact on CPU
+    log = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1] == 12 and sorted(set(log)) == list(range(1, 13))
+
+
+def test_resume_without_checkpoint_starts_fresh_and_resume_after_end_is_a_no_op(tmp_path):
+    x = _images(8)
+    cfg = _config(mode="simclr", epochs=1)
+    a = train(cfg, x, out_dir=tmp_path / "a", resume=True)
+    b = train(cfg, x, out_dir=tmp_path / "a", resume=True)
+    _assert_same_weights(a, b)
+
+
+def test_checkpoint_holds_optimizer_and_rng_state(tmp_path):
+    train(_config(mode="csi", epochs=1), _images(8), out_dir=tmp_path)
+    ckpt = latest_checkpoint(tmp_path)
+    manifest = json.loads((ckpt / "manifest.json").read_text())["files"]
+    assert manifest == sorted(
+        ["config.json", "model.safetensors", "optimizer.json", "optimizer.safetensors", "order.safetensors",
+         "rng-rank0.safetensors", "state.json"]
+    )
+    state = json.loads((ckpt / "state.json").read_text())
+    assert (state["step"], state["epoch"], state["step_in_epoch"]) == (2, 1, 0)
+    assert state["scheduler"]["last_epoch"] == 2
+    opt = load_tensors(ckpt / "optimizer.safetensors")
+    assert all(k.startswith("state.") and k.endswith(".momentum_buffer") for k in opt)
+    model, _ = load_model(ckpt)
+    assert len(opt) == len(list(model.parameters()))
+
+
+def test_bad_inputs_raise(tmp_path):
+    with pytest.raises(ValueError, match="needs a dissolver"):
+        train(_config(), _images(), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="larger than the 2 training images"):
+        train(_config(mode="csi"), _images(2), out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        train(_config(mode="csi"), _images() * 255, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="in_channels = 3"):
+        train(_config(mode="csi", in_channels=3), _images(), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="TrainConfig.mode"):
+        TrainConfig(mode="byol")
+    with pytest.raises(ValueError, match="TrainConfig.batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+        TrainConfig.from_dict({"mode": "csi", "colour": 1})
+    with pytest.raises(CheckpointError, match="no trained model"):
+        load_model(tmp_path / "nothing")
+    train(_config(mode="csi", epochs=1), _images(8), out_dir=tmp_path / "run")
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(tmp_path / "run")
