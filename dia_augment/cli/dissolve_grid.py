@@ -1,0 +1,51 @@
+"""``dia-augment dissolve-grid``: show what a dissolver does to a few images of a data set."""
+
+from __future__ import annotations
+
+import argparse
+
+from dia_augment.filters.grid import GRID_STEPS
+
+NAME = "dissolve-grid"
+HELP = "Write a PNG grid of images (rows) dissolved at several steps (columns) by a dissolver."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the sub-command's options."""
+    parser.add_argument("--dissolver", required=True, choices=("ddpm", "sd", "gaussian", "median", "resize"))
+    parser.add_argument("--dissolver-path", default=None, help="a saved dissolver directory (ddpm) or pipeline (sd)")
+    parser.add_argument("--resolution", type=int, default=None, help="the working resolution (required for resize)")
+    parser.add_argument("--kernel-size", type=int, default=None, help="the blur kernel size (gaussian, median)")
+    parser.add_argument("--data", required=True, help="'embedded', a folder, a MedMNIST .npz, or a recipe such as 'sarscov2:/path'")
+    parser.add_argument("--split", choices=("train", "test"), default="train", help="train: normal images only")
+    parser.add_argument("--normal-class", nargs="+", default=None)
+    parser.add_argument("--image-size", type=int, default=None, help="resize the images to this side first")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=None)
+    parser.add_argument("--num-images", type=int, default=8, help="rows of the grid")
+    parser.add_argument("--steps", type=int, nargs="+", default=list(GRID_STEPS), help="the columns' steps")
+    parser.add_argument("--seed", type=int, default=0, help="picks the images (and the split of data sets without one)")
+    parser.add_argument("--scale", type=int, default=2, help="integer enlargement of the PNG")
+    parser.add_argument("--out", required=True, help="the .png file to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the data and the dissolver, and write the grid."""
+    import torch
+
+    from dia_augment.data import load_one_class
+    from dia_augment.filters import make_dissolver
+    from dia_augment.filters.grid import save_dissolve_grid
+
+    if args.num_images < 1:
+        raise ValueError(f"--num-images must be at least 1; got {args.num_images}")
+    kwargs = {"kernel_size": args.kernel_size} if args.kernel_size is not None and args.dissolver in ("gaussian", "median") else {}
+    dissolver = make_dissolver(args.dissolver, path=args.dissolver_path, resolution=args.resolution, **kwargs)
+    normal = args.normal_class[0] if args.normal_class and len(args.normal_class) == 1 else args.normal_class
+    data = load_one_class(
+        args.data, args.split, normal_class=normal, image_size=args.image_size, channels=args.channels, seed=args.seed
+    )
+    generator = torch.Generator().manual_seed(args.seed)
+    chosen = torch.randperm(len(data), generator=generator)[: args.num_images].sort().values
+    save_dissolve_grid(dissolver, data.images[chosen], args.out, steps=args.steps, scale=args.scale)
+    print(f"wrote {args.out}: {len(chosen)} images x (original + t = {', '.join(map(str, args.steps))})")
+    return 0

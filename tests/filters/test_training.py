@@ -1,0 +1,307 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dia_augment.filters.ddpm import DDPMDissolving
+from dia_augment.filters.presets import make_scheduler, make_unet
+from dia_augment.filters.training import (
+    DissolverTrainConfig,
+    denoising_loss,
+    latest_checkpoint,
+    train_dissolver,
+)
+from dia_augment.utils.io import CheckpointError, load_tensors
+
+# A tiny run: micro UNet at 8 px, 12 images (4 held out), batches of 4.
+TINY = dict(resolution=8, preset="micro", batch_size=4, progress=False)
+
+
+def images(n: int = 12, channels: int = 1, size: int = 8, seed: int = 0) -> torch.Tensor:
+    """Smooth random images (blurred noise), so that there is something to learn."""
+    x = torch.rand(n, channels, size, size, generator=torch.Generator().manual_seed(seed))
+    return F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
+def records(out: Path, kind: str) -> list[dict]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+@contextmanager
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ---- the loss --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["l1", "l2"])
+def test_denoising_loss_matches_the_schedulers_forward_process(kind):
+    torch.manual_seed(0)
+    unet, scheduler = make_unet("micro", 8, 1), make_scheduler()
+    x0, noise = torch.rand(3, 1, 8, 8) * 2 - 1, torch.randn(3, 1, 8, 8)
+    t = torch.tensor([0, 250, 999])
+    x_t = scheduler.add_noise(x0, noise, t)
+    prediction = unet(x_t, t).sample
+    expected = (prediction - noise).abs().mean() if kind == "l1" else ((prediction - noise) ** 2).mean()
+    got = denoising_loss(unet, scheduler.alphas_cumprod, x0, t, noise, kind)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_denoising_loss_rejects_an_unknown_loss():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        denoising_loss(torch.nn.Identity(), torch.ones(10), torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.long),
+                       torch.zeros(1, 1, 2, 2), "huber")
+
+
+# ---- training ----------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss_and_saves_a_loadable_ema_dissolver(tmp_path):
+    data = images(12)
+    with one_thread():
+        dissolver = train_dissolver(data, tmp_path, steps=40, lr=2e-3, log_every=1, eval_every=20, grid_images=2, **TINY)
+    losses = [r["loss"] for r in records(tmp_path, "train")]
+    assert len(losses) == 40
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < first - 0.1, (first, last)
+    evals = records(tmp_path, "eval")
+    assert [r["step"] for r in evals] == [0, 20, 40]
+    assert evals[-1]["holdout_loss_raw"] < evals[0]["holdout_loss_raw"] - 0.05
+    assert [r["grid"] for r in evals] == [f"grids/step_{s:08d}.png" for s in (0, 20, 40)]
+    assert all((tmp_path / r["grid"]).is_file() for r in evals)
+    assert (tmp_path / "readiness.png").is_file()
+
+    # the saved dissolver is the EMA of the weights, and loads back to identical outputs
+    loaded = DDPMDissolving.from_pretrained(tmp_path / "dissolver")
+    assert loaded.resolution == 8 and loaded.model_channels == 1
+    x, t = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(5)), torch.tensor([30, 60, 99])
+    assert torch.equal(loaded(x, t), dissolver(x, t))
+    raw = load_tensors(latest_checkpoint(tmp_path) / "unet.safetensors")
+    ema = loaded.unet.state_dict()
+    assert sorted(raw) == sorted(ema)
+    assert max((raw[k] - ema[k]).abs().max().item() for k in raw) > 1e-4
+
+
+def test_ema_decay_zero_keeps_the_raw_weights(tmp_path):
+    with one_thread():
+        dissolver = train_dissolver(images(12), tmp_path, steps=6, lr=2e-3, ema_decay=0.0, grid_images=0, **TINY)
+    raw = load_tensors(latest_checkpoint(tmp_path) / "unet.safetensors")
+    for name, value in dissolver.unet.state_dict().items():
+        torch.testing.assert_close(value, raw[name], rtol=0, atol=1e-6)
+
+
+def test_a_dataset_of_pairs_trains_exactly_like_the_tensor(tmp_path):
+    data = images(12, channels=3)
+
+    class Pairs(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 12
+
+        def __getitem__(self, i: int):
+            return data[i], 0
+
+    with one_thread():
+        a = train_dissolver(data, tmp_path / "a", steps=5, grid_images=0, **TINY)
+        b = train_dissolver(Pairs(), tmp_path / "b", steps=5, grid_images=0, **TINY)
+    assert a.model_channels == 3
+    for (name, x), (_, y) in zip(a.unet.state_dict().items(), b.unet.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
+def test_images_are_resized_to_the_resolution_and_epochs_count_full_batches(tmp_path):
+    # 14 images: 4 held out, 10 to train on -> 2 full batches of 4 per epoch
+    with one_thread():
+        dissolver = train_dissolver(images(14, size=20), tmp_path, epochs=3, log_every=1, grid_images=1, **TINY)
+    assert dissolver.resolution == 8
+    assert [r["step"] for r in records(tmp_path, "train")] == list(range(1, 7))
+    assert [(r["step"], r["epoch"]) for r in records(tmp_path, "eval")] == [(0, 0), (2, 1), (4, 2), (6, 3)]
+    config = json.loads((tmp_path / "train_config.json").read_text())
+    assert config["num_images"] == 14 and config["epochs"] == 3 and config["channels"] == 1
+
+
+def test_the_readiness_check_is_fixed_across_runs(tmp_path):
+    # step 0 evaluates the same initial model on the same held-out images, steps and noise
+    with one_thread():
+        train_dissolver(images(12), tmp_path / "a", steps=1, grid_images=0, **TINY)
+        train_dissolver(images(12), tmp_path / "b", steps=1, grid_images=0, **TINY)
+    a, b = records(tmp_path / "a", "eval"), records(tmp_path / "b", "eval")
+    assert a[0]["holdout_loss"] == b[0]["holdout_loss"] == a[0]["holdout_loss_raw"]
+    assert a[1]["holdout_loss"] == b[1]["holdout_loss"]
+
+
+# ---- checkpoints and resume --------------------------------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import torch
+    torch.set_num_threads(1)
+    _step = torch.optim.Adam.step
+    def slow_step(self, *args, **kwargs):  # slow enough to be killed between checkpoints
+        time.sleep(0.05)
+        return _step(self, *args, **kwargs)
+    torch.optim.Adam.step = slow_step
+    sys.path.insert(0, {tests!r})
+    from test_training import RESUME_RUN, images
+    from dia_augment.filters.training import train_dissolver
+    train_dissolver(images(12, size=16), sys.argv[1], **RESUME_RUN)
+    """
+)
+RESUME_RUN = dict(resolution=16, preset="micro", steps=40, batch_size=4, lr=1e-3, checkpoint_every=10, eval_every=10,
+                  log_every=1, grid_images=1, progress=False)
+
+
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
+    killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen([sys.executable, str(script), str(killed)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoint" / "latest.json").exists():
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+    step = json.loads((killed / "checkpoint" / "latest.json").read_text())["step"]
+    assert 10 <= step < 40
+    assert not (killed / "dissolver").exists()
+
+    with one_thread():
+        resumed = train_dissolver(images(12, size=16), killed, resume=True, **RESUME_RUN)
+        straight = train_dissolver(images(12, size=16), tmp_path / "straight", **RESUME_RUN)
+    for (name, x), (_, y) in zip(resumed.unet.state_dict().items(), straight.unet.state_dict().items()):
+        assert torch.equal(x, y), name
+    raw_a = load_tensors(latest_checkpoint(killed) / "unet.safetensors")
+    raw_b = load_tensors(latest_checkpoint(tmp_path / "straight") / "unet.safetensors")
+    assert all(torch.equal(raw_a[k], raw_b[k]) for k in raw_b)
+    # the log of the resumed run reads as one run: the killed run's records past its checkpoint are dropped
+    for kind, key in (("train", "loss"), ("eval", "holdout_loss")):
+        a, b = records(killed, kind), records(tmp_path / "straight", kind)
+        assert [(r["step"], r[key]) for r in a] == [(r["step"], r[key]) for r in b]
+    assert sorted(p.name for p in (killed / "checkpoint").iterdir()) == ["latest.json", "step_00000040"]
+
+
+def test_resume_extends_a_finished_run_and_refuses_other_settings(tmp_path):
+    with one_thread():
+        train_dissolver(images(12), tmp_path / "a", steps=4, grid_images=0, **TINY)
+        extended = train_dissolver(images(12), tmp_path / "a", steps=8, grid_images=0, resume=True, **TINY)
+        straight = train_dissolver(images(12), tmp_path / "b", steps=8, grid_images=0, **TINY)
+    assert all(torch.equal(x, y) for x, y in zip(extended.unet.parameters(), straight.unet.parameters()))
+    with pytest.raises(FileExistsError, match="resume=True"):
+        train_dissolver(images(12), tmp_path / "a", steps=8, grid_images=0, **TINY)
+    with pytest.raises(ValueError, match=r"lr \(saved 8e-05, now 0.001\)"):
+        train_dissolver(images(12), tmp_path / "a", steps=9, lr=1e-3, grid_images=0, resume=True, **TINY)
+    with pytest.raises(ValueError, match="num_images"):
+        train_dissolver(images(13), tmp_path / "a", steps=9, grid_images=0, resume=True, **TINY)
+
+
+@pytest.mark.parametrize("name", ["unet.safetensors", "ema.safetensors", "optimizer.safetensors", "rng_rank0.safetensors",
+                                  "state.json"])
+def test_a_corrupt_checkpoint_file_is_named(tmp_path, name):
+    with one_thread():
+        train_dissolver(images(12), tmp_path, steps=2, grid_images=0, **TINY)
+    target = latest_checkpoint(tmp_path) / name
+    target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])
+    with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
+        train_dissolver(images(12), tmp_path, steps=3, grid_images=0, resume=True, **TINY)
+
+
+def test_a_corrupt_manifest_is_named(tmp_path):
+    with one_thread():
+        train_dissolver(images(12), tmp_path, steps=1, grid_images=0, **TINY)
+    (tmp_path / "checkpoint" / "latest.json").write_text('{"step": 1, "fol')
+    with pytest.raises(CheckpointError, match=r"latest\.json is corrupt"):
+        train_dissolver(images(12), tmp_path, steps=2, grid_images=0, resume=True, **TINY)
+
+
+def test_resume_without_a_checkpoint_starts_afresh(tmp_path):
+    with one_thread():
+        a = train_dissolver(images(12), tmp_path / "a", steps=2, grid_images=0, resume=True, **TINY)
+        b = train_dissolver(images(12), tmp_path / "b", steps=2, grid_images=0, **TINY)
+    assert all(torch.equal(x, y) for x, y in zip(a.unet.parameters(), b.unet.parameters()))
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+
+
+def test_no_or_too_few_images_raise_clear_errors(tmp_path):
+    class Empty(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 0
+
+    with pytest.raises(ValueError, match="empty batch"):
+        train_dissolver(torch.zeros(0, 1, 8, 8), tmp_path, steps=1, **TINY)
+    with pytest.raises(ValueError, match="holds no images"):
+        train_dissolver(Empty(), tmp_path, steps=1, **TINY)
+    with pytest.raises(ValueError, match="need at least 5 normal images"):
+        train_dissolver(images(4), tmp_path, steps=1, **TINY)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        train_dissolver(images(12) * 255, tmp_path, steps=1, **TINY)
+    with pytest.raises(TypeError, match="tensor or a torch Dataset"):
+        train_dissolver([1, 2, 3], tmp_path, steps=1, **TINY)
+    assert not (tmp_path / "checkpoint").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(steps=None), "exactly one of steps and epochs"),
+        (dict(epochs=2), "exactly one of steps and epochs"),
+        (dict(loss="huber"), "loss must be one of"),
+        (dict(preset="huge"), "preset must be one of"),
+        (dict(resolution=7), "multiple of 2"),
+        (dict(ema_decay=1.5), "ema_decay"),
+        (dict(holdout=0.9), "holdout"),
+        (dict(batch_size=0), "batch_size must be a positive int"),
+        (dict(mixed_precision="fp8"), "mixed_precision"),
+    ],
+)
+def test_invalid_settings_are_rejected(kwargs, message):
+    settings = dict(channels=1, num_images=12, steps=1, resolution=8, preset="micro") | kwargs
+    with pytest.raises(ValueError, match=message):
+        DissolverTrainConfig(**settings)
+
+
+def test_cli_trains_on_the_normal_train_split_of_a_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from dia_augment.cli import main
+
+    for cls, count in (("normal", 15), ("lesion", 5)):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(count):
+            pixels = (images(1, size=12, seed=i)[0, 0] * 255).round().to(torch.uint8).numpy()
+            Image.fromarray(np.ascontiguousarray(pixels)).save(tmp_path / "data" / cls / f"{i}.png")
+    with one_thread():
+        code = main(["train-dissolver", "--data", str(tmp_path / "data"), "--normal-class", "normal", "--resolution", "8",
+                     "--preset", "micro", "--steps", "2", "--batch-size", "4", "--out", str(tmp_path / "run"),
+                     "--no-progress"])
+    assert code == 0
+    loaded = DDPMDissolving.from_pretrained(tmp_path / "run" / "dissolver")
+    assert loaded.resolution == 8 and loaded.model_channels == 1
+    # the seeded 80 / 20 split keeps 12 of the 15 normal images for training, and no lesion
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["num_images"] == 12
