@@ -1,7 +1,14 @@
 """One-class data: image folders, MedMNIST files, the paper's data sets, and a generated default set."""
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData, OneClassDataset
-from dia_augment.data.decode import IMAGE_EXTENSIONS, convert_channels, prepare_image, read_image, resize_square
+from dia_augment.data.decode import (
+    IMAGE_EXTENSIONS,
+    check_output_format,
+    convert_channels,
+    prepare_image,
+    read_image,
+    resize_square,
+)
 from dia_augment.data.embedded import (
     EMBEDDED_CLASS_NAMES,
     add_lesions,
@@ -22,6 +29,7 @@ __all__ = [
     "OneClassData",
     "OneClassDataset",
     "IMAGE_EXTENSIONS",
+    "check_output_format",
     "convert_channels",
     "prepare_image",
     "read_image",

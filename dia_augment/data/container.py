@@ -64,7 +64,8 @@ class OneClassData:
         if not bool(((self.labels == NORMAL) | (self.labels == ANOMALY)).all()):
             raise ValueError("labels must be 0 (normal) or 1 (anomaly)")
         self.class_names = [str(c) for c in self.class_names]
-        if self.classes.numel() and not (0 <= int(self.classes.min()) and int(self.classes.max()) < len(self.class_names)):
+        in_range = (self.classes >= 0) & (self.classes < len(self.class_names))
+        if not bool(in_range.all()):
             raise ValueError(f"classes must index class_names (0 to {len(self.class_names) - 1})")
 
     def __len__(self) -> int:

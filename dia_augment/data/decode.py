@@ -17,7 +17,7 @@ from torch import Tensor
 
 from dia_augment.data.errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "prepare_image", "convert_channels", "resize_square"]
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "prepare_image", "convert_channels", "resize_square", "check_output_format"]
 
 #: File name endings read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -149,6 +149,21 @@ def resize_square(image: Tensor, image_size: int) -> Tensor:
     return out if image.ndim == 4 else out.squeeze(0)
 
 
+def check_output_format(image_size: int | None, channels: int | None) -> None:
+    """Check the ``image_size`` (a positive int or ``None``) and ``channels`` (1, 3 or ``None``) arguments.
+
+    Example:
+        >>> check_output_format(32, 5)
+        Traceback (most recent call last):
+        ...
+        ValueError: channels must be 1, 3 or None; got 5
+    """
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
+        raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None; got {channels!r}")
+
+
 def prepare_image(image: Tensor, image_size: int | None = None, channels: int | None = None) -> Tensor:
     """Bring a decoded ``(C, H, W)`` image to the requested channel count and square size.
 
@@ -165,6 +180,7 @@ def prepare_image(image: Tensor, image_size: int | None = None, channels: int | 
         >>> prepare_image(torch.full((1, 5, 3), 0.5), image_size=2, channels=3).shape
         torch.Size([3, 2, 2])
     """
+    check_output_format(image_size, channels)
     if channels is not None:
         image = convert_channels(image, channels)
     if image_size is not None:

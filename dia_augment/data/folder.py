@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from dia_augment.data.container import OneClassDataset
-from dia_augment.data.decode import IMAGE_EXTENSIONS, prepare_image, read_image
+from dia_augment.data.decode import IMAGE_EXTENSIONS, check_output_format, prepare_image, read_image
 from dia_augment.data.errors import DataError
 from dia_augment.data.split import split_class
 
@@ -19,13 +19,6 @@ __all__ = ["OneClassImageFiles", "OneClassImageFolder", "scan_class_folders", "s
 #: Folder layouts of :class:`OneClassImageFolder`.
 LAYOUTS = ("auto", "classes", "splits")
 _SPLIT_FOLDERS = ("train", "val", "test")
-
-
-def _check_size_and_channels(image_size: int | None, channels: int | None) -> None:
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
-        raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None; got {channels!r}")
 
 
 def _as_names(normal_class: str | Sequence[str]) -> tuple[str, ...]:
@@ -37,8 +30,12 @@ def _as_names(normal_class: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def _is_hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
 def _is_image(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _check_dir(path: Path, what: str) -> Path:
@@ -67,7 +64,7 @@ def scan_class_folders(root: str | os.PathLike) -> dict[str, list[Path]]:
     """
     root = _check_dir(Path(root), "data folder")
     found = {
-        sub.name: sorted(p for p in sub.rglob("*") if _is_image(p) and not any(part.startswith(".") for part in p.relative_to(sub).parts))
+        sub.name: sorted(p for p in sub.rglob("*") if _is_image(p) and not _is_hidden(p.relative_to(sub)))
         for sub in sorted(root.iterdir())
         if sub.is_dir() and not sub.name.startswith(".")
     }
@@ -132,7 +129,7 @@ class OneClassImageFiles(OneClassDataset):
         image_size: int | None = None,
         channels: int | None = None,
     ) -> None:
-        _check_size_and_channels(image_size, channels)
+        check_output_format(image_size, channels)
         if len(paths) != len(file_classes):
             raise ValueError(f"got {len(paths)} paths but {len(file_classes)} class names")
         class_names = [str(c) for c in class_names]
@@ -217,22 +214,25 @@ class OneClassImageFolder(OneClassImageFiles):
             layout = "splits" if (root / "train").is_dir() and (root / "test").is_dir() else "classes"
         if layout == "classes":
             if split not in ("train", "test"):
-                raise ValueError(f"split must be 'train' or 'test' for a folder without an official split; got {split!r}")
+                raise ValueError(
+                    f"split must be 'train' or 'test' for a folder without an official split; got {split!r}"
+                )
             per_split = {split: scan_class_folders(root)}
-            files = per_split[split]
+            folder = root
         else:
             if split not in _SPLIT_FOLDERS:
                 raise ValueError(f"split must be one of {_SPLIT_FOLDERS}; got {split!r}")
             _check_dir(root / split, f"{split} folder")
             per_split = {s: scan_class_folders(root / s) for s in _SPLIT_FOLDERS if (root / s).is_dir()}
-            files = per_split[split]
+            folder = root / split
+        files = per_split[split]
         class_names = sorted({name for found in per_split.values() for name, fs in found.items() if fs})
         unknown = [c for c in normal_classes if c not in files]
         if unknown:
-            raise ValueError(f"normal class {unknown} not found in {root}; classes found: {class_names}")
+            raise ValueError(f"normal class {unknown} not found in {folder}; classes found: {class_names}")
         empty = [c for c in normal_classes if not files[c]]
         if empty and (layout == "classes" or split == "train"):
-            raise DataError(f"the normal class folder(s) {empty} under {root} hold no images")
+            raise DataError(f"the normal class folder(s) {empty} under {folder} hold no images")
         if layout == "classes":
             paths, names = seeded_split_files(files, split, normal_classes, train_fraction, seed)
         else:

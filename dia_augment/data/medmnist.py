@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from dia_augment.data.container import OneClassDataset
-from dia_augment.data.decode import prepare_image
+from dia_augment.data.decode import check_output_format, prepare_image
 from dia_augment.data.errors import DataError
 
 __all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN"]
@@ -84,10 +84,7 @@ class MedMNISTOneClass(OneClassDataset):
         path = Path(path)
         if split not in MEDMNIST_SPLITS:
             raise ValueError(f"split must be one of {MEDMNIST_SPLITS}; got {split!r}")
-        if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
-            raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
-        if channels not in (None, 1, 3):
-            raise ValueError(f"channels must be 1, 3 or None; got {channels!r}")
+        check_output_format(image_size, channels)
         known = _known_entry(path)
         if normal_labels is None:
             if known is None:
@@ -114,7 +111,8 @@ class MedMNISTOneClass(OneClassDataset):
         self.images = images
         self.image_size = image_size
         self.channels = channels
-        super().__init__(torch.from_numpy(labels.astype(np.int64)), class_names, [class_names[n] for n in normal_labels])
+        normal_names = [class_names[n] for n in normal_labels]
+        super().__init__(torch.from_numpy(labels.astype(np.int64)), class_names, normal_names)
 
     def load_image(self, index: int) -> Tensor:
         array = self.images[index]
@@ -156,7 +154,9 @@ def _read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, int]:
             )
     labels = all_labels[split][:, 0]
     if labels.shape[0] != images.shape[0]:
-        raise DataError(f"{path}: {split}_images has {images.shape[0]} images but {split}_labels {labels.shape[0]} labels")
+        raise DataError(
+            f"{path}: {split}_images has {images.shape[0]} images but {split}_labels has {labels.shape[0]} labels"
+        )
     if any(lab.size and int(lab.min()) < 0 for lab in all_labels.values()):
         raise DataError(f"{path}: labels must be non-negative")
     num_labels = 1 + max((int(lab.max()) for lab in all_labels.values() if lab.size), default=-1)

@@ -111,8 +111,9 @@ def open_one_class(
             raise ValueError(f"data source {path} is a file but not a MedMNIST .npz; expected {describe_sources()}")
         return MedMNISTOneClass(path, split, _medmnist_labels(path, normal_class), image_size, channels)
     if normal_class is None:
-        splits = [s for s in ("train", "test") if (path / s).is_dir()]
-        found = sorted({c for s in splits for c in scan_class_folders(path / s)} if len(splits) == 2 else scan_class_folders(path))
+        has_splits = (path / "train").is_dir() and (path / "test").is_dir()
+        folders = [path / "train", path / "test"] if has_splits else [path]
+        found = sorted({c for folder in folders for c in scan_class_folders(folder)})
         raise ValueError(f"normal_class is needed for the folder {path}; classes found: {found}")
     return OneClassImageFolder(path, split, normal_class, image_size, channels, train_fraction, seed)
 

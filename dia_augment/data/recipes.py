@@ -155,7 +155,9 @@ def aptos2019(
     table, images = root / "train.csv", root / "train_images"
     for path in (table, images):
         if not path.exists():
-            raise FileNotFoundError(f"APTOS 2019 {path.name} not found in {root} (expected train.csv and train_images/)")
+            raise FileNotFoundError(
+                f"APTOS 2019 {path.name} not found in {root} (expected train.csv and train_images/)"
+            )
     by_grade: dict[str, list[Path]] = {name: [] for name in APTOS_CLASS_NAMES}
     with open(table, newline="") as f:
         reader = csv.DictReader(f)
@@ -260,7 +262,9 @@ def kvasir(
     if not any((root / c).is_dir() for c in KVASIR_NORMAL_CLASSES) and (root / "kvasir-dataset-v2").is_dir():
         root = root / "kvasir-dataset-v2"
     _require_folders(root, KVASIR_NORMAL_CLASSES, "Kvasir v2")
-    return OneClassImageFolder(root, split, KVASIR_NORMAL_CLASSES, image_size, channels, train_fraction, seed, layout="classes")
+    return OneClassImageFolder(
+        root, split, KVASIR_NORMAL_CLASSES, image_size, channels, train_fraction, seed, layout="classes"
+    )
 
 
 @dataclass(frozen=True)
