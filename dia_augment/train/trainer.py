@@ -202,6 +202,8 @@ def train(
     if config.mode != "dia":
         dissolver = None
     accelerator = Accelerator(
+        # without a GPU, Accelerate only recognises several torchrun processes when told to use the CPU
+        cpu=not torch.cuda.is_available(),
         mixed_precision=config.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.mode == "simclr")],
     )
