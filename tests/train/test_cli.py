@@ -1,0 +1,41 @@
+import argparse
+
+import pytest
+import torch
+
+from dia_augment.cli import main
+from dia_augment.cli.train import resolve_objective
+from dia_augment.data import load_one_class
+from dia_augment.filters.base import ResizeDissolving
+from dia_augment.train import TrainConfig, load_model, train
+
+
+def test_cli_run_equals_library_run(tmp_path):
+    args = ["train", "--data", "embedded", "--load-size", "8", "--mode", "dia", "--dissolver", "resize",
+            "--dissolver-resolution", "4", "--width", "2", "--image-size", "8", "--epochs", "1",
+            "--batch-size", "200", "--lr", "0.05", "--seed", "3", "--no-progress", "--out", str(tmp_path / "cli")]
+    assert main(args) == 0
+    model, config = load_model(tmp_path / "cli")
+    assert (config.mode, config.shift, config.width, config.seed, config.in_channels) == ("dia", "rotation", 2, 3, 3)
+    images = load_one_class("embedded", "train", image_size=8).images
+    expected = train(
+        TrainConfig(mode="dia", width=2, image_size=8, epochs=1, batch_size=200, lr=0.05, seed=3, progress=False),
+        images, ResizeDissolving(4), out_dir=tmp_path / "lib",
+    )
+    for k, v in expected.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+
+
+def _ns(**kw):
+    base = dict(training_type=None, mode="dia", dissolver=None, shift="rotation")
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_resolve_objective():
+    assert resolve_objective(_ns(training_type="diffusion_cutperm")) == ("dia", "ddpm", "cutperm")
+    assert resolve_objective(_ns(training_type="rotation")) == ("csi", None, "rotation")
+    assert resolve_objective(_ns(mode="csi", dissolver="gaussian")) == ("csi", None, "rotation")
+    assert resolve_objective(_ns(dissolver="median", shift="cutperm")) == ("dia", "median", "cutperm")
+    with pytest.raises(ValueError, match="needs --dissolver"):
+        resolve_objective(_ns())
