@@ -18,7 +18,29 @@ EXPECTED = {
     "StableDiffusionDissolving",
     "ddpm_dissolve",
     "make_dissolver",
+    "train_dissolver",
+    "SimCLRAugmentation",
+    "shift_transform",
+    "expand_shifts",
+    "DIAResNet",
+    "build_model",
+    "TrainConfig",
+    "train",
+    "load_model",
+    "CSIScorer",
+    "csi_score",
+    "evaluate",
+    "load_one_class",
+    "OneClassData",
+    "make_embedded_dataset",
 }
+
+
+def test_import_is_light():
+    """Importing the package does not pull the trainer, scorer or data modules (they load on use)."""
+    code = "import sys, dia_augment; print(any(m in sys.modules for m in ('sklearn', 'dia_augment.score', 'dia_augment.train')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_all_is_exactly_the_public_api():
