@@ -78,7 +78,7 @@ def encode_empty_prompt(
 
     Stable Diffusion 1.x / 2.x: the text encoder's last hidden state. SDXL (both encoders
     given): the penultimate hidden states of the two encoders concatenated on the feature axis,
-    and the second encoder's projected pooled embedding.
+    and the second encoder's projected pooled embedding (its pooled output when it has no projection).
 
     Args:
         tokenizer: the (first) CLIP tokenizer.
@@ -101,7 +101,7 @@ def encode_empty_prompt(
     first = text_encoder(ids(tokenizer, text_encoder), output_hidden_states=True)
     second = text_encoder_2(ids(tokenizer_2, text_encoder_2), output_hidden_states=True)
     embeds = torch.cat([first.hidden_states[-2], second.hidden_states[-2].to(first.hidden_states[-2].device)], -1)
-    return embeds, second.text_embeds
+    return embeds, second.text_embeds if "text_embeds" in second else second.pooler_output
 
 
 def _download_hint(hub_id: str) -> str:
@@ -320,7 +320,8 @@ class StableDiffusionDissolving(Dissolver):
             components["tokenizer"], components["text_encoder"], components["tokenizer_2"], components["text_encoder_2"]
         )
         self.register_buffer("prompt_embeds", embeds.detach().to(device), persistent=False)
-        self.register_buffer("pooled_prompt_embeds", None if pooled is None else pooled.detach().to(device), persistent=False)
+        pooled = None if pooled is None else pooled.detach().to(device)
+        self.register_buffer("pooled_prompt_embeds", pooled, persistent=False)
         time_ids = torch.tensor([SDXL_TIME_IDS], dtype=torch.float32, device=device) if is_sdxl else None
         self.register_buffer("add_time_ids", time_ids, persistent=False)
         abar = make_dissolving_scheduler().alphas_cumprod.to(device=device, dtype=torch.float32)
@@ -352,13 +353,13 @@ class StableDiffusionDissolving(Dissolver):
 
         The latent distribution's mean, or ``mean + std * noise`` when ``noise`` is given.
         """
-        dist = self.vae.encode(images.to(self.vae.dtype) * 2 - 1).latent_dist
+        dist = self.vae.encode(images.to(self.vae.encoder.conv_in.weight.dtype) * 2 - 1).latent_dist
         latent = dist.mean if noise is None else dist.mean + dist.std * noise.to(dist.mean.dtype)
         return latent * self.scaling_factor
 
     def predict_latent(self, latent: Tensor, t: Tensor) -> Tensor:
         """The one-step x0 prediction of the scaled latent, with a step per sample."""
-        dtype = self.unet.dtype
+        dtype = self.unet.conv_in.weight.dtype  # cheaper than ModelMixin.dtype, which walks the parameters
         b = latent.shape[0]
         cond: dict[str, Any] = {"encoder_hidden_states": self.prompt_embeds.to(dtype).expand(b, -1, -1)}
         if self.is_sdxl:
@@ -378,7 +379,7 @@ class StableDiffusionDissolving(Dissolver):
 
     def decode(self, latent: Tensor) -> Tensor:
         """Decode a scaled latent back to ``[0, 1]`` (not clamped)."""
-        image = self.vae.decode((latent / self.scaling_factor).to(self.vae.dtype)).sample
+        image = self.vae.decode((latent / self.scaling_factor).to(self.vae.decoder.conv_in.weight.dtype)).sample
         return (image + 1) / 2
 
     def dissolve(self, images: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:

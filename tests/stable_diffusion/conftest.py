@@ -77,7 +77,9 @@ def tiny_unet(cross_attention_dim: int, sdxl: bool = False) -> UNet2DConditionMo
 
 
 def scheduler() -> PNDMScheduler:
-    return PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True)
+    return PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1
+    )
 
 
 def build_sd_pipeline() -> StableDiffusionPipeline:

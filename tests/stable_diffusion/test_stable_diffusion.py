@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 from unittest import mock
 
@@ -256,6 +257,8 @@ def test_module_tree_and_loading_paths(sd_dir, images):
     assert names == {"vae", "unet"}  # text encoders are dropped once the embedding is cached
     assert not from_dir.vae.training and not from_dir.unet.training
     assert {"prompt_embeds", "alphas_cumprod"} <= {name for name, _ in from_dir.named_buffers()}
+    restored = pickle.loads(pickle.dumps(from_dir))  # DataLoader workers pickle transforms
+    torch.testing.assert_close(restored(images, 222), ref, atol=0, rtol=0)
 
 
 # --------------------------------------------------------------------------------------------- errors
