@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
+import dia_augment
 from dia_augment.augmentation.random_dissolving import RandomDissolving
+from dia_augment.filters import make_dissolver
 from dia_augment.filters.stable_diffusion import (
     SD_VERSIONS,
     SDXL_TIME_IDS,
@@ -120,7 +122,7 @@ def test_sdxl_hand_computed_with_config_scale(sdxl_dir, images):
     assert (out - wrong_scale).abs().max() > 1e-3
 
 
-def test_v_prediction(sd_dir, images):
+def test_v_prediction(images):
     pipe = build_sd_pipeline()
     v_sched = DDIMScheduler(prediction_type="v_prediction")
     ours = StableDiffusionDissolving(pipeline=pipe, scheduler=v_sched)
@@ -259,6 +261,9 @@ def test_module_tree_and_loading_paths(sd_dir, images):
     assert {"prompt_embeds", "alphas_cumprod"} <= {name for name, _ in from_dir.named_buffers()}
     restored = pickle.loads(pickle.dumps(from_dir))  # DataLoader workers pickle transforms
     torch.testing.assert_close(restored(images, 222), ref, atol=0, rtol=0)
+    from_factory = make_dissolver("sd", path=str(sd_dir))
+    assert isinstance(from_factory, dia_augment.StableDiffusionDissolving)
+    torch.testing.assert_close(from_factory(images, 222), ref, atol=0, rtol=0)
 
 
 # --------------------------------------------------------------------------------------------- errors
