@@ -6,8 +6,10 @@ Measures, side by side in one run on the same random batch:
   ``csi`` mode (2 views x 4 shifts) and in ``dia`` mode (plus the dissolved view), interleaved;
 - the dissolve of a DIA step (once per batch, a step per image) and, for comparison, the
   reference code's way: once per shift (4 calls on the shifted copies);
-- the peak memory of each step kind: ``torch.cuda.max_memory_allocated`` on a GPU, the growth
-  of the peak resident set size (``ru_maxrss``) of a fresh process per mode on CPU.
+- the peak memory of each step kind, over the memory held before the step (model, optimiser
+  state, data): ``torch.cuda.max_memory_allocated`` on a GPU; on CPU (Linux), the growth of the
+  resident-set high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``) of a fresh
+  process per mode.
 
 The dissolver is an untrained DDPM UNet of the ``tiny`` preset (block_out_channels
 (32, 64, 64), one layer per block, no attention) at 32 px: its cost does not depend on its
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -71,21 +72,42 @@ def _timed(fn, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def _status_bytes(field: str) -> int:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak_rss() -> int:
+    """Reset the resident-set high-water mark (Linux) and return the current resident set.
+
+    ``ru_maxrss`` is no use here: a child started from a large parent inherits the parent's
+    high-water mark, so the peak of the child's own work would not show.
+    """
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_bytes("VmRSS")
+
+
 def _worker(args: argparse.Namespace) -> None:
     """Peak memory of one step kind, in a fresh process (printed as JSON)."""
     device, images, model, optimizer, dissolver, augment = _setup(args)
     generator = torch.Generator().manual_seed(0)
+    _step(args.worker, images, model, optimizer, dissolver, augment, generator)  # allocates the optimiser state
     if device.type == "cuda":
+        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    for _ in range(2):
-        _step(args.worker, images, model, optimizer, dissolver, augment, generator)
+        base = _reset_peak_rss()
+    _step(args.worker, images, model, optimizer, dissolver, augment, generator)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak = _status_bytes("VmHWM") - base
     print(json.dumps({"peak_bytes": peak}))
 
 
@@ -137,7 +159,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     memory = {mode: _peak_memory(args, mode) for mode in ("csi", "dia")}
     kind = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
-    memory_kind = "max_memory_allocated" if device.type == "cuda" else "peak RSS growth"
+    memory_kind = "max_memory_allocated" if device.type == "cuda" else "peak RSS over the pre-step RSS"
     b = args.batch_size
     print(f"B = {b}, {args.channels} x {args.image_size} px input, ResNet-18 width {args.width}, "
           f"DDPM tiny UNet at {args.dissolver_resolution} px; {kind}; median of {args.repeats}\n")

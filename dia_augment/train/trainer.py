@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -34,7 +35,15 @@ from dia_augment.train.config import TrainConfig
 from dia_augment.train.optim import LARS, warmup_cosine_schedule
 from dia_augment.train.step import build_rows, training_loss
 from dia_augment.utils.checks import check_images
-from dia_augment.utils.io import CheckpointError, JsonlLogger, atomic_save_tensors, atomic_write_json, load_tensors, read_json
+from dia_augment.utils.io import (
+    CheckpointError,
+    JsonlLogger,
+    atomic_open,
+    atomic_save_tensors,
+    atomic_write_json,
+    load_tensors,
+    read_json,
+)
 
 __all__ = ["train", "load_model", "ImageSource"]
 
@@ -83,6 +92,24 @@ def _make_optimizer(model: DIAResNet, config: TrainConfig) -> torch.optim.Optimi
     if config.optimizer == "lars":
         return LARS(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Keep the records of the first ``step`` steps (those after the checkpoint are redone).
+
+    A line torn by a crash is dropped with them.
+    """
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines(keepends=True):
+        try:
+            if line.endswith("\n") and json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    with atomic_open(path) as f:
+        f.writelines(kept)
 
 
 def _generator_seed(seed: int, rank: int) -> int:
@@ -171,7 +198,8 @@ def train(
     order and each process's augmentation generator), so a run resumed from a checkpoint ends
     with the same weights as an uninterrupted one. Checkpoints are written at the end of each
     epoch (and every ``config.checkpoint_every`` steps); only the last one is kept, and no
-    checkpoint is ever chosen on test data. At the end ``out_dir`` holds ``model.safetensors``
+    checkpoint is ever chosen on test data. A fresh run (``resume=False``) replaces the
+    checkpoints and log of an earlier run in ``out_dir``. At the end ``out_dir`` holds ``model.safetensors``
     and ``config.json`` (read by :func:`load_model`) and ``metrics.jsonl``.
 
     Args:
@@ -239,6 +267,7 @@ def train(
         order.set_state(progress["order_state"])
     if accelerator.is_main_process:
         remove_stale(out_dir, keep=latest_checkpoint(out_dir) if resume else None)
+        _trim_log(out_dir / "metrics.jsonl", progress["step"])
         logger: JsonlLogger | None = JsonlLogger(out_dir / "metrics.jsonl")
     else:
         logger = None
