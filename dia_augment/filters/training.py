@@ -345,11 +345,14 @@ def _check_resumable(saved: dict[str, Any], config: DissolverTrainConfig, world_
         )
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop the records a killed run logged after its last checkpoint (and a torn last line)."""
+def _truncate_metrics(path: Path, step: int) -> int:
+    """Drop the records a killed run logged after its last checkpoint (and a torn last line).
+
+    Returns the step of the last readiness check kept, or -1.
+    """
     if not path.exists():
-        return
-    kept = []
+        return -1
+    kept, last_eval = [], -1
     for line in path.read_text().splitlines():
         try:
             record = json.loads(line)
@@ -357,8 +360,11 @@ def _truncate_metrics(path: Path, step: int) -> None:
             continue
         if record.get("step", 0) <= step:
             kept.append(line)
+            if record.get("kind") == "eval":
+                last_eval = max(last_eval, int(record["step"]))
     with atomic_open(path, "w") as f:
         f.write("".join(line + "\n" for line in kept))
+    return last_eval
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,6 +419,7 @@ class _Run:
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(self.device)
         self.dissolver = DDPMDissolving(self.ema_unet, self.scheduler)
         self.step = self.epoch = self.batch_in_epoch = 0
+        self.last_eval_step = -1
         self.elapsed = 0.0
 
         self.progress = progress and self.main
@@ -531,6 +538,7 @@ class _Run:
             save_dissolve_grid(self.dissolver, self.grid_images.to(self.device), self.out_dir / grid, GRID_STEPS, scale=scale)
             record["grid"] = str(grid)
         logger.log(record)
+        self.last_eval_step = self.step
         save_readiness_curve(self.metrics_path, self.out_dir / "readiness.png")
         return record
 
@@ -543,12 +551,12 @@ class _Run:
         if self.main:
             atomic_write_json(self.out_dir / "train_config.json", config.to_json())
             if resume_from is not None:
-                _truncate_metrics(self.metrics_path, self.step)
+                self.last_eval_step = _truncate_metrics(self.metrics_path, self.step)
         logger = JsonlLogger(self.metrics_path) if self.main else None
         bar = tqdm(total=self.total_steps, initial=self.step, desc="training dissolver", disable=not self.progress)
         try:
             if self.step == 0 and self.main:
-                bar.set_postfix(holdout=f"{self.evaluate(logger)['holdout_loss']:.4f}")
+                self.evaluate(logger)
             accel.wait_for_everyone()
             loss_sum, interval_steps, interval_time = torch.zeros((), device=self.device), 0, 0.0
             while self.step < self.total_steps:
@@ -577,10 +585,12 @@ class _Run:
                     loss_sum.zero_()
                     interval_steps, interval_time = 0, 0.0
                 due = end_of_epoch if config.eval_every is None else self.step % config.eval_every == 0
-                if (due or last) and self.main:
+                if due and self.main:
                     bar.set_postfix(holdout=f"{self.evaluate(logger)['holdout_loss']:.4f}")
                 if self.step % config.checkpoint_every == 0 or last:
                     self.save_checkpoint()
+            if self.main and self.last_eval_step != self.step:  # the final weights are always checked
+                bar.set_postfix(holdout=f"{self.evaluate(logger)['holdout_loss']:.4f}")
         finally:
             bar.close()
             if logger is not None:
@@ -629,6 +639,9 @@ def train_dissolver(
     ``accelerate launch`` / ``torchrun``, each process taking its share of every global batch
     of ``batch_size`` images per process). The EMA follows diffusers' ``EMAModel``: its decay
     at update ``k`` is ``min(ema_decay, (1 + k) / (10 + k))``, so early averages are short.
+    The global torch RNG is seeded from ``seed`` too (dropout of the ``paper`` preset draws from
+    it). ``accelerate`` fixes the mixed precision once per process: train with another
+    ``mixed_precision`` in a new process.
 
     Args:
         images_or_dataset: normal images, a :math:`(N, C, H, W)` float tensor in ``[0, 1]``, or a

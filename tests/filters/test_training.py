@@ -210,6 +210,8 @@ def test_resume_extends_a_finished_run_and_refuses_other_settings(tmp_path):
         extended = train_dissolver(images(12), tmp_path / "a", steps=8, grid_images=0, resume=True, **TINY)
         straight = train_dissolver(images(12), tmp_path / "b", steps=8, grid_images=0, **TINY)
     assert all(torch.equal(x, y) for x, y in zip(extended.unet.parameters(), straight.unet.parameters()))
+    a, b = records(tmp_path / "a", "eval"), records(tmp_path / "b", "eval")
+    assert [(r["step"], r["holdout_loss"]) for r in a] == [(r["step"], r["holdout_loss"]) for r in b]
     with pytest.raises(FileExistsError, match="resume=True"):
         train_dissolver(images(12), tmp_path / "a", steps=8, grid_images=0, **TINY)
     with pytest.raises(ValueError, match=r"lr \(saved 8e-05, now 0.001\)"):
