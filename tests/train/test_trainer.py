@@ -79,8 +79,9 @@ def _killable_run(out):
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "killed"
-    # a forked child process reuses the imported modules; SIGKILL gives it no chance to clean up
-    proc = multiprocessing.get_context("fork").Process(target=_killable_run, args=(out,))
+    # a spawned child (a fork after torch has started its thread pools can deadlock);
+    # SIGKILL gives it no chance to clean up
+    proc = multiprocessing.get_context("spawn").Process(target=_killable_run, args=(out,))
     proc.start()
     deadline = time.time() + 120
     try:
