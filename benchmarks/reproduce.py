@@ -67,6 +67,8 @@ BUDGETS = {
     "cpu": {"model": "resnet18", "width": 16, "batch_size": 32, "lr": 0.1, "dissolver_preset": "tiny", "dissolver_steps": 1500},
     "paper": {"model": "resnet18_imagenet", "width": 64, "batch_size": 32, "lr": 0.1, "dissolver_preset": "paper", "dissolver_steps": 20000},
 }
+#: Data set -> an already trained DDPM dissolver directory (``--dissolver-dir``), instead of training one.
+DISSOLVER_DIRS: dict[str, str] = {}
 #: The paper's AUROC (rotation / perm rows of its "Different transformations" table) where it has the data set.
 PAPER = {
     ("sarscov2", "gaussian", "rotation"): 0.847, ("sarscov2", "median", "rotation"): 0.837,
@@ -102,6 +104,8 @@ def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_
         return MedianDissolving(kernel_size=7)
     if method == "resize":
         return ResizeDissolving(resolution)
+    if dataset in DISSOLVER_DIRS:
+        return DDPMDissolving.from_pretrained(DISSOLVER_DIRS[dataset], resolution=resolution)
     folder = out / "dissolvers" / f"{dataset}_{budget}_{resolution}px"
     if (folder / "dissolver" / "dissolver_config.json").is_file():
         return DDPMDissolving.from_pretrained(folder / "dissolver", resolution=resolution)
@@ -156,6 +160,7 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
         "num_train": len(train_set.images), "num_test": len(test_set.images),
         "image_size": size, "dissolver_resolution": spec.dissolver_resolution[budget],
         "epochs": config.epochs, "width": config.width, "model": config.model,
+        "dissolver": DISSOLVER_DIRS.get(dataset, "trained by this script") if method == "ddpm" else method,
     }
 
 
@@ -219,9 +224,16 @@ def main() -> None:
     parser.add_argument("--shifts", nargs="+", default=["rotation"], choices=SHIFTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
+    parser.add_argument("--dissolver-dir", action="append", default=[], metavar="DATASET=PATH",
+                        help="use this trained DDPM dissolver for DATASET instead of training one")
     parser.add_argument("--report", type=Path, default=None, help="only write the Markdown table of the results so far")
     parser.add_argument("--plot", type=Path, default=None, help="with --report: the bar plot PNG")
     args = parser.parse_args()
+    for item in args.dissolver_dir:
+        name, _, path = item.partition("=")
+        if name not in DATASETS or not path:
+            parser.error(f"--dissolver-dir takes DATASET=PATH with DATASET in {list(DATASETS)}; got {item!r}")
+        DISSOLVER_DIRS[name] = path
     results = args.out / "results.jsonl"
     if args.report is not None or args.plot is not None:
         print(report(read_results(results), args.report, args.plot))

@@ -35,13 +35,14 @@ DEFAULTS = {
     "mode": "dia",
     "dissolver": "ddpm",
     "shift": "rotation",
-    "image_size": 64,
-    "dissolver_resolution": 32,
+    "image_size": 32,
+    "dissolver_resolution": 16,
     "dissolver_preset": "tiny",
     "dissolver_steps": 600,
     "model": "resnet18",
     "width": 16,
-    "epochs": 6,
+    "epochs": 15,
+    "crop_min": 0.5,
     "batch_size": 32,
     "lr": 0.1,
     "num_samples": 10,
@@ -65,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=d["model"], choices=["resnet18", "resnet18_imagenet"])
     p.add_argument("--width", type=int, default=d["width"], help="ResNet width (64 = standard)")
     p.add_argument("--epochs", type=int, default=d["epochs"])
+    p.add_argument("--crop-min", type=float, default=d["crop_min"], help="smallest SimCLR crop scale (paper: 0.08; 0.5 keeps the tiny lesions of 32 px images in view)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--num-samples", type=int, default=d["num_samples"], help="test-time augmentations T")
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        crop_scale=(args.crop_min, 1.0),
         seed=args.seed,
         checkpoint_every=50,
         progress=not args.no_progress,
