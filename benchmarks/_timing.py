@@ -29,6 +29,24 @@ def median_time(fn: Callable[[], object], device: torch.device, repeat: int = 5,
     return statistics.median(times)
 
 
+def interleaved_times(
+    fns: dict[str, Callable[[], object]], device: torch.device, repeat: int = 9, warmup: int = 2
+) -> dict[str, float]:
+    """Median wall time of each function, measured round-robin so that drift hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def machine_line(device: torch.device) -> str:
     """One line naming the machine: the GPU's name, or the CPU and its thread count."""
     if device.type == "cuda":

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine_line, median_time, peak_memory_mib  # noqa: E402
+from _timing import interleaved_times, machine_line, peak_memory_mib  # noqa: E402
 
 from dia_augment import DDPMDissolving, RandomDissolving  # noqa: E402
 from dia_augment.filters.presets import make_scheduler, make_unet  # noqa: E402
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--resolutions", type=int, nargs="+", default=[32, 64])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
 
@@ -55,13 +55,20 @@ def main() -> None:
             x = torch.rand(batch, 3, 2 * res, 2 * res, generator=gen).to(device=device, dtype=dtype)
             x_model = torch.rand(batch, 3, res, res, generator=gen).to(device=device, dtype=dtype) * 2 - 1
             t = torch.randint(30, 100, (batch,), generator=gen).to(device)
+            aug_full = RandomDissolving(dissolver, p=1.0, generator=1)
+            aug_part = RandomDissolving(dissolver, p=0.25, generator=1)
             with torch.no_grad():
-                t_dis = median_time(lambda: dissolver(x, t), device, args.repeat)
-                t_bare = median_time(lambda: dissolver.unet(x_model, t).sample, device, args.repeat)
-                aug_full = RandomDissolving(dissolver, p=1.0, generator=1)
-                aug_part = RandomDissolving(dissolver, p=0.25, generator=1)
-                t_full = median_time(lambda: aug_full(x), device, args.repeat)
-                t_part = median_time(lambda: aug_part(x), device, 3 * args.repeat)
+                times = interleaved_times(
+                    {
+                        "dissolve": lambda: dissolver(x, t),
+                        "bare": lambda: dissolver.unet(x_model, t).sample,
+                        "p1": lambda: aug_full(x),
+                        "p025": lambda: aug_part(x),
+                    },
+                    device,
+                    args.repeat,
+                )
+                t_dis, t_bare, t_full, t_part = (times[k] for k in ("dissolve", "bare", "p1", "p025"))
                 mem = peak_memory_mib(lambda: dissolver(x, t), device)
             print(
                 f"| {res} | {batch} | {batch / t_dis:.0f} | {batch / t_bare:.0f} | {t_dis / t_bare:.3f} | "

@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint or saved model is missing, corrupt, or of the wrong kind."""
 
@@ -53,6 +57,7 @@ def _temp_beside(path: Path) -> Iterator[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make every output private
     try:
         yield tmp
         with open(tmp, "rb") as f:
