@@ -67,7 +67,7 @@ def main() -> None:
             t = torch.randint(30, 100, (args.batch,), device=device)
             with torch.no_grad():
                 seconds = median_time(lambda: dissolver(x, t), device, repeat=3, warmup=1)
-            print(f"| {preset} | {res} | {mparams(unet):.2f} | {macs:.3f} | {args.batch / seconds:.0f} |")
+            print(f"| {preset} | {res} | {mparams(unet):.2f} | {macs:.3f} | {args.batch / seconds:.3g} |")
 
     print("\n| backbone | input | params (M) | GMACs / image |")
     print("| --- | --- | --- | --- |")

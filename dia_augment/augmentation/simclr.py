@@ -44,7 +44,7 @@ class SimCLRAugmentation(nn.Module):
         - images: :math:`(N, C, H, W)` in ``[0, 1]``, C in {1, 3}
         - output: :math:`(N, C, S, S)` in ``[0, 1]``, on the images' device
 
-    Example:
+    Examples:
         >>> aug = SimCLRAugmentation(8)
         >>> x = torch.rand(4, 3, 16, 16)
         >>> a = aug(x, generator=torch.Generator().manual_seed(0))

@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def resolve_objective(args: argparse.Namespace) -> tuple[str, str | None, str]:
     """``(mode, dissolver backend, shift)`` from ``--mode``, ``--dissolver``, ``--shift`` and ``--training-type``.
 
-    Example:
+    Examples:
         >>> resolve_objective(argparse.Namespace(training_type="blurmedian_cutperm", mode="csi", dissolver=None, shift="rotation"))
         ('dia', 'median', 'cutperm')
     """

@@ -37,7 +37,7 @@ class OneClassData:
         - labels: :math:`(N,)` int64
         - classes: :math:`(N,)` int64
 
-    Example:
+    Examples:
         >>> d = OneClassData(torch.zeros(3, 1, 4, 4), torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]),
         ...                  ["ok", "a", "b"], "ok")
         >>> len(d), d.counts()

@@ -52,7 +52,7 @@ def read_image(path: str | os.PathLike) -> Tensor:
     Shape:
         - output: :math:`(C, H, W)`
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
@@ -103,7 +103,7 @@ def convert_channels(image: Tensor, channels: int) -> Tensor:
         - image: :math:`(..., C, H, W)`
         - output: :math:`(..., channels, H, W)`
 
-    Example:
+    Examples:
         >>> convert_channels(torch.tensor([[[1.0]], [[0.0]], [[0.0]]]), 1)
         tensor([[[0.2990]]])
     """
@@ -134,7 +134,7 @@ def resize_square(image: Tensor, image_size: int) -> Tensor:
         - image: :math:`(C, H, W)` or :math:`(B, C, H, W)`
         - output: the same with :math:`H = W = image\\_size`
 
-    Example:
+    Examples:
         >>> resize_square(torch.ones(1, 4, 6), 2)
         tensor([[[1., 1.],
                  [1., 1.]]])
@@ -152,7 +152,7 @@ def resize_square(image: Tensor, image_size: int) -> Tensor:
 def check_output_format(image_size: int | None, channels: int | None) -> None:
     """Check the ``image_size`` (a positive int or ``None``) and ``channels`` (1, 3 or ``None``) arguments.
 
-    Example:
+    Examples:
         >>> check_output_format(32, 5)
         Traceback (most recent call last):
         ...
@@ -176,7 +176,7 @@ def prepare_image(image: Tensor, image_size: int | None = None, channels: int | 
         - image: :math:`(C, H, W)`
         - output: :math:`(channels, image\\_size, image\\_size)`
 
-    Example:
+    Examples:
         >>> prepare_image(torch.full((1, 5, 3), 0.5), image_size=2, channels=3).shape
         torch.Size([3, 2, 2])
     """

@@ -97,7 +97,7 @@ def render_fundus(num: int, image_size: int = 64, generator: torch.Generator | i
     Shape:
         - output: :math:`(num, 3, image\\_size, image\\_size)`
 
-    Example:
+    Examples:
         >>> x = render_fundus(2, 32, generator=0)
         >>> x.shape, torch.equal(x, render_fundus(2, 32, generator=0))
         (torch.Size([2, 3, 32, 32]), True)
@@ -201,7 +201,7 @@ def add_lesions(
         - lesioned: :math:`(N, 3, H, W)`
         - mask: :math:`(N, 1, H, W)`
 
-    Example:
+    Examples:
         >>> clean = render_fundus(2, 32, generator=0)
         >>> sick, mask = add_lesions(clean, generator=1)
         >>> bool(((sick != clean).any(1, keepdim=True) <= mask).all()), bool(mask.float().mean() < 0.1)
@@ -251,7 +251,7 @@ def make_embedded_anomalies(num: int, image_size: int = 64, seed: int = 0) -> tu
         - clean, anomalous: :math:`(num, 3, image\\_size, image\\_size)`
         - mask: :math:`(num, 1, image\\_size, image\\_size)` bool
 
-    Example:
+    Examples:
         >>> clean, sick, mask = make_embedded_anomalies(2, 32)
         >>> torch.equal(clean * ~mask, sick * ~mask)
         True
@@ -280,7 +280,7 @@ def make_embedded_dataset(
     Returns:
         :class:`~dia_augment.data.container.OneClassData` with ``class_names`` ``["normal", "lesions"]``.
 
-    Example:
+    Examples:
         >>> test = make_embedded_dataset("test", image_size=32, num_normal=3, num_anomalies=2)
         >>> test.images.shape, test.labels.tolist(), test.normal_class
         (torch.Size([5, 3, 32, 32]), [0, 0, 0, 1, 1], 'normal')

@@ -55,7 +55,7 @@ def scan_class_folders(root: str | os.PathLike) -> dict[str, list[Path]]:
         FileNotFoundError: ``root`` does not exist.
         DataError: ``root`` holds no image in any sub-folder.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> (root / "a").mkdir(); (root / "a" / "x.png").touch(); (root / "b").mkdir()
@@ -109,7 +109,7 @@ class OneClassImageFiles(OneClassDataset):
         image_size: side of the square output, or ``None`` to keep each file's size.
         channels: 1 or 3, or ``None`` to keep each file's channels.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -181,7 +181,7 @@ class OneClassImageFolder(OneClassImageFiles):
         DataError: no images, or the normal class folder holds none.
         ValueError: the normal class is not among the class folders (the message lists them).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> root = pathlib.Path(tempfile.mkdtemp())

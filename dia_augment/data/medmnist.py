@@ -60,7 +60,7 @@ class MedMNISTOneClass(OneClassDataset):
         FileNotFoundError: the file does not exist.
         DataError: not a readable ``.npz``, a missing key, or arrays of the wrong shape or dtype.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "tiny.npz"
         >>> arrays = {f"{s}_images": np.full((3, 2, 2), 255, np.uint8) for s in ("train", "val", "test")}

@@ -78,7 +78,7 @@ def open_one_class(
         ValueError: a folder without ``normal_class`` (the message lists the classes found),
             or a ``normal_class`` the recipe does not use.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> root = pathlib.Path(tempfile.mkdtemp())
@@ -154,7 +154,7 @@ def load_one_class(
     Returns:
         :class:`~dia_augment.data.container.OneClassData`.
 
-    Example:
+    Examples:
         >>> data = load_one_class("embedded", "test", image_size=16, channels=1)
         >>> data.images.shape, data.counts()
         (torch.Size([400, 1, 16, 16]), {'normal': 200, 'lesions': 200})

@@ -99,7 +99,7 @@ def sarscov2(
         train_fraction: the train share of each class.
         seed: the split seed.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> root = pathlib.Path(tempfile.mkdtemp())
@@ -140,7 +140,7 @@ def aptos2019(
         FileNotFoundError: ``train.csv`` or ``train_images/`` is missing.
         DataError: a malformed ``train.csv`` (columns, grades) or image files it names are missing.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> root = pathlib.Path(tempfile.mkdtemp()); (root / "train_images").mkdir()
@@ -211,7 +211,7 @@ def kermany_oct(
         image_size: side of the square output, or ``None`` to keep the files' size.
         channels: 1 or 3, or ``None`` to keep the files' channels.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> root = pathlib.Path(tempfile.mkdtemp())
@@ -247,7 +247,7 @@ def kvasir(
         train_fraction: the train share of each class.
         seed: the split seed.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, numpy as np
         >>> from PIL import Image
         >>> root = pathlib.Path(tempfile.mkdtemp()) / "kvasir-dataset-v2"

@@ -27,7 +27,7 @@ _FLOOR_EPS = 1e-9
 def derive_seed(seed: int, *tags: str) -> int:
     """A 63-bit seed derived from ``seed`` and string tags, stable across runs and platforms.
 
-    Example:
+    Examples:
         >>> derive_seed(0, "a") == derive_seed(0, "a") != derive_seed(0, "b")
         True
     """
@@ -46,7 +46,7 @@ def split_indices(n: int, train_fraction: float, seed: int, tag: str = "") -> tu
         seed: the split seed.
         tag: mixed into the seed (the class name), so that classes are shuffled independently.
 
-    Example:
+    Examples:
         >>> train, test = split_indices(10, 0.8, seed=0)
         >>> len(train), len(test), sorted(train + test) == list(range(10))
         (8, 2, True)
@@ -64,7 +64,7 @@ def split_indices(n: int, train_fraction: float, seed: int, tag: str = "") -> tu
 def split_class(items: Sequence[T], split: str, train_fraction: float, seed: int, class_name: str) -> list[T]:
     """The ``split`` ("train" or "test") share of one class's items (sorted first, so order-free).
 
-    Example:
+    Examples:
         >>> split_class(["c", "a", "b", "d", "e"], "test", 0.8, 0, "x")
         ['e']
         >>> split_class(["a", "b", "c", "d", "e"], "test", 0.8, 0, "x")

@@ -35,7 +35,7 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
         resolution: the working resolution (DDPM: the expected one; resize: required).
         **kwargs: passed to the backend's constructor or ``from_pretrained``.
 
-    Example:
+    Examples:
         >>> make_dissolver("gaussian", kernel_size=7)
         GaussianDissolving(kernel_size=7, sigma_per_step=0.02, resolution=None, resize_mode='bilinear', antialias=False, model_channels=None)
         >>> make_dissolver("resize", resolution=32).resolution

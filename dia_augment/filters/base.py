@@ -196,7 +196,7 @@ class ResizeDissolving(Dissolver):
         - images: :math:`(B, C, H, W)`
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> d = ResizeDissolving(4)
         >>> x = torch.rand(2, 1, 8, 8)
         >>> d(x, 50).shape

@@ -39,7 +39,7 @@ class GaussianDissolving(Dissolver):
         - t: int or :math:`(B,)`
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> blur = GaussianDissolving()
         >>> x = torch.rand(2, 3, 16, 16)
         >>> torch.equal(blur(x, 0), x)
@@ -90,7 +90,7 @@ class MedianDissolving(Dissolver):
         - t: int or :math:`(B,)`
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> x = torch.zeros(1, 1, 9, 9); x[..., 4, 4] = 1.0   # an isolated bright pixel
         >>> MedianDissolving()(x, 50).max().item()
         0.0

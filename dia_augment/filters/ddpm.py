@@ -41,7 +41,7 @@ def predict_original_sample(
     Shape:
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> abar = torch.tensor([0.25, 0.5])
         >>> x, eps = torch.full((1, 1, 1, 1), 0.5), torch.zeros(1, 1, 1, 1)
         >>> predict_original_sample(x, eps, abar, torch.tensor([0])).item()
@@ -87,7 +87,7 @@ class DDPMDissolving(Dissolver):
         - t: int or :math:`(B,)`
         - output: :math:`(B, C, H, W)`, same dtype
 
-    Example:
+    Examples:
         >>> from dia_augment.filters.presets import make_unet, make_scheduler
         >>> _ = torch.manual_seed(0)
         >>> dissolver = DDPMDissolving(make_unet("micro", 16, 1), make_scheduler())
@@ -261,7 +261,7 @@ def ddpm_dissolve(
         generator: draws the noise when ``add_noise=True`` and ``noise`` is omitted.
         **kwargs: the other :class:`DDPMDissolving` options.
 
-    Example:
+    Examples:
         >>> from dia_augment.filters.presets import make_unet, make_scheduler
         >>> _ = torch.manual_seed(0)
         >>> unet = make_unet("micro", 16, 1).eval()

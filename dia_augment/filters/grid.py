@@ -75,7 +75,7 @@ def dissolve_grid(
         - output: :math:`(C, p + B (H + p), p + (S + 1)(W + p))` with :math:`S` = ``len(steps)``,
           :math:`p` = ``padding``
 
-    Example:
+    Examples:
         >>> from dia_augment.filters.base import ResizeDissolving
         >>> x = torch.rand(2, 1, 4, 4)
         >>> grid = dissolve_grid(ResizeDissolving(4), x, steps=(0, 50), padding=1)
@@ -109,7 +109,7 @@ def grid_to_pil(
         labels: one label per column, written above the grid.
         scale: an integer enlargement (nearest neighbour), so that small images stay readable.
 
-    Example:
+    Examples:
         >>> grid_to_pil(torch.ones(1, 4, 6), scale=2).size
         (12, 8)
     """
@@ -157,7 +157,7 @@ def save_dissolve_grid(
     Returns:
         The grid tensor (before enlargement and labels).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from dia_augment.filters.base import ResizeDissolving
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "grid.png"
@@ -200,7 +200,7 @@ def save_readiness_curve(
     Raises:
         ValueError: the metrics hold no held-out loss to plot.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "curve.png"
         >>> save_readiness_curve([{"kind": "eval", "step": 0, "holdout_loss": 0.8, "holdout_loss_raw": 0.8},

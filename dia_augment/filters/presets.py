@@ -50,7 +50,7 @@ def unet_config(preset: str, resolution: int, channels: int = 3) -> dict[str, An
             ``2 ** (number of blocks - 1)``.
         channels: image channels (1 or 3).
 
-    Example:
+    Examples:
         >>> unet_config("tiny", 32, 1)["block_out_channels"]
         (32, 64, 64)
     """
@@ -69,7 +69,7 @@ def unet_config(preset: str, resolution: int, channels: int = 3) -> dict[str, An
 def make_unet(preset: str, resolution: int, channels: int = 3) -> UNet2DModel:
     """A freshly initialised ``UNet2DModel`` of a preset (seed with ``torch.manual_seed`` first).
 
-    Example:
+    Examples:
         >>> import torch
         >>> _ = torch.manual_seed(0)
         >>> sum(p.numel() for p in make_unet("micro", 16, 1).parameters()) > 0
@@ -81,7 +81,7 @@ def make_unet(preset: str, resolution: int, channels: int = 3) -> UNet2DModel:
 def make_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
     """The paper's schedule: cosine (``squaredcos_cap_v2``), 1000 steps, x0 clipped to [-1, 1].
 
-    Example:
+    Examples:
         >>> make_scheduler().config.beta_schedule
         'squaredcos_cap_v2'
     """

@@ -51,7 +51,7 @@ def make_dissolving_scheduler() -> DDIMScheduler:
     DDIM, ``scaled_linear`` betas from 0.00085 to 0.012 over 1000 steps. Only its
     ``alphas_cumprod`` is used: dissolving is a single x0 prediction, not a sampling loop.
 
-    Example:
+    Examples:
         >>> s = make_dissolving_scheduler()
         >>> s.config.num_train_timesteps, round(float(s.alphas_cumprod[0]), 5)
         (1000, 0.99915)
@@ -216,7 +216,7 @@ class StableDiffusionDissolving(Dissolver):
         - t: int or :math:`(B,)` in ``[0, 1000)``
         - output: :math:`(B, C, H, W)`, same dtype
 
-    Example:
+    Examples:
         >>> from diffusers import AutoencoderKL, UNet2DConditionModel
         >>> from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
         >>> _ = torch.manual_seed(0)

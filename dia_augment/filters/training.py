@@ -87,7 +87,7 @@ class DissolverTrainConfig:
     and the same settings, except for those that do not change the sequence of updates (the
     length of the run and how often it logs, evaluates and checkpoints).
 
-    Example:
+    Examples:
         >>> DissolverTrainConfig(channels=1, num_images=100, steps=10).global_holdout()
         5
     """
@@ -180,7 +180,7 @@ def denoising_loss(
         - x0, noise: :math:`(B, C, H, W)`
         - t: :math:`(B,)`
 
-    Example:
+    Examples:
         >>> from dia_augment.filters.presets import make_unet, make_scheduler
         >>> _ = torch.manual_seed(0)
         >>> unet, abar = make_unet("micro", 8, 1), make_scheduler().alphas_cumprod
@@ -207,7 +207,7 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
     Raises:
         CheckpointError: ``latest.json`` is corrupt or names a missing folder.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> latest_checkpoint(tempfile.mkdtemp()) is None
         True
@@ -680,7 +680,7 @@ def train_dissolver(
         FileExistsError: ``out_dir`` already holds a checkpoint and ``resume`` is false.
         CheckpointError: the checkpoint to resume from is corrupt (the message names the file).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> images = torch.rand(12, 1, 16, 16)
         >>> d = train_dissolver(images, tempfile.mkdtemp(), resolution=8, preset="micro", steps=2,

@@ -56,7 +56,7 @@ class DIAResNet(nn.Module):
         - input: :math:`(B, C, H, W)` in ``[0, 1]``
         - output: :class:`ModelOutput` of :math:`(B, 8 \\cdot width)`, :math:`(B, proj\\_dim)`, :math:`(B, K)`
 
-    Example:
+    Examples:
         >>> model = DIAResNet("cifar", in_channels=1, width=4, proj_dim=8).eval()
         >>> out = model(torch.rand(2, 1, 8, 8))
         >>> tuple(out.features.shape), tuple(out.projection.shape), tuple(out.shift_logits.shape)
@@ -117,7 +117,7 @@ def build_model(name: str, in_channels: int = 3, width: int = 64, num_shifts: in
         num_shifts: classes of the shift head.
         proj_dim: projection size.
 
-    Example:
+    Examples:
         >>> build_model("resnet18", in_channels=1, width=4).backbone.stem
         'cifar'
     """

@@ -57,7 +57,7 @@ def load_pretrained_backbone(model: DIAResNet, path: str | os.PathLike) -> DIARe
     Raises:
         CheckpointError: missing or corrupt file, or keys / shapes that do not match the backbone.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from dia_augment.utils.io import atomic_save_tensors
         >>> src = DIAResNet(width=4)

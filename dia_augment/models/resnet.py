@@ -28,7 +28,7 @@ class BasicBlock(nn.Module):
         - input: :math:`(B, C_{in}, H, W)`
         - output: :math:`(B, C_{out}, H / s, W / s)`
 
-    Example:
+    Examples:
         >>> import torch
         >>> BasicBlock(4, 8, stride=2)(torch.rand(1, 4, 8, 8)).shape
         torch.Size([1, 8, 4, 4])
@@ -67,7 +67,7 @@ class ResNet18Backbone(nn.Module):
         - input: :math:`(B, C, H, W)` (already normalised)
         - output: :math:`(B, 8 \\cdot width)`
 
-    Example:
+    Examples:
         >>> import torch
         >>> ResNet18Backbone("cifar", in_channels=1, width=4)(torch.rand(2, 1, 8, 8)).shape
         torch.Size([2, 32])

@@ -100,7 +100,7 @@ def csi_weights(train_features: Tensor, train_shift_logits: Tensor) -> tuple[Ten
         - train_shift_logits: :math:`(K, N)`
         - output: two :math:`(K,)`
 
-    Example:
+    Examples:
         >>> w_sim, w_shi = csi_weights(torch.full((2, 3, 4), 0.5), torch.tensor([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]]))
         >>> w_sim.tolist(), w_shi.tolist()
         ([1.0, 1.0], [0.5, 0.25])
@@ -142,7 +142,7 @@ def max_similarity(queries: Tensor, keys: Tensor, chunk_size: int = DEFAULT_CHUN
         - keys: :math:`(N, D)`
         - output: :math:`(M,)`
 
-    Example:
+    Examples:
         >>> keys = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
         >>> max_similarity(torch.tensor([[1.0, 0.5], [-1.0, -2.0]]), keys, chunk_size=1).tolist()
         [1.0, -1.0]
@@ -183,7 +183,7 @@ def simclr_score(train_features: Tensor, test_features: Tensor, chunk_size: int 
         - test_features: :math:`(M, D)`
         - output: :math:`(M,)`
 
-    Example:
+    Examples:
         >>> train = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> simclr_score(train, torch.tensor([[3.0, 0.0], [0.0, -2.0]])).tolist()
         [1.0, 0.0]
@@ -207,7 +207,7 @@ def shift_score(train_shift_logits: Tensor, test_shift_logits: Tensor) -> Tensor
         - test_shift_logits: :math:`(K, M)`
         - output: :math:`(M,)`
 
-    Example:
+    Examples:
         >>> shift_score(torch.tensor([[2.0, 2.0], [1.0, 1.0]]), torch.tensor([[4.0], [0.0]])).tolist()
         [1.0]
     """
@@ -257,7 +257,7 @@ def csi_score(
         - test_shift_logits: :math:`(K, M)`
         - output: :math:`(M,)`
 
-    Example:
+    Examples:
         >>> train_f = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])      # K = 1, N = 2, D = 2
         >>> train_l = torch.tensor([[2.0, 2.0]])
         >>> test_f = torch.tensor([[[2.0, 0.0], [1.0, 1.0]]])       # M = 2

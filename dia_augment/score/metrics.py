@@ -56,7 +56,7 @@ def auroc(scores: ArrayLike, labels: ArrayLike) -> float:
         scores: one score per image, higher = more normal.
         labels: 0 = normal, 1 = anomaly; both must occur.
 
-    Example:
+    Examples:
         >>> auroc([0.9, 0.8, 0.1, 0.3], [0, 0, 1, 1])
         1.0
         >>> auroc([0.9, 0.2, 0.5, 0.3], [0, 0, 1, 1])
@@ -73,7 +73,7 @@ def aupr(scores: ArrayLike, labels: ArrayLike) -> float:
         scores: one score per image, higher = more normal.
         labels: 0 = normal, 1 = anomaly; both must occur.
 
-    Example:
+    Examples:
         >>> aupr([0.9, 0.1, 0.5], [0, 0, 1])  # ranks: normal, anomaly, normal -> (1 + 2/3) / 2
         0.8333...
     """
@@ -94,7 +94,7 @@ def fpr_at_tpr(scores: ArrayLike, labels: ArrayLike, tpr: float = 0.95) -> float
         labels: 0 = normal, 1 = anomaly; both must occur.
         tpr: the target true-positive rate, in ``(0, 1]``.
 
-    Example:
+    Examples:
         >>> fpr_at_tpr([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], [0, 1, 0, 1, 0, 1], tpr=2 / 3)  # threshold 0.8
         0.3333...
     """
@@ -122,7 +122,7 @@ def per_class_auroc(
     Returns:
         ``{class name: AUROC}`` for every class that occurs among the anomalies, in index order.
 
-    Example:
+    Examples:
         >>> per_class_auroc([0.9, 0.8, 0.85, 0.1, 0.95, 0.2], [0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 2, 2],
         ...                 ["normal", "mild", "severe"])
         {'mild': 0.75, 'severe': 0.5}
@@ -159,7 +159,7 @@ def evaluate(
         ``auroc``, ``aupr``, ``fpr_at_95_tpr``, ``num_normal``, ``num_anomaly``, and
         ``per_class_auroc`` (``{name: AUROC}``) when ``classes`` shows two or more anomaly classes.
 
-    Example:
+    Examples:
         >>> m = evaluate([0.9, 0.8, 0.1, 0.3], [0, 0, 1, 1])
         >>> m["auroc"], m["aupr"], m["fpr_at_95_tpr"], m["num_normal"]
         (1.0, 1.0, 0.0, 2)
@@ -191,7 +191,7 @@ def save_roc_curve(path: str | os.PathLike, scores: ArrayLike, labels: ArrayLike
         labels: 0 = normal, 1 = anomaly; both must occur.
         title: the figure's title.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "roc.png"
         >>> save_roc_curve(p, [0.9, 0.8, 0.1, 0.3], [0, 0, 1, 1])

@@ -122,7 +122,7 @@ class CSIScorer:
         - images: :math:`(N, C, H, W)` in ``[0, 1]`` (or a Dataset of :math:`(C, H, W)` images)
         - ``score`` output: :math:`(N,)`
 
-    Example:
+    Examples:
         >>> from collections import namedtuple
         >>> Out = namedtuple("Out", "features projection shift_logits")
         >>> class Tiny(nn.Module):

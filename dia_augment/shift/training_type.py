@@ -28,7 +28,7 @@ def parse_training_type(name: str) -> tuple[str | None, str]:
     Returns:
         ``(backend, shift)`` with backend in ``{"ddpm", "gaussian", "median", "sd", "resize", None}``.
 
-    Example:
+    Examples:
         >>> parse_training_type("diffusion_rotation")
         ('ddpm', 'rotation')
         >>> parse_training_type("cutperm")

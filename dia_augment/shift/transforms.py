@@ -78,7 +78,7 @@ def rotate(images: Tensor, k: int | Tensor) -> Tensor:
         - images: :math:`(B, C, H, H)`
         - output: :math:`(B, C, H, H)`
 
-    Example:
+    Examples:
         >>> x = torch.arange(4.0).view(1, 1, 2, 2)
         >>> rotate(x, 1)[0, 0].tolist()
         [[1.0, 3.0], [0.0, 2.0]]
@@ -103,7 +103,7 @@ def cutperm(images: Tensor, k: int | Tensor) -> Tensor:
         - images: :math:`(B, C, H, W)`
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> x = torch.arange(4.0).view(1, 1, 2, 2)
         >>> cutperm(x, 3)[0, 0].tolist()
         [[3.0, 2.0], [1.0, 0.0]]
@@ -126,7 +126,7 @@ def shift_transform(images: Tensor, k: int | Tensor, kind: str = "rotation") -> 
         - images: :math:`(B, C, H, W)`
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 1, 4, 4)
         >>> torch.equal(shift_transform(x, 2, "rotation"), torch.flip(x, (-2, -1)))
         True
@@ -157,7 +157,7 @@ def expand_shifts(images: Tensor, kind: str = "rotation", num_shifts: int = NUM_
         - shifted: :math:`(K B, C, H, W)`
         - labels: :math:`(K B,)`
 
-    Example:
+    Examples:
         >>> x = torch.rand(3, 1, 4, 4)
         >>> shifted, labels = expand_shifts(x)
         >>> labels.tolist()

@@ -53,7 +53,7 @@ _TMP_PREFIX = ".tmp-step-"
 def checkpoint_name(step: int) -> str:
     """Folder name of the checkpoint after ``step`` steps.
 
-    Example:
+    Examples:
         >>> checkpoint_name(12)
         'step-00000012'
     """
@@ -63,7 +63,7 @@ def checkpoint_name(step: int) -> str:
 def flatten_optimizer_state(state_dict: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Split an optimiser state dict into named tensors and a JSON-ready rest.
 
-    Example:
+    Examples:
         >>> p = torch.nn.Parameter(torch.ones(2))
         >>> opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
         >>> p.grad = torch.ones(2); opt.step()
@@ -85,7 +85,7 @@ def flatten_optimizer_state(state_dict: Mapping[str, Any]) -> tuple[dict[str, Te
 def unflatten_optimizer_state(tensors: Mapping[str, Tensor], rest: Mapping[str, Any]) -> dict[str, Any]:
     """Inverse of :func:`flatten_optimizer_state`.
 
-    Example:
+    Examples:
         >>> t, r = flatten_optimizer_state({"state": {0: {"step": 3, "buf": torch.ones(1)}}, "param_groups": []})
         >>> unflatten_optimizer_state(t, r)
         {'state': {0: {'buf': tensor([1.]), 'step': 3}}, 'param_groups': []}

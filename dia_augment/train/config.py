@@ -50,7 +50,7 @@ class TrainConfig:
         pretrained: a local ResNet-18 weights file for the backbone, or ``None``.
         progress: show a progress bar.
 
-    Example:
+    Examples:
         >>> cfg = TrainConfig(mode="csi", epochs=2)
         >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
         True

@@ -47,7 +47,7 @@ def all_gather_with_grad(x: Tensor) -> Tensor:
         - x: :math:`(N, *)`
         - output: :math:`(W N, *)`, rank 0's rows first
 
-    Example:
+    Examples:
         >>> x = torch.rand(3, 2, requires_grad=True)
         >>> all_gather_with_grad(x) is x
         True
@@ -60,7 +60,7 @@ def all_gather_with_grad(x: Tensor) -> Tensor:
 def all_gather_no_grad(x: Tensor) -> Tensor:
     """Concatenate ``x`` from every process along dim 0, without a graph (identity in one process).
 
-    Example:
+    Examples:
         >>> all_gather_no_grad(torch.arange(3)).tolist()
         [0, 1, 2]
     """

@@ -74,7 +74,7 @@ def make_row_labels(
         image_offset: index of this process's first image in the global batch.
         device: where the labels live.
 
-    Example:
+    Examples:
         >>> labels = make_row_labels(2, num_shifts=2, num_dissolved_views=1)
         >>> labels.image.tolist(), labels.shift.tolist()
         ([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1], [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1])
@@ -103,7 +103,7 @@ def contrastive_masks(anchors: RowLabels, keys: RowLabels) -> tuple[Tensor, Tens
     Returns:
         ``(positive, valid)``, two :math:`(A, N)` bool masks; ``positive`` implies ``valid``.
 
-    Example:
+    Examples:
         >>> labels = make_row_labels(1, num_shifts=1, num_dissolved_views=1)
         >>> positive, valid = contrastive_masks(labels.select(~labels.dissolved), labels)
         >>> positive.tolist(), valid.tolist()
@@ -144,7 +144,7 @@ def masked_nt_xent(
         - positive, valid: :math:`(A, N)`
         - output: scalar
 
-    Example:
+    Examples:
         >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
         >>> pos = torch.tensor([[False, True, False]]); val = torch.tensor([[False, True, True]])
         >>> round(float(masked_nt_xent(z[:1], z, pos, val, temperature=1.0)), 4)  # -log(e / (e + 1))
@@ -187,7 +187,7 @@ def contrastive_loss(projections: Tensor, labels: RowLabels, temperature: float 
         - projections: :math:`(N, D)`
         - output: scalar
 
-    Example:
+    Examples:
         >>> labels = make_row_labels(4, num_shifts=4, num_dissolved_views=1)
         >>> z = torch.randn(48, 8, generator=torch.Generator().manual_seed(0))
         >>> loss = contrastive_loss(z, labels)

@@ -29,7 +29,7 @@ class LARS(Optimizer):
         weight_decay: :math:`\lambda`.
         trust_coefficient: :math:`\eta`.
 
-    Example:
+    Examples:
         >>> w = torch.nn.Parameter(torch.tensor([[3.0, 4.0]]))
         >>> opt = LARS([w], lr=1.0, momentum=0.0, trust_coefficient=0.1)
         >>> w.grad = torch.tensor([[0.0, 10.0]])
@@ -89,7 +89,7 @@ def warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int) -> floa
     The factor applies to the update of step ``step`` (0-based): ``(step + 1) / warmup_steps``
     during warm-up, then ``0.5 (1 + cos(pi (step - warmup_steps) / (total_steps - warmup_steps)))``.
 
-    Example:
+    Examples:
         >>> [round(warmup_cosine_factor(s, 6, 2), 3) for s in range(6)]
         [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
     """
@@ -102,7 +102,7 @@ def warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int) -> floa
 def warmup_cosine_schedule(optimizer: Optimizer, total_steps: int, warmup_steps: int) -> LambdaLR:
     """A per-step :class:`~torch.optim.lr_scheduler.LambdaLR` of :func:`warmup_cosine_factor`.
 
-    Example:
+    Examples:
         >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
         >>> sched = warmup_cosine_schedule(opt, total_steps=6, warmup_steps=2)
         >>> opt.param_groups[0]["lr"]

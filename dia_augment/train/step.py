@@ -38,7 +38,7 @@ def random_hflip(images: Tensor, generator: torch.Generator | None = None) -> Te
         - images: :math:`(B, C, H, W)`
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> x = torch.rand(4, 1, 2, 2)
         >>> y = random_hflip(x, torch.Generator().manual_seed(0))
         >>> all(torch.equal(y[i], x[i]) or torch.equal(y[i], x[i].flip(-1)) for i in range(4))
@@ -70,7 +70,7 @@ def dissolve_batch(
         - images: :math:`(B, C, H, W)`
         - output: :math:`(B, C, H, W)`
 
-    Example:
+    Examples:
         >>> from dia_augment.filters.base import ResizeDissolving
         >>> x = torch.rand(2, 1, 8, 8)
         >>> torch.equal(dissolve_batch(x, ResizeDissolving(8)), x)
@@ -115,7 +115,7 @@ def build_rows(
         - images: :math:`(B, C, H, W)`
         - output images: :math:`(V K B, C, S, S)`, V = 2 or 3
 
-    Example:
+    Examples:
         >>> aug = SimCLRAugmentation(4)
         >>> rows = build_rows(torch.rand(2, 1, 8, 8), aug, generator=torch.Generator().manual_seed(0))
         >>> tuple(rows.images.shape), rows.labels.shift.tolist()[:4]
@@ -151,7 +151,7 @@ def training_loss(
         shift_loss_weight: weight of the shift cross-entropy.
         shift_loss_on_dissolved: include the dissolved rows in the shift cross-entropy.
 
-    Example:
+    Examples:
         >>> from dia_augment.models import DIAResNet
         >>> model = DIAResNet("cifar", 1, width=2)
         >>> rows = build_rows(torch.rand(2, 1, 8, 8), SimCLRAugmentation(8), generator=torch.Generator().manual_seed(0))

@@ -214,7 +214,7 @@ def train(
     Returns:
         The trained model (on the training device, in eval mode).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> cfg = TrainConfig(mode="csi", width=2, image_size=8, epochs=1, batch_size=4, progress=False)
         >>> model = train(cfg, torch.rand(8, 1, 8, 8), out_dir=tempfile.mkdtemp())
@@ -332,7 +332,7 @@ def load_model(path: str | os.PathLike) -> tuple[DIAResNet, TrainConfig]:
     Raises:
         CheckpointError: nothing loadable at ``path``, or weights that do not fit the config.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> out = tempfile.mkdtemp()
         >>> cfg = TrainConfig(mode="simclr", width=2, image_size=8, epochs=1, batch_size=4, progress=False)

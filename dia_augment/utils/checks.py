@@ -41,7 +41,7 @@ def check_images(
         ValueError: wrong number of dimensions, empty batch, wrong channel count,
             NaN / inf values, or values outside ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> _ = check_images(torch.rand(2, 3, 8, 8))
         >>> check_images(torch.rand(3, 8, 8))
         Traceback (most recent call last):
@@ -91,7 +91,7 @@ def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t
     Returns:
         A ``(B,)`` int64 tensor (on the device of ``t`` when it is a tensor, else on CPU).
 
-    Example:
+    Examples:
         >>> check_steps(5, 3, 1000)
         tensor([5, 5, 5])
     """
@@ -116,7 +116,7 @@ def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t
 def check_probability(p: float, name: str = "p") -> float:
     """Check that ``p`` is a number in ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> check_probability(0.5)
         0.5
     """
@@ -130,7 +130,7 @@ def check_probability(p: float, name: str = "p") -> float:
 def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tuple[int, int]:
     """Check a half-open integer range ``(a, b)`` with ``low <= a < b <= high``.
 
-    Example:
+    Examples:
         >>> check_range_pair((30, 100), 0, 1000, "step_range")
         (30, 100)
     """

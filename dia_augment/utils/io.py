@@ -44,7 +44,7 @@ class CheckpointError(RuntimeError):
 def is_hub_id(name: str) -> bool:
     """Whether ``name`` reads as a Hugging Face hub id (``org/name``) rather than a local path.
 
-    Example:
+    Examples:
         >>> is_hub_id("google/ddpm-cifar10-32"), is_hub_id("./runs/dissolver"), is_hub_id("/tmp/x/y")
         (True, False, False)
     """
@@ -77,7 +77,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
         path: the final destination.
         mode: ``"w"`` (text) or ``"wb"`` (binary).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> with atomic_open(d / "a.txt") as f:
@@ -141,7 +141,7 @@ class JsonlLogger:
     Args:
         path: the ``.jsonl`` file; created with its folder when missing.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"
         >>> log = JsonlLogger(p); log.log({"step": 1, "loss": 0.5}); log.close()

@@ -12,7 +12,7 @@ def make_generator(
 ) -> torch.Generator | None:
     """Return a ``torch.Generator`` from a generator, a seed, or ``None`` (the global RNG).
 
-    Example:
+    Examples:
         >>> g = make_generator(0)
         >>> torch.rand(2, generator=g).tolist() == torch.rand(2, generator=make_generator(0)).tolist()
         True
