@@ -171,9 +171,9 @@ def report(records: list[dict[str, Any]], table: Path | None, plot: Path | None)
     lines = ["| budget | data set | shift | method | AUROC mean +- std | seeds | paper |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], METHODS.index(k[3]))):
         values = groups[key]
-        std = statistics.stdev(values) if len(values) > 1 else float("nan")
+        spread = f" +- {statistics.stdev(values):.3f}" if len(values) > 1 else " (one seed: no spread)"
         paper = PAPER.get((key[1], key[3], key[2]))
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {statistics.mean(values):.3f} +- {std:.3f} | "
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {statistics.mean(values):.3f}{spread} | "
                      f"{len(values)} | {paper if paper is not None else '-'} |")
     text = "\n".join(lines) + "\n"
     if table is not None:
