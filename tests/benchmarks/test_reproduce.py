@@ -1,0 +1,50 @@
+"""The reproduction script's report: means, spreads and differences to CSI computed from the records."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reproduce.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("reproduce_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def record(method: str, seed: int, auroc: float, shift: str = "rotation") -> dict:
+    return {"budget": "cpu", "dataset": "sarscov2", "method": method, "shift": shift, "seed": seed, "auroc": auroc}
+
+
+def test_report_gives_mean_std_difference_and_per_seed_values(tmp_path):
+    script = load_script()
+    records = [record("ddpm", 1, 0.80), record("csi", 0, 0.70), record("ddpm", 0, 0.74), record("csi", 1, 0.72),
+               record("median", 0, 0.65)]
+    results = tmp_path / "results.jsonl"
+    results.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
+    assert script.read_results(results) == records
+    text = script.report(script.read_results(results), tmp_path / "table.md", tmp_path / "plot.png")
+    assert (tmp_path / "table.md").read_text() == text
+    rows = {line.split(" | ")[3]: line for line in text.splitlines()[2:]}
+    assert list(rows) == ["csi", "median", "ddpm"]  # the METHODS order, not the records' order
+    assert f"| 0.710 +- {statistics.stdev([0.70, 0.72]):.3f} | - | 0.700 / 0.720 | - |" in rows["csi"]
+    # ddpm: mean 0.77, minus CSI 0.77 - 0.71 = +0.060, seeds in seed order, the paper's 0.851 beside it
+    assert rows["ddpm"].endswith(f"| 0.770 +- {statistics.stdev([0.74, 0.80]):.3f} | +0.060 | 0.740 / 0.800 | 0.851 |")
+    assert rows["median"].endswith("| 0.650 (one seed) | -0.060 | 0.650 | 0.837 |")
+    with Image.open(tmp_path / "plot.png") as plot:
+        assert plot.format == "PNG" and plot.size[0] > 200
+
+
+def test_a_method_without_a_csi_cell_has_no_difference(tmp_path):
+    script = load_script()
+    text = script.report([record("gaussian", 0, 0.6, shift="cutperm")], None, None)
+    assert text.splitlines()[2] == "| cpu | sarscov2 | cutperm | gaussian | 0.600 (one seed) | - | 0.600 | 0.788 |"
