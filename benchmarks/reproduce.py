@@ -28,8 +28,8 @@ Presets (``--budget``):
            dissolver, batch 32, 100 epochs, 10 test-time samples, dissolver 20000 steps.
 
 Run (background, resumable):
-    nohup python benchmarks/reproduce.py --budget cpu --out /work/runs/reproduce &
-    python benchmarks/reproduce.py --out /work/runs/reproduce --report docs/results_table.md --plot docs/images/results.png
+    nohup python benchmarks/reproduce.py --budget cpu --out runs/reproduce &
+    python benchmarks/reproduce.py --out runs/reproduce --report runs/reproduce/table.md --plot docs/images/results.png
 """
 
 from __future__ import annotations
@@ -212,6 +212,10 @@ def _plot(groups: dict[tuple, list[float]], path: Path) -> None:
         means = [statistics.mean(groups[k]) for k in keys]
         stds = [statistics.stdev(groups[k]) if len(groups[k]) > 1 else 0.0 for k in keys]
         ax.bar(range(len(keys)), means, yerr=stds, capsize=4, color=["#888" if k[3] == "csi" else "#3b7dd8" for k in keys])
+        paper = [(i, PAPER[(k[1], k[3], k[2])]) for i, k in enumerate(keys) if (k[1], k[3], k[2]) in PAPER]
+        if paper:
+            ax.scatter(*zip(*paper), marker="_", s=300, color="black", label="paper (224 px)", zorder=3)
+            ax.legend(fontsize=7, loc="lower right")
         ax.set_xticks(range(len(keys)), [k[3] for k in keys], rotation=45)
         ax.axhline(0.5, color="#c33", linewidth=0.8, linestyle=":")  # chance
         ax.set_ylim(0.3, 1.0)
