@@ -120,6 +120,31 @@ def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_
     )
 
 
+def cell_settings(dataset: str, method: str, budget: str) -> dict[str, Any]:
+    """The settings a cell's record carries, so a resumed run can tell finished cells made with others."""
+    spec, settings = DATASETS[dataset], BUDGETS[budget]
+    return {
+        "image_size": spec.image_size[budget], "dissolver_resolution": spec.dissolver_resolution[budget],
+        "epochs": spec.epochs[budget], "width": settings["width"], "model": settings["model"],
+        "test_samples": settings["test_samples"],
+        "dissolver": DISSOLVER_DIRS.get(dataset, "trained by this script") if method == "ddpm" else method,
+    }
+
+
+def check_finished(records: list[dict[str, Any]], budget: str, datasets: list[str], methods: list[str]) -> None:
+    """Refuse to resume into a results file whose finished cells of this run's grid used other
+    settings (an older preset, another ``--dissolver-dir``): skipping them would mix two experiments."""
+    for record in records:
+        if record["budget"] != budget or record["dataset"] not in datasets or record["method"] not in methods:
+            continue
+        expected = cell_settings(record["dataset"], record["method"], budget)
+        for name, value in expected.items():
+            if record.get(name) != value:
+                raise SystemExit(
+                    f"finished cell {cell_key(record)} has {name}={record.get(name)!r} but this run uses {value!r}; "
+                    "use another --out (or the same settings) so the two do not mix")
+
+
 def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict) -> dict[str, Any]:
     from dia_augment.data import load_one_class
     from dia_augment.score import CSIScorer, evaluate
@@ -161,9 +186,7 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
         "per_class_auroc": metrics.get("per_class_auroc"), "score_method": method_used,
         "train_s": round(train_s, 1), "score_s": round(time.perf_counter() - start, 1),
         "num_train": len(train_set.images), "num_test": len(test_set.images),
-        "image_size": size, "dissolver_resolution": spec.dissolver_resolution[budget],
-        "epochs": config.epochs, "width": config.width, "model": config.model, "test_samples": settings["test_samples"],
-        "dissolver": DISSOLVER_DIRS.get(dataset, "trained by this script") if method == "ddpm" else method,
+        **cell_settings(dataset, method, budget),
     }
 
 
@@ -254,7 +277,9 @@ def main() -> None:
     if not DATA_ROOT.is_dir():
         sys.exit(f"the real data is not at {DATA_ROOT}: see shared/data/README.md")
     args.out.mkdir(parents=True, exist_ok=True)
-    done = {cell_key(r) for r in read_results(results)}
+    finished = read_results(results)
+    check_finished(finished, args.budget, args.datasets, args.methods)
+    done = {cell_key(r) for r in finished}
     data_cache: dict = {}
     # seed-major order: a first seed of every cell before the second, so partial runs are balanced
     for seed, dataset, shift, method in itertools.product(args.seeds, args.datasets, args.shifts, args.methods):

@@ -8,6 +8,7 @@ import statistics
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reproduce.py"
@@ -48,3 +49,20 @@ def test_a_method_without_a_csi_cell_has_no_difference(tmp_path):
     script = load_script()
     text = script.report([record("gaussian", 0, 0.6, shift="cutperm")], None, None)
     assert text.splitlines()[2] == "| cpu | sarscov2 | cutperm | gaussian | 0.600 (one seed) | - | 0.600 | 0.788 |"
+
+
+def test_resuming_refuses_finished_cells_made_with_other_settings(monkeypatch):
+    script = load_script()
+    monkeypatch.setitem(script.DISSOLVER_DIRS, "sarscov2", "runs/ct/dissolver")
+    same = {**record("ddpm", 0, 0.7), **script.cell_settings("sarscov2", "ddpm", "cpu")}
+    assert same["image_size"] == 48 and same["dissolver"] == "runs/ct/dissolver"
+    script.check_finished([same], "cpu", ["sarscov2"], ["ddpm"])  # same settings: resumes
+    older_preset = {**same, "image_size": 64}
+    with pytest.raises(SystemExit, match=r"image_size=64 but this run uses 48"):
+        script.check_finished([older_preset], "cpu", ["sarscov2"], ["ddpm"])
+    other_dissolver = {**same, "dissolver": "runs/other/dissolver"}
+    with pytest.raises(SystemExit, match=r"dissolver='runs/other/dissolver' but this run uses 'runs/ct/dissolver'"):
+        script.check_finished([other_dissolver], "cpu", ["sarscov2"], ["ddpm"])
+    # cells outside this run's grid or budget are not its business
+    script.check_finished([other_dissolver], "cpu", ["sarscov2"], ["csi"])
+    script.check_finished([other_dissolver], "paper", ["sarscov2"], ["ddpm"])
