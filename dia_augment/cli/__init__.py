@@ -2,19 +2,28 @@
 
 Every module in this package that defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int`` becomes a sub-command (``dia-augment NAME ...``).
+
+A mistake of the user's never shows a traceback: :func:`main` turns every
+:class:`~dia_augment.errors.DiaError` (and a missing or unreadable file) into one line on
+stderr, ``dia-augment NAME: error: ...``, and exits with 2 for a usage mistake or 1 for a
+failure. ``--debug`` (or the environment variable ``DIA_AUGMENT_DEBUG=1``) shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
 from dia_augment import __version__
+from dia_augment.errors import DiaError
 
 __all__ = ["main", "build_parser"]
+
+_USER_ERRORS = (DiaError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,25 +33,43 @@ def build_parser() -> argparse.ArgumentParser:
         description="Dissolving Is Amplifying: dissolving augmentations and one-class anomaly detection.",
     )
     parser.add_argument("--version", action="version", version=f"dia_augment {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
         if not all(hasattr(module, a) for a in ("NAME", "HELP", "add_arguments", "run")):
             continue
-        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        command = sub.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.HELP,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
         module.add_arguments(command)
         command.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``dia-augment`` and ``python -m dia_augment``."""
+    """Entry point of ``dia-augment`` and ``python -m dia_augment``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 0
-    return int(args._run(args) or 0)
+    debug = args.debug or os.environ.get("DIA_AUGMENT_DEBUG", "") not in ("", "0")
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"dia-augment {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _USER_ERRORS as error:
+        if debug:
+            raise
+        code = getattr(error, "exit_code", 2 if isinstance(error, FileNotFoundError) else 1)
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"dia-augment {args.command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,9 +1,7 @@
-"""The error raised for unusable data: a corrupt image, a malformed archive, an empty folder."""
+"""The error raised for unusable data (kept here for imports; defined in :mod:`dia_augment.errors`)."""
 
 from __future__ import annotations
 
+from dia_augment.errors import DataError
+
 __all__ = ["DataError"]
-
-
-class DataError(ValueError):
-    """A data set on disk cannot be used as asked; the message names the file or folder and the problem."""

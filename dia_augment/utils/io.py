@@ -21,6 +21,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from dia_augment.errors import CheckpointError
+
 __all__ = [
     "atomic_open",
     "atomic_write_json",
@@ -35,10 +37,6 @@ __all__ = [
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint or saved model is missing, corrupt, or of the wrong kind."""
 
 
 def is_hub_id(name: str) -> bool:
