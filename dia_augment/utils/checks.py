@@ -1,17 +1,31 @@
 """Input validation shared by every public entry point.
 
-Each check raises ``ValueError`` or ``TypeError`` with a message that names the argument and
-the problem, so that a wrong input never turns into a silent wrong answer.
+Each check raises :class:`~dia_augment.errors.InputError` (a ``ValueError``) or
+:class:`~dia_augment.errors.InputTypeError` (a ``TypeError``) with a message that names the
+argument and the problem, so that a wrong input never turns into a silent wrong answer, and the
+command line shows it as one line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numbers
+
 import torch
 from torch import Tensor
 
-__all__ = ["check_images", "check_steps", "check_probability", "check_range_pair", "RANGE_TOLERANCE"]
+from dia_augment.errors import InputError, InputTypeError
+
+__all__ = [
+    "check_images",
+    "check_min_size",
+    "check_steps",
+    "check_probability",
+    "check_range_pair",
+    "check_int",
+    "RANGE_TOLERANCE",
+]
 
 #: Values this far outside ``[0, 1]`` are accepted (and clamped) to absorb resize overshoot
 #: and float round-off; anything further out is rejected as a range mistake (e.g. [-1, 1]
@@ -37,8 +51,8 @@ def check_images(
         The same tensor, for chaining.
 
     Raises:
-        TypeError: not a tensor, or not a floating-point dtype.
-        ValueError: wrong number of dimensions, empty batch, wrong channel count,
+        InputTypeError: not a tensor, or not a floating-point dtype.
+        InputError: wrong number of dimensions, empty batch, wrong channel count,
             NaN / inf values, or values outside ``[0, 1]``.
 
     Examples:
@@ -46,33 +60,33 @@ def check_images(
         >>> check_images(torch.rand(3, 8, 8))
         Traceback (most recent call last):
         ...
-        ValueError: images must be a (B, C, H, W) batch; got 3 dimensions with shape (3, 8, 8)
+        dia_augment.errors.InputError: images must be a (B, C, H, W) batch; got 3 dimensions with shape (3, 8, 8)
     """
     if not isinstance(images, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(images).__name__}")
+        raise InputTypeError(f"{name} must be a torch.Tensor; got {type(images).__name__}")
     if images.ndim != 4:
-        raise ValueError(
+        raise InputError(
             f"{name} must be a (B, C, H, W) batch; got {images.ndim} dimensions with shape {tuple(images.shape)}"
         )
     if not images.is_floating_point():
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be a floating-point tensor in [0, 1]; got dtype {images.dtype} "
             "(convert integer images with images.float() / 255)"
         )
     if images.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (B = 0)")
+        raise InputError(f"{name} is an empty batch (B = 0)")
     if channels is not None and images.shape[1] not in channels:
-        raise ValueError(f"{name} must have {' or '.join(map(str, channels))} channels; got C = {images.shape[1]}")
+        raise InputError(f"{name} must have {' or '.join(map(str, channels))} channels; got C = {images.shape[1]}")
     if images.shape[-1] == 0 or images.shape[-2] == 0:
-        raise ValueError(f"{name} has an empty spatial size {tuple(images.shape[-2:])}")
+        raise InputError(f"{name} has an empty spatial size {tuple(images.shape[-2:])}")
     if check_range:
         # One fused reduction and a single host sync for all three checks.
         stats = torch.stack([images.amin(), images.amax(), images.sum()]).detach()
         lo, hi, total = stats.float().cpu().tolist()
         if not torch.isfinite(torch.tensor(total)):
-            raise ValueError(f"{name} contains NaN or inf values")
+            raise InputError(f"{name} contains NaN or inf values")
         if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-            raise ValueError(
+            raise InputError(
                 f"{name} must be in [0, 1]; got values in [{lo:.4g}, {hi:.4g}] "
                 "(map [-1, 1] images with (x + 1) / 2 and uint8 images with x / 255)"
             )
@@ -96,20 +110,20 @@ def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t
         tensor([5, 5, 5])
     """
     if isinstance(t, bool) or not isinstance(t, (int, Tensor)):
-        raise TypeError(f"{name} must be an int or a (B,) integer tensor; got {type(t).__name__}")
+        raise InputTypeError(f"{name} must be an int or a (B,) integer tensor; got {type(t).__name__}")
     if isinstance(t, int):
         if not 0 <= t < num_steps:
-            raise ValueError(f"{name} = {t} is outside [0, {num_steps})")
+            raise InputError(f"{name} = {t} is outside [0, {num_steps})")
         return torch.full((batch_size,), t, dtype=torch.long)
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer steps; got dtype {t.dtype}")
+        raise InputTypeError(f"{name} must hold integer steps; got dtype {t.dtype}")
     if t.ndim == 0:
         t = t.expand(batch_size)
     if t.ndim != 1 or t.shape[0] != batch_size:
-        raise ValueError(f"{name} must be an int or a ({batch_size},) tensor; got shape {tuple(t.shape)}")
+        raise InputError(f"{name} must be an int or a ({batch_size},) tensor; got shape {tuple(t.shape)}")
     lo, hi = torch.stack([t.min(), t.max()]).cpu().tolist()
     if lo < 0 or hi >= num_steps:
-        raise ValueError(f"{name} has steps in [{lo}, {hi}], outside [0, {num_steps})")
+        raise InputError(f"{name} has steps in [{lo}, {hi}], outside [0, {num_steps})")
     return t.long()
 
 
@@ -121,24 +135,87 @@ def check_probability(p: float, name: str = "p") -> float:
         0.5
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise TypeError(f"{name} must be a float in [0, 1]; got {type(p).__name__}")
+        raise InputTypeError(f"{name} must be a float in [0, 1]; got {type(p).__name__}")
     if not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1]; got {p}")
+        raise InputError(f"{name} must be in [0, 1]; got {p}")
     return float(p)
 
 
 def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tuple[int, int]:
     """Check a half-open integer range ``(a, b)`` with ``low <= a < b <= high``.
 
+    Both ends must be integers (an integral float such as ``30.0`` is accepted); ``(30.5, 100)``
+    is rejected rather than truncated.
+
     Examples:
         >>> check_range_pair((30, 100), 0, 1000, "step_range")
         (30, 100)
+        >>> check_range_pair((30.5, 100), 0, 1000, "step_range")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.InputError: step_range must hold two integers; got (30.5, 100)
     """
-    if not isinstance(pair, Sequence) or len(pair) != 2:
-        raise ValueError(f"{name} must be a pair (low, high); got {pair!r}")
-    a, b = int(pair[0]), int(pair[1])
+    if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, Tensor)) or len(pair) != 2:
+        raise InputError(f"{name} must be a pair (low, high); got {pair!r}")
+    values = [v.item() if isinstance(v, Tensor) and v.numel() == 1 else v for v in pair]
+    if not all(_is_integral(v) for v in values):
+        raise InputError(f"{name} must hold two integers; got {tuple(values)}")
+    a, b = int(values[0]), int(values[1])
     if a >= b:
-        raise ValueError(f"{name} = {tuple(pair)} is empty or inverted: it needs low < high")
+        raise InputError(f"{name} = {(a, b)} is empty or inverted: it needs low < high")
     if a < low or b > high:
-        raise ValueError(f"{name} = {tuple(pair)} must lie within [{low}, {high}]")
+        raise InputError(f"{name} = {(a, b)} must lie within [{low}, {high}]")
     return a, b
+
+
+def _is_integral(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and float(value).is_integer()
+
+
+def check_int(value: object, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """Check that ``value`` is an int (not a bool, not a float) within ``[minimum, maximum]``.
+
+    Examples:
+        >>> check_int(3, "batch_size")
+        3
+        >>> check_int(2.5, "batch_size")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.InputTypeError: batch_size must be an int; got float 2.5
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        lo = "-inf" if minimum is None else minimum
+        hi = "inf" if maximum is None else maximum
+        raise InputError(f"{name} must be in [{lo}, {hi}]; got {value}")
+    return int(value)
+
+
+def check_min_size(images: Tensor, min_size: int, name: str = "images", why: str = "") -> Tensor:
+    """Check that both spatial sides of a ``(..., H, W)`` tensor are at least ``min_size``.
+
+    Args:
+        images: the tensor.
+        min_size: the smallest accepted side.
+        name: how the error message calls it.
+        why: what needs the size (e.g. ``"the kernel_size 7 blur"``), for the message.
+
+    Examples:
+        >>> _ = check_min_size(torch.rand(1, 1, 8, 8), 4)
+        >>> check_min_size(torch.rand(1, 1, 2, 8), 4, why="the kernel_size 7 blur")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.InputError: images of size (2, 8) are too small for the kernel_size 7 blur: both sides must be at least 4
+    """
+    h, w = images.shape[-2:]
+    if h < min_size or w < min_size:
+        purpose = f" for {why}" if why else ""
+        raise InputError(
+            f"{name} of size {(h, w)} are too small{purpose}: both sides must be at least {min_size}"
+        )
+    return images

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "atomic_save_tensors",
     "load_tensors",
     "read_json",
+    "check_fields",
     "JsonlLogger",
     "CheckpointError",
     "is_hub_id",
@@ -96,15 +97,62 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
         f.write("\n")
 
 
-def read_json(path: str | os.PathLike, what: str = "file") -> Any:
-    """Read a JSON file, raising :class:`CheckpointError` naming the file when it is missing or corrupt."""
+def read_json(
+    path: str | os.PathLike,
+    what: str = "file",
+    fields: Mapping[str, type | tuple[type, ...]] | None = None,
+) -> Any:
+    """Read a JSON file, raising :class:`CheckpointError` naming the file when it is missing or corrupt.
+
+    Args:
+        path: the file.
+        what: how the error messages call it (``"training config"``, ``"checkpoint state"``).
+        fields: when given, the file must hold a JSON object with each of these keys, of the
+            given type(s); the error names the file and the field.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "state.json"
+        >>> atomic_write_json(p, {"step": "3"})
+        >>> read_json(p, "checkpoint state", fields={"step": int})
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.CheckpointError: checkpoint state ...state.json: field 'step' must be int; got str '3'
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} not found: {path}")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{what} {path} is corrupt (not valid JSON): {err}") from err
+    if fields is not None:
+        check_fields(data, fields, f"{what} {path}")
+    return data
+
+
+def check_fields(data: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
+    """Check that ``data`` is a JSON object holding ``fields`` (name -> type); ``where`` names the file.
+
+    ``int`` fields reject ``bool``; ``float`` fields accept ints.
+
+    Raises:
+        CheckpointError: not an object, a missing field, or a field of the wrong type.
+    """
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where} must hold a JSON object; got {type(data).__name__}")
+    missing = [name for name in fields if name not in data]
+    if missing:
+        raise CheckpointError(f"{where} is missing the field(s) {missing} (it has {sorted(data)})")
+    for name, kind in fields.items():
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds:
+            kinds = (*kinds, int)
+        value = data[name]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise CheckpointError(f"{where}: field {name!r} must be {expected}; got {type(value).__name__} {value!r}")
+    return data
 
 
 def atomic_save_tensors(
@@ -122,15 +170,36 @@ def atomic_save_tensors(
         )
 
 
-def load_tensors(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, torch.Tensor]:
-    """Load a safetensors file, raising :class:`CheckpointError` that names the file on any problem."""
+def load_tensors(
+    path: str | os.PathLike, what: str = "checkpoint", keys: Iterable[str] | None = None
+) -> dict[str, torch.Tensor]:
+    """Load a safetensors file, raising :class:`CheckpointError` that names the file on any problem.
+
+    Args:
+        path: the ``.safetensors`` file.
+        what: how the error messages call it.
+        keys: tensors the file must hold; a missing one is an error naming the file and the tensor.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> atomic_save_tensors({"a": torch.zeros(2)}, p)
+        >>> load_tensors(p, "weights", keys=["a", "b"])
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.CheckpointError: weights ...w.safetensors lacks the tensor(s) ['b'] (it holds ['a'])
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} not found: {path}")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{what} {path} is corrupt or not a safetensors file: {err}") from err
+    missing = [key for key in keys or () if key not in tensors]
+    if missing:
+        raise CheckpointError(f"{what} {path} lacks the tensor(s) {missing} (it holds {sorted(tensors)})")
+    return tensors
 
 
 class JsonlLogger:
