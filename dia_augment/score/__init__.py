@@ -1,6 +1,15 @@
 """Anomaly scores (CSI and its ablations) and one-class detection metrics."""
 
-from dia_augment.score.csi import DEFAULT_CHUNK_SIZE, csi_score, csi_weights, max_similarity, shift_score, simclr_score
+from dia_augment.score.csi import (
+    DEFAULT_CHUNK_SIZE,
+    check_training_statistics,
+    csi_score,
+    csi_weights,
+    degenerate_shifts,
+    max_similarity,
+    shift_score,
+    simclr_score,
+)
 from dia_augment.score.metrics import aupr, auroc, evaluate, fpr_at_tpr, per_class_auroc, save_roc_curve
 from dia_augment.score.scorer import SCORE_METHODS, CSIScorer
 
@@ -9,9 +18,11 @@ __all__ = [
     "SCORE_METHODS",
     "CSIScorer",
     "aupr",
+    "check_training_statistics",
     "auroc",
     "csi_score",
     "csi_weights",
+    "degenerate_shifts",
     "evaluate",
     "fpr_at_tpr",
     "max_similarity",

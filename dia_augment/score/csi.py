@@ -34,7 +34,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["csi_weights", "max_similarity", "simclr_score", "shift_score", "csi_score", "DEFAULT_CHUNK_SIZE"]
+from dia_augment.errors import InputError, InputTypeError
+
+__all__ = [
+    "check_training_statistics",
+    "csi_weights",
+    "degenerate_shifts",
+    "max_similarity",
+    "simclr_score",
+    "shift_score",
+    "csi_score",
+    "DEFAULT_CHUNK_SIZE",
+]
 
 #: Rows per chunk on both the test and the training side: one similarity block holds
 #: ``DEFAULT_CHUNK_SIZE ** 2`` floats (64 MiB in float32).
@@ -43,21 +54,21 @@ DEFAULT_CHUNK_SIZE = 4096
 
 def _check_tensor(x: object, name: str, ndim: int, layout: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+        raise InputTypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
     if x.ndim != ndim:
-        raise ValueError(f"{name} must have shape {layout}; got {x.ndim} dimensions with shape {tuple(x.shape)}")
+        raise InputError(f"{name} must have shape {layout}; got {x.ndim} dimensions with shape {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
+        raise InputTypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
     if x.numel() == 0:
-        raise ValueError(f"{name} is empty; got shape {tuple(x.shape)}")
+        raise InputError(f"{name} is empty; got shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise InputError(f"{name} contains NaN or inf values")
     return x
 
 
 def _check_chunk_size(chunk_size: int) -> int:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+        raise InputError(f"chunk_size must be a positive int; got {chunk_size!r}")
     return chunk_size
 
 
@@ -72,7 +83,7 @@ def _check_pair(features: Tensor, shift_logits: Tensor, prefix: str) -> tuple[Te
     _check_tensor(features, f"{prefix}_features", 3, "(K, N, D)")
     _check_tensor(shift_logits, f"{prefix}_shift_logits", 2, "(K, N)")
     if tuple(shift_logits.shape) != tuple(features.shape[:2]):
-        raise ValueError(
+        raise InputError(
             f"{prefix}_shift_logits must have shape (K, N) = {tuple(features.shape[:2])} to match "
             f"{prefix}_features {tuple(features.shape)}; got {tuple(shift_logits.shape)}"
         )
@@ -90,7 +101,7 @@ def csi_weights(train_features: Tensor, train_shift_logits: Tensor) -> tuple[Ten
         ``(w_sim, w_shi)``, two ``(K,)`` tensors (float32 or wider).
 
     Raises:
-        ValueError: a shift whose mean training logit is ``<= 0`` (the shift head does not
+        InputError: a shift whose mean training logit is ``<= 0`` (the shift head does not
             recognise its own shift on normal data, so ``1 / mean`` would flip or blow up the
             term: the model was not trained with the shift loss; use the ``simclr`` score), or
             whose training projections all vanish.
@@ -107,10 +118,64 @@ def csi_weights(train_features: Tensor, train_shift_logits: Tensor) -> tuple[Ten
     """
     _check_pair(train_features, train_shift_logits, "train")
     dtype = _compute_dtype(train_features, train_shift_logits)
-    mean_norm = train_features.to(dtype).norm(dim=-1).mean(dim=1)
+    return 1.0 / _mean_norms(train_features.to(dtype)), _shift_weights(train_shift_logits.to(dtype))
+
+
+def _mean_norms(train_features: Tensor) -> Tensor:
+    mean_norm = train_features.norm(dim=-1).mean(dim=1)
     if bool((mean_norm <= 0).any()):
-        raise ValueError("the training projections of some shift are all zero; the CSI weight 1 / mean norm is undefined")
-    return 1.0 / mean_norm, _shift_weights(train_shift_logits.to(dtype))
+        raise InputError(
+            "the training projections of some shift are all zero; the CSI weight 1 / mean norm is undefined "
+            "(the model collapsed: check its training)"
+        )
+    return mean_norm
+
+
+def check_training_statistics(train_features: Tensor, train_shift_logits: Tensor) -> list[int]:
+    """Check everything the scores need from the training set, before any test image is scored.
+
+    Args:
+        train_features: raw averaged projections of the normal training images.
+        train_shift_logits: for each shift k, the averaged logit of class k.
+
+    Returns:
+        :func:`degenerate_shifts`: the shifts whose CSI shift weight is undefined (the caller
+        applies the fallback policy of :meth:`~dia_augment.score.CSIScorer.resolve_method`).
+
+    Raises:
+        InputError: malformed statistics, or a shift whose projections are all zero (no score
+            is defined then).
+
+    Shape:
+        - train_features: :math:`(K, N, D)`
+        - train_shift_logits: :math:`(K, N)`
+
+    Examples:
+        >>> check_training_statistics(torch.ones(2, 3, 4), torch.tensor([[1.0, 1.0, 1.0], [0.0, -1.0, 0.0]]))
+        [1]
+    """
+    _check_pair(train_features, train_shift_logits, "train")
+    _mean_norms(train_features.to(_compute_dtype(train_features)))
+    return degenerate_shifts(train_shift_logits)
+
+
+def degenerate_shifts(train_shift_logits: Tensor) -> list[int]:
+    """The shifts whose mean training logit is ``<= 0``: CSI's shift weight ``1 / mean`` is degenerate.
+
+    An under-trained shift head (a short run, or a model trained without the shift loss) does
+    not recognise the shifts of normal images; ``1 / mean`` would then flip the sign of that
+    shift's term or blow it up. The policy of the library, the CLI and the example for this
+    case is in :meth:`~dia_augment.score.CSIScorer.resolve_method`: fall back to the SimCLR score.
+
+    Shape:
+        - train_shift_logits: :math:`(K, N)`
+
+    Examples:
+        >>> degenerate_shifts(torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.0, 0.0]]))
+        [1, 2]
+    """
+    _check_tensor(train_shift_logits, "train_shift_logits", 2, "(K, N)")
+    return (train_shift_logits.double().mean(dim=1) <= 0).nonzero().flatten().tolist()
 
 
 def _shift_weights(train_shift_logits: Tensor) -> Tensor:
@@ -118,7 +183,7 @@ def _shift_weights(train_shift_logits: Tensor) -> Tensor:
     bad = (mean_logit <= 0).nonzero().flatten().tolist()
     if bad:
         values = ", ".join(f"shift {k}: {mean_logit[k].item():.4g}" for k in bad)
-        raise ValueError(
+        raise InputError(
             f"the mean training shift logit must be > 0 for every shift (the CSI weight is its inverse); got {values}. "
             "The shift head does not recognise the shifts of normal images: train with the shift loss "
             "(mode 'csi' or 'dia'), or use the 'simclr' score"
@@ -150,7 +215,7 @@ def max_similarity(queries: Tensor, keys: Tensor, chunk_size: int = DEFAULT_CHUN
     _check_tensor(queries, "queries", 2, "(M, D)")
     _check_tensor(keys, "keys", 2, "(N, D)")
     if queries.shape[1] != keys.shape[1]:
-        raise ValueError(f"queries and keys must have the same feature size D; got {queries.shape[1]} and {keys.shape[1]}")
+        raise InputError(f"queries and keys must have the same feature size D; got {queries.shape[1]} and {keys.shape[1]}")
     return _max_similarity(queries, keys, _check_chunk_size(chunk_size))
 
 
@@ -183,12 +248,21 @@ def simclr_score(train_features: Tensor, test_features: Tensor, chunk_size: int 
         - test_features: :math:`(M, D)`
         - output: :math:`(M,)`
 
+    Raises:
+        InputError: all training projections are zero (as :func:`csi_weights` raises).
+
     Examples:
         >>> train = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> simclr_score(train, torch.tensor([[3.0, 0.0], [0.0, -2.0]])).tolist()
         [1.0, 0.0]
     """
     _check_tensor(test_features, "test_features", 2, "(M, D)")
+    _check_tensor(train_features, "train_features", 2, "(N, D)")
+    if not bool(train_features.ne(0).any()):
+        raise InputError(
+            "the training projections are all zero; the cosine similarity of the SimCLR score is undefined "
+            "(the model collapsed: check its training)"
+        )
     return max_similarity(F.normalize(test_features, dim=1), train_features, chunk_size)
 
 
@@ -200,7 +274,7 @@ def shift_score(train_shift_logits: Tensor, test_shift_logits: Tensor) -> Tensor
         test_shift_logits: the same on the test images.
 
     Raises:
-        ValueError: a mean training logit ``<= 0`` (see :func:`csi_weights`).
+        InputError: a mean training logit ``<= 0`` (see :func:`csi_weights`).
 
     Shape:
         - train_shift_logits: :math:`(K, N)`
@@ -214,7 +288,7 @@ def shift_score(train_shift_logits: Tensor, test_shift_logits: Tensor) -> Tensor
     _check_tensor(train_shift_logits, "train_shift_logits", 2, "(K, N)")
     _check_tensor(test_shift_logits, "test_shift_logits", 2, "(K, M)")
     if test_shift_logits.shape[0] != train_shift_logits.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"train and test shift logits must have the same number of shifts K; "
             f"got {train_shift_logits.shape[0]} and {test_shift_logits.shape[0]}"
         )
@@ -247,8 +321,8 @@ def csi_score(
         The scores, float32 (float64 when an input is float64).
 
     Raises:
-        TypeError: a non-tensor or non-float input.
-        ValueError: inconsistent shapes, NaN / inf values, or a mean training logit ``<= 0``.
+        InputTypeError: a non-tensor or non-float input.
+        InputError: inconsistent shapes, NaN / inf values, or a mean training logit ``<= 0``.
 
     Shape:
         - train_features: :math:`(K, N, D)`
@@ -269,7 +343,7 @@ def csi_score(
     _check_pair(test_features, test_shift_logits, "test")
     k, _, d = train_features.shape
     if test_features.shape[0] != k or test_features.shape[2] != d:
-        raise ValueError(
+        raise InputError(
             f"test_features must have shape (K, M, D) with K = {k} and D = {d} as the training features; "
             f"got {tuple(test_features.shape)}"
         )

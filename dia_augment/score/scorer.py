@@ -8,6 +8,15 @@ every row (resized crop of scale ``resize_factor``, colour jitter, grayscale). T
 ``z`` and the shift logit of class ``k``, and average both over the samples. :func:`csi_score`
 turns the statistics of the normal training images and of the test images into scores.
 
+Degenerate shift weight (one policy for the library, ``dia-augment score`` and the example):
+:meth:`CSIScorer.fit` checks everything the scores need from the training set before any test
+image is seen. All-zero training projections raise. A shift whose mean training logit is
+``<= 0`` (an under-trained shift head, e.g. a run of a few epochs) makes CSI's weight
+``1 / mean`` flip or blow up that shift's term; the ``csi`` score then **falls back to the
+SimCLR score** (the same as ``method="simclr"`` / ``--method simclr``), says so in one line
+(:meth:`CSIScorer.resolve_method`), and the CLI records the method used in ``metrics.json``.
+The ``shift`` score has no fallback and raises.
+
 Randomness: :meth:`CSIScorer.fit` and :meth:`CSIScorer.score` each start a fresh generator from
 ``seed``, so the same images, in the same order, with the same ``batch_size`` always give the
 same result. Per batch, the draws happen sample by sample: flips, then the augmentation.
@@ -16,6 +25,7 @@ same result. Per batch, the draws happen sample by sample: flips, then the augme
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +36,15 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from dia_augment.score.csi import DEFAULT_CHUNK_SIZE, csi_score, shift_score, simclr_score
+from dia_augment.errors import InputError
+from dia_augment.score.csi import (
+    DEFAULT_CHUNK_SIZE,
+    check_training_statistics,
+    csi_score,
+    degenerate_shifts,
+    shift_score,
+    simclr_score,
+)
 from dia_augment.utils.checks import check_images
 from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_write_json, load_tensors, read_json
 from dia_augment.utils.random import make_generator
@@ -223,24 +241,69 @@ class CSIScorer:
 
         Returns:
             ``self``.
+
+        Raises:
+            InputError: the training projections of some shift are all zero (no score is
+                defined); checked here, before any test image.
         """
-        self._train_features, self._train_shift_logits = self.extract_features(images)
+        features, logits = self.extract_features(images)
+        check_training_statistics(features, logits)
+        self._train_features, self._train_shift_logits = features, logits
         return self
+
+    @property
+    def degenerate_shifts(self) -> list[int]:
+        """The shifts whose mean training logit is ``<= 0`` (see :func:`~dia_augment.score.degenerate_shifts`)."""
+        return degenerate_shifts(self._fitted()[1])
+
+    def resolve_method(self, method: str = "csi") -> tuple[str, str | None]:
+        """The score method actually used for ``method``, and a one-line note when it differs.
+
+        The documented policy: when a shift's mean training logit is ``<= 0``, ``"csi"`` falls
+        back to ``"simclr"`` (the note says why and names ``--method simclr``); ``"shift"``
+        raises. Needs only the fitted statistics, so it fails before any test image.
+
+        Args:
+            method: one of :data:`SCORE_METHODS`.
+
+        Returns:
+            ``(method_used, note)``; ``note`` is ``None`` when nothing changed.
+
+        Raises:
+            InputError: an unknown method, or ``"shift"`` with a degenerate shift weight.
+        """
+        if method not in SCORE_METHODS:
+            raise InputError(f"method must be one of {SCORE_METHODS}; got {method!r}")
+        bad = self.degenerate_shifts if method != "simclr" else []
+        if not bad:
+            return method, None
+        means = self._fitted()[1].mean(dim=1)
+        values = ", ".join(f"{k} ({means[k].item():.3g})" for k in bad)
+        why = (
+            f"the shift head's mean training logit is <= 0 for shift(s) {values}: it does not recognise the shifts "
+            "of normal images (too short a training run?), so CSI's shift weight 1 / mean is undefined"
+        )
+        if method == "shift":
+            raise InputError(f"the 'shift' score cannot be used: {why}; use --method simclr (method='simclr')")
+        return "simclr", f"{why}; using the SimCLR score instead (the same as --method simclr)"
 
     def score(self, images: Images, method: str = "csi") -> Tensor:
         """Score images against the fitted training statistics (higher = more normal).
 
         Args:
             images: :math:`(M, C, H, W)` float in ``[0, 1]``, or a Dataset.
-            method: ``"csi"`` (the full score), ``"simclr"`` (max cosine similarity of the
+            method: ``"csi"`` (the full score; the SimCLR score, with a warning, when the shift
+                weight is degenerate: see :meth:`resolve_method`), ``"simclr"`` (max cosine similarity of the
                 normalised mean projection of shift 0 to the training set) or ``"shift"``
                 (``mean_k w_shi_k * l_k(x)``, the shift-logit term alone).
 
         Returns:
             :math:`(M,)` float32 scores on CPU.
         """
-        if method not in SCORE_METHODS:
-            raise ValueError(f"method must be one of {SCORE_METHODS}; got {method!r}")
+        used, note = self.resolve_method(method)
+        if note is not None:
+            warnings.warn(note, stacklevel=2)
+        method = used
         train_features, train_logits = self._fitted()
         features, logits = self.extract_features(images)
         if features.shape[-1] != train_features.shape[-1]:

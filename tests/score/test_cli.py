@@ -36,9 +36,9 @@ def fake_training(monkeypatch):
         seen.append(str(path))
         return model, config
 
-    module = types.ModuleType("dia_augment.train")
-    module.load_model = load_model
-    monkeypatch.setitem(sys.modules, "dia_augment.train", module)
+    import dia_augment.train
+
+    monkeypatch.setattr(dia_augment.train, "load_model", load_model)
     return model, seen
 
 
@@ -74,10 +74,10 @@ def test_score_command_writes_metrics_roc_and_scores(tmp_path, fake_training):
     assert torch.equal(reloaded.score(test.images), scores)
 
 
-def test_score_command_method_follows_training_mode(tmp_path, fake_training, capsys):
+def test_score_command_method_follows_training_mode(tmp_path, fake_training, capsys, monkeypatch):
     model, _ = fake_training
     config = types.SimpleNamespace(mode="simclr", shift="rotation", num_shifts=4, image_size=8, in_channels=1)
-    sys.modules["dia_augment.train"].load_model = lambda path: (model, config)
+    monkeypatch.setattr(sys.modules["dia_augment.train"], "load_model", lambda path: (model, config))
     data = tmp_path / "toy.npz"
     _write_npz(data, seed=1)
     argv = ["score", "--checkpoint", "x", "--data", str(data), "--normal-class", "0", "--out", str(tmp_path / "o")]

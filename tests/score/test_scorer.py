@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from dia_augment.errors import InputError
 from dia_augment.score import CSIScorer, csi_score, shift_score, simclr_score
 from dia_augment.shift import shift_transform
 from dia_augment.utils.io import CheckpointError
@@ -277,7 +278,7 @@ def test_bad_inputs_raise():
         CSIScorer(NoHeads(), num_samples=1, augmentation=identity, progress=False).fit(_images(2, 0))
 
 
-def test_untrained_shift_head_raises_for_csi_but_simclr_works():
+def test_degenerate_shift_weight_falls_back_to_simclr_and_says_so():
     class NegativeShift(TinyModel):
         def forward(self, x):
             out = super().forward(x)
@@ -285,7 +286,30 @@ def test_untrained_shift_head_raises_for_csi_but_simclr_works():
 
     model, x = NegativeShift(), _images(4, 14)
     scorer = CSIScorer(model, num_samples=1, augmentation=identity, progress=False).fit(x)
-    with pytest.raises(ValueError, match="use the 'simclr' score"):
-        scorer.score(x)
+    assert scorer.degenerate_shifts == [0, 1, 2, 3]
+    method, note = scorer.resolve_method("csi")
+    assert method == "simclr" and "--method simclr" in note and "shift(s) 0" in note
+    assert scorer.resolve_method("simclr") == ("simclr", None)
+    with pytest.warns(UserWarning, match="using the SimCLR score instead"):
+        fallback = scorer.score(x)
     sim = scorer.score(x, method="simclr")
+    assert torch.equal(fallback, sim)
     torch.testing.assert_close(sim, torch.ones(4), rtol=0, atol=1e-5)  # each training image finds itself
+    calls = len(model.calls)
+    with pytest.raises(InputError, match="'shift' score cannot be used.*--method simclr"):
+        scorer.score(x, method="shift")
+    assert len(model.calls) == calls  # refused before any test image went through the model
+
+
+def test_collapsed_projections_are_refused_at_fit_and_by_the_simclr_score():
+    class Collapsed(TinyModel):
+        def forward(self, x):
+            out = super().forward(x)
+            return out._replace(projection=out.projection * 0.0)
+
+    with pytest.raises(InputError, match="projections of some shift are all zero"):
+        CSIScorer(Collapsed(), num_samples=1, augmentation=identity, progress=False).fit(_images(3, 1))
+    with pytest.raises(InputError, match="training projections are all zero"):
+        simclr_score(torch.zeros(3, 4), torch.rand(2, 4))
+
+
