@@ -15,6 +15,12 @@ therefore a change to a small fraction of the pixels (1.4 % on average and under
 image at 64 px and above; as lesions keep their pixel size below 64 px, 5 % at 32 px), not a
 change of the whole image: a fine-grained task, as in diabetic retinopathy grading.
 
+**Options.** ``lesion_sigma`` (the lesions' standard deviation in pixels: their size, from
+sub-pixel up) and ``lesion_opacity`` (their contrast) make the task harder or easier. The twins
+(clean, with lesions) and their masks are :func:`make_embedded_anomalies`; :func:`add_lesions`
+pastes the same lesions into any images, grayscale or RGB, for the lesion probe
+(:mod:`dia_augment.probe`).
+
 **What it is not.** It is not medical data and says nothing about real fundus images; it is a
 controlled stand-in to test the pipeline end to end and to check that a method can see small
 lesions at all.
@@ -34,6 +40,7 @@ from torch import Tensor
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData
 from dia_augment.data.split import derive_seed
+from dia_augment.errors import InputError, InputTypeError
 from dia_augment.utils.random import make_generator
 
 __all__ = [
@@ -41,6 +48,8 @@ __all__ = [
     "EMBEDDED_SIZES",
     "render_fundus",
     "add_lesions",
+    "LESION_OPACITY",
+    "LESION_SIGMA",
     "make_embedded_anomalies",
     "make_embedded_dataset",
 ]
@@ -57,6 +66,7 @@ _OPTIC_DISC_COLOUR = (0.98, 0.86, 0.62)
 _VESSEL_ABSORPTION = (0.35, 0.62, 0.5)  # fraction of R, G, B removed at a vessel's centre
 _EXUDATE_COLOUR = (1.0, 0.93, 0.55)
 _MICROANEURYSM_COLOUR = (0.32, 0.04, 0.03)
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, for the lesions' colour in grayscale images
 
 
 def _check_count_and_size(num: int, image_size: int) -> None:
@@ -70,10 +80,16 @@ def _uniform(u: Tensor, low: float, high: float) -> Tensor:
     return low + (high - low) * u
 
 
-def _grid(image_size: int) -> tuple[Tensor, Tensor]:
-    """Pixel centres in [-1, 1]: x grows to the right, y downwards; each (1, S, S)."""
-    c = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size * 2 - 1
-    y, x = torch.meshgrid(c, c, indexing="ij")
+def _grid(height: int, width: int | None = None) -> tuple[Tensor, Tensor]:
+    """Pixel centres, x to the right and y downwards, each (1, H, W), in units of half the shorter side.
+
+    The image's centre is 0 and the shorter side spans [-1, 1] (a square image: both sides).
+    """
+    width = height if width is None else width
+    short = min(height, width)
+    cx = (torch.arange(width, dtype=torch.float32) + 0.5) / short * 2 - width / short
+    cy = (torch.arange(height, dtype=torch.float32) + 0.5) / short * 2 - height / short
+    y, x = torch.meshgrid(cy, cx, indexing="ij")
     return x[None], y[None]
 
 
@@ -175,30 +191,68 @@ def _render_chunk(
     return (fundus * mask + _BACKGROUND * (1 - mask)).clamp(0, 1)
 
 
+#: Default range of a lesion's opacity (its contrast): the blend weight of its colour at the centre.
+LESION_OPACITY = (0.6, 0.9)
+#: Default range of a lesion's standard deviation in pixels (scaled by ``size / 64`` above 64 px).
+LESION_SIGMA = (0.6, 1.1)
+# A lesion is cut off at this many standard deviations: nothing changes beyond.
+_CUTOFF = 2.5
+
+
+def _check_pair(pair: tuple[float, float], name: str, low: float, high: float, open_low: bool = True) -> tuple[float, float]:
+    """Check a ``(low, high)`` range of numbers inside ``(low, high]`` (or ``[low, high]``)."""
+    try:
+        a, b = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a (low, high) pair of numbers; got {pair!r}") from None
+    above = (lambda v: v > low) if open_low else (lambda v: v >= low)
+    if not (above(a) and a <= b <= high):
+        bracket = "(" if open_low else "["
+        raise InputError(f"{name} must be (low, high) with {bracket}{low:g} <= low <= high <= {high:g}; got {pair!r}")
+    return a, b
+
+
+def _check_lesion_options(lesion_sigma: tuple[float, float] | None, lesion_opacity: tuple[float, float], size: int) -> None:
+    """Validate the lesion options before any image is rendered."""
+    _check_pair(lesion_opacity, "lesion_opacity", 0.0, 1.0)
+    if lesion_sigma is not None:
+        _check_pair(lesion_sigma, "lesion_sigma", 0.0, float(size))
+
+
 def add_lesions(
     images: Tensor,
     generator: torch.Generator | int | None = None,
     num_lesions: tuple[int, int] = (2, 6),
+    lesion_sigma: tuple[float, float] | None = None,
+    lesion_opacity: tuple[float, float] = LESION_OPACITY,
 ) -> tuple[Tensor, Tensor]:
-    """Add tiny bright (exudate-like) or dark red (microaneurysm-like) spots to fundus images.
+    """Paste tiny bright (exudate-like) or dark red (microaneurysm-like) spots into images.
 
-    Each image gets between ``num_lesions[0]`` and ``num_lesions[1]`` lesions (inclusive) within
-    0.7 of the image's half-width from the centre. A lesion is a Gaussian blob with a standard
-    deviation of 0.6 to 1.1 px (scaled by ``image_size / 64`` above 64 px) and an opacity of
-    0.6 to 0.9, cut off at 2.5 standard deviations: pixels outside the returned mask are left
-    exactly as they were.
+    Works on the embedded set's fundus images and on any other images in ``[0, 1]``, grayscale
+    or RGB, of any size: it makes *twins* (clean, with lesions) of a user's own normal images,
+    for the lesion probe (:mod:`dia_augment.probe`). Each image gets between ``num_lesions[0]``
+    and ``num_lesions[1]`` lesions (inclusive) within 0.7 of half the shorter side from the
+    centre. A lesion is a Gaussian blob with a standard deviation drawn uniformly from
+    ``lesion_sigma`` (pixels) and an opacity drawn from ``lesion_opacity``, cut off at 2.5
+    standard deviations: pixels outside the returned mask are left exactly as they were. Its
+    colour is an exudate's pale yellow or a microaneurysm's dark red (their luma in grayscale).
 
     Args:
-        images: RGB images in ``[0, 1]``.
+        images: images in ``[0, 1]``, 1 or 3 channels.
         generator: a generator or an int seed.
         num_lesions: the inclusive range of the lesion count per image, ``1 <= low <= high``.
+        lesion_sigma: the range of a lesion's standard deviation in pixels (its size: the
+            changed disc has a radius of 2.5 sigma); default 0.6 to 1.1 px, scaled by
+            ``min(H, W) / 64`` above 64 px. Below about 0.3 px a lesion hits a single pixel.
+        lesion_opacity: the range of a lesion's opacity in ``(0, 1]`` (its contrast): the
+            weight of its colour at its centre.
 
     Returns:
         ``(lesioned, mask)``: the images with lesions, and a bool mask of the pixels changed.
 
     Shape:
-        - images: :math:`(N, 3, H, W)` with :math:`H = W`
-        - lesioned: :math:`(N, 3, H, W)`
+        - images: :math:`(N, C, H, W)`, C in {1, 3}
+        - lesioned: :math:`(N, C, H, W)`
         - mask: :math:`(N, 1, H, W)`
 
     Examples:
@@ -206,43 +260,71 @@ def add_lesions(
         >>> sick, mask = add_lesions(clean, generator=1)
         >>> bool(((sick != clean).any(1, keepdim=True) <= mask).all()), bool(mask.float().mean() < 0.1)
         (True, True)
+        >>> ct = torch.full((1, 1, 40, 60), 0.3)  # a grayscale image of your own
+        >>> sick, mask = add_lesions(ct, generator=0, num_lesions=(1, 1), lesion_sigma=(2.0, 2.0))
+        >>> torch.equal(sick[~mask], ct[~mask]), int(mask.sum())  # a disc of radius 2.5 sigma = 5 px
+        (True, 75)
     """
-    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3]:
-        raise ValueError(f"images must be a (N, 3, S, S) tensor; got {getattr(images, 'shape', type(images).__name__)}")
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise InputError(f"images must be a (N, C, H, W) tensor with C = 1 or 3; got {getattr(images, 'shape', type(images).__name__)}")
+    if not images.is_floating_point():
+        raise InputTypeError(f"images must be a floating-point tensor in [0, 1]; got dtype {images.dtype}")
     low, high = (int(v) for v in num_lesions)
     if not 1 <= low <= high:
-        raise ValueError(f"num_lesions must be (low, high) with 1 <= low <= high; got {num_lesions!r}")
+        raise InputError(f"num_lesions must be (low, high) with 1 <= low <= high; got {num_lesions!r}")
+    n, channels, height, width = images.shape
+    short = min(height, width)
+    _check_lesion_options(lesion_sigma, lesion_opacity, short)
+    opacity_range = _check_pair(lesion_opacity, "lesion_opacity", 0.0, 1.0)
+    if lesion_sigma is None:
+        sigma_range, sigma_scale = LESION_SIGMA, max(1.0, short / 64)
+    else:
+        sigma_range, sigma_scale = _check_pair(lesion_sigma, "lesion_sigma", 0.0, float(short)), 1.0
     generator = make_generator(generator)
-    n, size = images.shape[0], images.shape[-1]
     count = torch.randint(low, high + 1, (n, 1), generator=generator)
     u = torch.rand(n, high, 6, generator=generator)
     active = torch.arange(high).view(1, high) < count  # (n, L)
     radius, angle = 0.7 * torch.sqrt(u[..., 0]), 2 * math.pi * u[..., 1]
     lx, ly = radius * torch.cos(angle), radius * torch.sin(angle)
-    sigma = _uniform(u[..., 2], 0.6, 1.1) * max(1.0, size / 64) * 2 / size  # in [-1, 1] units
-    opacity = _uniform(u[..., 3], 0.6, 0.9) * active
+    sigma = _uniform(u[..., 2], *sigma_range) * sigma_scale * 2 / short  # in grid units
+    opacity = _uniform(u[..., 3], *opacity_range) * active
     bright = u[..., 4] < 0.5
-    colours = torch.where(
-        bright.unsqueeze(-1), torch.tensor(_EXUDATE_COLOUR), torch.tensor(_MICROANEURYSM_COLOUR)
-    )  # (n, L, 3)
+    palette = torch.tensor([_EXUDATE_COLOUR, _MICROANEURYSM_COLOUR])  # (2, 3)
+    if channels == 1:
+        palette = palette @ torch.tensor(_LUMA).view(3, 1)
+    colours = torch.where(bright.unsqueeze(-1), palette[0], palette[1])  # (n, L, C)
 
-    x, y = _grid(size)
-    d2 = (x.unsqueeze(1) - lx[..., None, None]) ** 2 + (y.unsqueeze(1) - ly[..., None, None]) ** 2  # (n, L, S, S)
-    z2 = (d2 / (sigma**2)[..., None, None]).clamp_(max=2.5**2)  # clamped: nothing changes beyond 2.5 sigma
-    alpha = opacity[..., None, None] * torch.exp(-0.5 * z2) * (z2 < 2.5**2)
+    x, y = _grid(height, width)
+    d2 = (x.unsqueeze(1) - lx[..., None, None]) ** 2 + (y.unsqueeze(1) - ly[..., None, None]) ** 2  # (n, L, H, W)
+    z2 = (d2 / (sigma**2)[..., None, None]).clamp_(max=_CUTOFF**2)  # clamped: nothing changes beyond the cut-off
+    alpha = opacity[..., None, None] * torch.exp(-0.5 * z2) * (z2 < _CUTOFF**2)
     out = images.clone()
     for lesion in range(high):
         a = alpha[:, lesion].unsqueeze(1).to(images.dtype)
         out = out * (1 - a) + colours[:, lesion, :, None, None].to(images.dtype) * a
     mask = (alpha > 0).any(dim=1, keepdim=True)
-    return out.clamp(0, 1), mask
+    return torch.where(mask, out.clamp(0, 1), images), mask
 
 
-def make_embedded_anomalies(num: int, image_size: int = 64, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+def make_embedded_anomalies(
+    num: int,
+    image_size: int = 64,
+    seed: int = 0,
+    lesion_sigma: tuple[float, float] | None = None,
+    lesion_opacity: tuple[float, float] = LESION_OPACITY,
+) -> tuple[Tensor, Tensor, Tensor]:
     """The anomalous test images of the embedded set, with their clean versions and lesion masks.
 
-    :func:`make_embedded_dataset` with ``split="test"`` and the same ``seed`` and ``image_size``
-    uses exactly these anomalous images.
+    :func:`make_embedded_dataset` with ``split="test"`` and the same ``seed``, ``image_size``
+    and lesion options uses exactly these anomalous images: these are its twins (clean, with
+    lesions) and their masks, for the lesion probe.
+
+    Args:
+        num: the number of twins.
+        image_size: the side of the square RGB images.
+        seed: the data set's seed.
+        lesion_sigma: the lesions' standard deviation range in pixels (see :func:`add_lesions`).
+        lesion_opacity: the lesions' opacity (contrast) range.
 
     Returns:
         ``(clean, anomalous, mask)``.
@@ -256,8 +338,14 @@ def make_embedded_anomalies(num: int, image_size: int = 64, seed: int = 0) -> tu
         >>> torch.equal(clean * ~mask, sick * ~mask)
         True
     """
+    _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
     clean = render_fundus(num, image_size, generator=derive_seed(seed, "embedded", "test", "anomaly-clean"))
-    anomalous, mask = add_lesions(clean, generator=derive_seed(seed, "embedded", "test", "lesions"))
+    anomalous, mask = add_lesions(
+        clean,
+        generator=derive_seed(seed, "embedded", "test", "lesions"),
+        lesion_sigma=lesion_sigma,
+        lesion_opacity=lesion_opacity,
+    )
     return clean, anomalous, mask
 
 
@@ -267,6 +355,8 @@ def make_embedded_dataset(
     seed: int = 0,
     num_normal: int | None = None,
     num_anomalies: int | None = None,
+    lesion_sigma: tuple[float, float] | None = None,
+    lesion_opacity: tuple[float, float] = LESION_OPACITY,
 ) -> OneClassData:
     """Generate a split of the embedded fine-grained one-class data set (see the module docstring).
 
@@ -276,6 +366,10 @@ def make_embedded_dataset(
         seed: fixes every image; the same seed gives identical tensors.
         num_normal: the number of normal images (default 600 for train, 200 for test).
         num_anomalies: the number of anomalous images (default 200 for test; must be 0 for train).
+        lesion_sigma: the lesions' standard deviation range in pixels, their size (default 0.6
+            to 1.1 px, in proportion above 64 px; see :func:`add_lesions`). The clean versions
+            and masks of the anomalies: :func:`make_embedded_anomalies` with the same options.
+        lesion_opacity: the lesions' opacity range in ``(0, 1]``, their contrast (default 0.6 to 0.9).
 
     Returns:
         :class:`~dia_augment.data.container.OneClassData` with ``class_names`` ``["normal", "lesions"]``.
@@ -296,7 +390,8 @@ def make_embedded_dataset(
         raise ValueError(f"the train split holds normal images only; got num_anomalies = {num_anomalies}")
     if num_normal + num_anomalies == 0:
         raise ValueError("the split would be empty: ask for at least one image")
+    _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
     normal = render_fundus(num_normal, image_size, generator=derive_seed(seed, "embedded", split, "normal"))
-    anomalous = make_embedded_anomalies(num_anomalies, image_size, seed)[1]
+    anomalous = make_embedded_anomalies(num_anomalies, image_size, seed, lesion_sigma, lesion_opacity)[1]
     labels = torch.cat([torch.full((num_normal,), NORMAL), torch.full((num_anomalies,), ANOMALY)]).long()
     return OneClassData(torch.cat([normal, anomalous]), labels, labels.clone(), list(EMBEDDED_CLASS_NAMES), "normal")

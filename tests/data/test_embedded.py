@@ -60,8 +60,62 @@ class TestLesions:
         assert bool((mask.flatten(1).sum(1) >= 3 * 4).all())
         with pytest.raises(ValueError, match="num_lesions"):
             add_lesions(flat, num_lesions=(0, 2))
-        with pytest.raises(ValueError, match=r"\(N, 3, S, S\)"):
-            add_lesions(torch.rand(2, 1, 8, 8))
+        with pytest.raises(ValueError, match=r"\(N, C, H, W\) tensor with C = 1 or 3"):
+            add_lesions(torch.rand(2, 2, 8, 8))
+
+
+class TestLesionOptions:
+    @pytest.mark.parametrize("shape", [(3, 3, 32, 32), (3, 1, 24, 40), (2, 1, 50, 20)])
+    def test_pasting_keeps_every_pixel_outside_the_mask(self, shape):
+        images = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+        sick, mask = add_lesions(images, generator=3, lesion_sigma=(0.4, 2.5), lesion_opacity=(0.2, 1.0))
+        assert mask.shape == (shape[0], 1, *shape[2:])
+        outside = ~mask.expand_as(images)
+        assert torch.equal(sick[outside], images[outside])
+        assert bool((sick != images).any(1, keepdim=True)[mask].all())  # and every mask pixel changed
+
+    def test_sigma_sets_the_size_in_pixels(self):
+        flat = torch.full((32, 1, 48, 48), 0.5)
+        for sigma in (0.8, 2.0, 3.0):
+            _, mask = add_lesions(flat, generator=0, num_lesions=(1, 1), lesion_sigma=(sigma, sigma))
+            area = mask.flatten(1).sum(1).float()
+            disc = math.pi * (2.5 * sigma) ** 2  # the cut-off disc, give or take the pixel grid
+            assert bool((area - disc).abs().max() <= 2 * math.pi * 2.5 * sigma + 2)
+            assert abs(area.mean().item() - disc) < 0.1 * disc + 1
+
+    def test_opacity_scales_the_change_and_grayscale_uses_the_luma(self):
+        flat = torch.full((16, 1, 32, 32), 0.5)
+        strong, mask = add_lesions(flat, generator=4, num_lesions=(1, 1), lesion_opacity=(0.8, 0.8))
+        weak, weak_mask = add_lesions(flat, generator=4, num_lesions=(1, 1), lesion_opacity=(0.4, 0.4))
+        assert torch.equal(mask, weak_mask)
+        torch.testing.assert_close(weak - flat, 0.5 * (strong - flat), atol=1e-6, rtol=0)
+        # One lesion: change = alpha * (colour - 0.5); its sign and bound follow the colour's luma.
+        luma = {c: sum(w * v for w, v in zip((0.299, 0.587, 0.114), c)) for c in (_EXUDATE_COLOUR, _MICROANEURYSM_COLOUR)}
+        peak = (strong - flat).flatten(1)
+        extreme = torch.where(peak.amax(1) > 0, peak.amax(1), peak.amin(1))
+        bound = torch.where(extreme > 0, 0.8 * (luma[_EXUDATE_COLOUR] - 0.5), 0.8 * (luma[_MICROANEURYSM_COLOUR] - 0.5))
+        assert bool(((extreme / bound) <= 1 + 1e-6).all() and ((extreme / bound) > 0.45).all())
+
+    def test_data_set_and_twins_take_the_options(self):
+        options = {"lesion_sigma": (0.3, 0.5), "lesion_opacity": (0.2, 0.3)}
+        test = make_embedded_dataset("test", image_size=32, num_normal=2, num_anomalies=6, **options)
+        clean, sick, mask = make_embedded_anomalies(6, 32, **options)
+        assert torch.equal(test.images[2:], sick)
+        default_clean, default_sick, _ = make_embedded_anomalies(6, 32)
+        assert torch.equal(clean, default_clean) and not torch.equal(sick, default_sick)
+        assert (sick - clean).abs().amax() < 0.3 * 0.95  # a low contrast lesion
+        assert mask.flatten(1).sum(1).float().mean() < make_embedded_anomalies(6, 32)[2].flatten(1).sum(1).float().mean()
+
+    def test_bad_options(self):
+        flat = torch.full((2, 3, 16, 16), 0.5)
+        with pytest.raises(ValueError, match=r"lesion_sigma must be \(low, high\)"):
+            add_lesions(flat, lesion_sigma=(0.0, 1.0))
+        with pytest.raises(ValueError, match="lesion_opacity must be"):
+            add_lesions(flat, lesion_opacity=(0.5, 1.5))
+        with pytest.raises(ValueError, match="lesion_opacity must be a"):
+            make_embedded_dataset("test", image_size=16, lesion_opacity="high")
+        with pytest.raises(TypeError, match="floating-point"):
+            add_lesions(torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
 
 
 class TestEmbeddedDataset:
