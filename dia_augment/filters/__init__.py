@@ -20,8 +20,10 @@ __all__ = [
     "DISSOLVER_NAMES",
 ]
 
-#: The backend names :func:`make_dissolver` knows.
-DISSOLVER_NAMES = ("ddpm", "sd", "gaussian", "median", "resize")
+#: The backend names :func:`make_dissolver` knows: ``gaussian`` / ``median`` are our blurs (sigma
+#: follows the step, dissolved view only), ``gaussian-reference`` / ``median-reference`` the
+#: paper's baselines (fixed kernel 7, zero padding; its code blurs every view).
+DISSOLVER_NAMES = ("ddpm", "sd", "gaussian", "median", "gaussian-reference", "median-reference", "resize")
 
 
 def make_dissolver(name: str, path: str | None = None, resolution: int | None = None, **kwargs: Any) -> Dissolver:
@@ -30,20 +32,29 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
     Args:
         name: ``"ddpm"`` (needs ``path``: a saved dissolver or hub id), ``"sd"`` (Stable
             Diffusion; ``path`` is a hub id or local pipeline directory, else ``version=``),
-            ``"gaussian"``, ``"median"`` or ``"resize"`` (needs ``resolution``).
+            ``"gaussian"`` / ``"median"`` (our blurs: :class:`GaussianDissolving` with
+            sigma = 0.02 t and reflect padding, :class:`MedianDissolving`),
+            ``"gaussian-reference"`` / ``"median-reference"`` (the paper's baselines:
+            :class:`~dia_augment.filters.blur.ReferenceGaussianBlur`, OpenCV's kernel 7 with
+            zero padding, and :class:`~dia_augment.filters.blur.ReferenceMedianBlur`, whatever
+            the step), or ``"resize"`` (needs ``resolution``).
         path: where the model's weights are, for the model backends.
         resolution: the working resolution (DDPM: the expected one; resize: required).
         **kwargs: passed to the backend's constructor or ``from_pretrained``.
 
     Examples:
         >>> make_dissolver("gaussian", kernel_size=7)
-        GaussianDissolving(kernel_size=7, sigma_per_step=0.02, resolution=None, resize_mode='bilinear', antialias=False, model_channels=None)
+        GaussianDissolving(kernel_size=7, sigma_per_step=0.02, border_type='reflect', resolution=None, resize_mode='bilinear', antialias=False, model_channels=None)
+        >>> make_dissolver("gaussian-reference")
+        ReferenceGaussianBlur(kernel_size=7, padding='zeros', resolution=None, resize_mode='bilinear', antialias=False, model_channels=None)
         >>> make_dissolver("resize", resolution=32).resolution
         32
     """
+    from dia_augment.errors import ConfigError
+
     if name == "ddpm":
         if path is None:
-            raise ValueError("the 'ddpm' dissolver needs path=: a directory saved by DDPMDissolving.save_pretrained")
+            raise ConfigError("the 'ddpm' dissolver needs path=: a directory saved by DDPMDissolving.save_pretrained")
         return DDPMDissolving.from_pretrained(path, resolution=resolution, **kwargs)
     if name == "sd":
         from dia_augment.filters.stable_diffusion import StableDiffusionDissolving
@@ -55,8 +66,13 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
         return GaussianDissolving(resolution=resolution, **kwargs)
     if name == "median":
         return MedianDissolving(resolution=resolution, **kwargs)
+    if name in ("gaussian-reference", "median-reference"):
+        from dia_augment.filters.blur import ReferenceGaussianBlur, ReferenceMedianBlur
+
+        cls = ReferenceGaussianBlur if name == "gaussian-reference" else ReferenceMedianBlur
+        return cls(resolution=resolution, **kwargs)
     if name == "resize":
         if resolution is None:
-            raise ValueError("the 'resize' dissolver needs resolution=")
+            raise ConfigError("the 'resize' dissolver needs resolution=")
         return ResizeDissolving(resolution, **kwargs)
-    raise ValueError(f"unknown dissolver {name!r}; choose from {DISSOLVER_NAMES}")
+    raise ConfigError(f"unknown dissolver {name!r}; choose from {DISSOLVER_NAMES}")

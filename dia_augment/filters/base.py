@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dia_augment.utils.checks import check_images, check_steps
+from dia_augment.errors import ConfigError, InputError
+from dia_augment.utils.checks import check_images, check_min_size, check_steps
 
 __all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES"]
 
@@ -26,6 +29,9 @@ class Dissolver(nn.Module):
     working resolution and channel count:
 
     1. validate the input (shape, dtype, NaN / inf, range, steps) unless ``check_inputs=False``;
+       check that the working size is at least :attr:`min_size` (always: it costs no sync);
+       warn once per dissolver when the images differ from the model's training data
+       (:attr:`trained_on`) in channels, or are smaller than its resolution;
     2. resize to ``resolution`` (when set) and adapt the channels to ``model_channels``: a
        1-channel image through a 3-channel model is repeated and averaged back; a 3-channel
        image through a 1-channel model dissolves its luma, and the change of the luma is added to
@@ -53,6 +59,10 @@ class Dissolver(nn.Module):
     num_train_timesteps: int = 1000
     #: The step range :class:`~dia_augment.RandomDissolving` draws from by default.
     default_step_range: tuple[int, int] = (30, 100)
+    #: The smallest side :meth:`dissolve` accepts at the working resolution.
+    min_size: int = 1
+    #: ``(channels, resolution)`` of the model's training images, for backends trained on a data set.
+    trained_on: tuple[int, int] | None = None
 
     def __init__(
         self,
@@ -64,16 +74,22 @@ class Dissolver(nn.Module):
     ) -> None:
         super().__init__()
         if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
-            raise ValueError(f"resolution must be a positive int or None; got {resolution!r}")
+            raise ConfigError(f"resolution must be a positive int or None; got {resolution!r}")
         if resize_mode not in RESIZE_MODES:
-            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}; got {resize_mode!r}")
+            raise ConfigError(f"resize_mode must be one of {RESIZE_MODES}; got {resize_mode!r}")
         if model_channels not in (None, 1, 3):
-            raise ValueError(f"model_channels must be 1, 3 or None; got {model_channels!r}")
+            raise ConfigError(f"model_channels must be 1, 3 or None; got {model_channels!r}")
         self.resolution = resolution
         self.resize_mode = resize_mode
         self.antialias = bool(antialias)
         self.model_channels = model_channels
         self.check_inputs = bool(check_inputs)
+        self._warned: set[str] = set()
+
+    def _check_resolution(self) -> None:
+        """Refuse a working resolution below :attr:`min_size` (for subclasses that set it)."""
+        if self.resolution is not None and self.resolution < self.min_size:
+            raise ConfigError(f"resolution {self.resolution} is below the {self.min_size} px this {type(self).__name__} needs")
 
     # ----------------------------------------------------------------------------------------
     # to implement
@@ -130,18 +146,45 @@ class Dissolver(nn.Module):
         elif isinstance(t, int):
             t = torch.full((images.shape[0],), t, dtype=torch.long)
         t = t.to(device=images.device, dtype=torch.long).expand(images.shape[0])
+        if self.resolution is None and self.min_size > 1:
+            check_min_size(images, self.min_size, why=f"the {self.min_size} px that {type(self).__name__}'s padding needs")
+        if self.trained_on is not None:
+            self._warn_if_unlike_training(images)
         expected = self.noise_shape(images.shape)
         if expected is not None:
             if noise is None:
                 noise = self.draw_noise(images.shape, generator, images.device)
             elif tuple(noise.shape) != tuple(expected):
-                raise ValueError(f"noise must have shape {tuple(expected)}; got {tuple(noise.shape)}")
+                raise InputError(f"noise must have shape {tuple(expected)}; got {tuple(noise.shape)}")
             noise = noise.to(images.device)
         x = self._to_working(images.clamp(0, 1))
         y = self.dissolve(x, t, noise)
         return self._from_working(y, x, images).clamp(0, 1).to(images.dtype)
 
     # ----------------------------------------------------------------------------------------
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, UserWarning, stacklevel=4)
+
+    def _warn_if_unlike_training(self, images: Tensor) -> None:
+        channels, resolution = self.trained_on  # type: ignore[misc]
+        c, (h, w) = images.shape[1], images.shape[-2:]
+        if c != channels:
+            how = "repeated to 3 channels and averaged back" if c == 1 else "dissolved through their luma"
+            self._warn_once(
+                "channels",
+                f"this {type(self).__name__} was trained on {channels}-channel images, but these have {c}: they are "
+                f"{how}, which the model never saw; train a dissolver on this data for a faithful dissolve "
+                "(said once per dissolver)",
+            )
+        if min(h, w) < resolution:
+            self._warn_once(
+                "size",
+                f"these {h}x{w} images are smaller than the {resolution} px images this {type(self).__name__} was "
+                "trained on: they are upsampled before dissolving (said once per dissolver)",
+            )
+
     def _resize(self, x: Tensor, size: tuple[int, int], down: bool) -> Tensor:
         if tuple(x.shape[-2:]) == tuple(size):
             return x
@@ -207,7 +250,7 @@ class ResizeDissolving(Dissolver):
 
     def __init__(self, resolution: int, resize_mode: str = "bilinear", antialias: bool = False) -> None:
         if resolution is None:
-            raise ValueError("ResizeDissolving needs a resolution")
+            raise ConfigError("ResizeDissolving needs a resolution")
         super().__init__(resolution=resolution, resize_mode=resize_mode, antialias=antialias)
 
     def dissolve(self, images: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
