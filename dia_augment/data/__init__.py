@@ -1,12 +1,15 @@
-"""One-class data: image folders, MedMNIST files, the paper's data sets, and a generated default set."""
+"""One-class data: image folders, CSV manifests, DICOM and NIfTI, MedMNIST files, the paper's data sets, and a generated default set."""
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData, OneClassDataset
+from dia_augment.data.arguments import add_data_arguments, data_kwargs
 from dia_augment.data.decode import (
     IMAGE_EXTENSIONS,
+    READABLE_EXTENSIONS,
     check_output_format,
     convert_channels,
     prepare_image,
     read_image,
+    read_item,
     resize_square,
 )
 from dia_augment.data.embedded import (
@@ -18,21 +21,29 @@ from dia_augment.data.embedded import (
 )
 from dia_augment.data.errors import DataError
 from dia_augment.data.folder import OneClassImageFiles, OneClassImageFolder, scan_class_folders
+from dia_augment.data.manifest import Manifest, OneClassManifest, read_manifest
+from dia_augment.data.medical import ReadOptions, read_dicom, read_nifti_slice
 from dia_augment.data.medmnist import MEDMNIST_KNOWN, MedMNISTOneClass
-from dia_augment.data.one_class import EMBEDDED, describe_sources, load_one_class, open_one_class
+from dia_augment.data.one_class import load_one_class, open_one_class
 from dia_augment.data.recipes import RECIPES, Recipe, aptos2019, kermany_oct, kvasir, sarscov2
-from dia_augment.data.split import derive_seed, split_indices
+from dia_augment.data.source import EMBEDDED, DataSource, describe_sources, parse_source
+from dia_augment.data.split import PatientLeakageWarning, derive_seed, file_groups, split_groups, split_indices
+from dia_augment.data.window import WINDOW_PRESETS, apply_window, parse_window
 
 __all__ = [
     "ANOMALY",
     "NORMAL",
     "OneClassData",
     "OneClassDataset",
+    "add_data_arguments",
+    "data_kwargs",
     "IMAGE_EXTENSIONS",
+    "READABLE_EXTENSIONS",
     "check_output_format",
     "convert_channels",
     "prepare_image",
     "read_image",
+    "read_item",
     "resize_square",
     "EMBEDDED_CLASS_NAMES",
     "add_lesions",
@@ -43,10 +54,18 @@ __all__ = [
     "OneClassImageFiles",
     "OneClassImageFolder",
     "scan_class_folders",
+    "Manifest",
+    "OneClassManifest",
+    "read_manifest",
+    "ReadOptions",
+    "read_dicom",
+    "read_nifti_slice",
     "MEDMNIST_KNOWN",
     "MedMNISTOneClass",
     "EMBEDDED",
+    "DataSource",
     "describe_sources",
+    "parse_source",
     "load_one_class",
     "open_one_class",
     "RECIPES",
@@ -55,6 +74,12 @@ __all__ = [
     "kermany_oct",
     "kvasir",
     "sarscov2",
+    "PatientLeakageWarning",
     "derive_seed",
+    "file_groups",
+    "split_groups",
     "split_indices",
+    "WINDOW_PRESETS",
+    "apply_window",
+    "parse_window",
 ]

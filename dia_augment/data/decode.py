@@ -16,11 +16,25 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from dia_augment.data.errors import DataError
+from dia_augment.data.medical import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, ReadOptions, is_dicom, is_nifti
+from dia_augment.data.medical import read_dicom, read_nifti_slice
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "prepare_image", "convert_channels", "resize_square", "check_output_format"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "READABLE_EXTENSIONS",
+    "is_readable_file",
+    "read_image",
+    "read_item",
+    "prepare_image",
+    "convert_channels",
+    "resize_square",
+    "check_output_format",
+]
 
 #: File name endings read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Every file name ending a class folder is searched for: images, DICOM and NIfTI.
+READABLE_EXTENSIONS = IMAGE_EXTENSIONS + DICOM_EXTENSIONS + NIFTI_EXTENSIONS
 
 # ITU-R BT.601 luma, as used by the dissolvers for 3 -> 1 channel conversion.
 _LUMA = (0.299, 0.587, 0.114)
@@ -87,6 +101,46 @@ def read_image(path: str | os.PathLike) -> Tensor:
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))) / scale
+
+
+def is_readable_file(path: Path) -> bool:
+    """Whether ``path`` is a file whose name ends in one of :data:`READABLE_EXTENSIONS` (any case).
+
+    Examples:
+        >>> is_readable_file(Path("missing.png"))
+        False
+    """
+    name = path.name.lower()
+    return path.is_file() and any(name.endswith(ext) for ext in READABLE_EXTENSIONS)
+
+
+def read_item(path: str | os.PathLike, index: int | None = None, options: ReadOptions | None = None) -> Tensor:
+    """Read one 2-D image of any supported file as a float32 ``(C, H, W)`` tensor in ``[0, 1]``.
+
+    PNG, JPEG, BMP and TIFF files go through :func:`read_image`; DICOM files (``index`` = the frame
+    of a multi-frame file) through :func:`~dia_augment.data.medical.read_dicom`; NIfTI volumes
+    (``index`` = the slice along ``options.axis``) through
+    :func:`~dia_augment.data.medical.read_nifti_slice`. ``options`` sets the window and the slicing
+    axis (see :class:`~dia_augment.data.medical.ReadOptions`).
+
+    Shape:
+        - output: :math:`(C, H, W)`
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+        >>> Image.fromarray(np.array([[0, 255]], dtype=np.uint8)).save(p)
+        >>> read_item(p)
+        tensor([[[0., 1.]]])
+    """
+    options = options or ReadOptions()
+    if is_nifti(path):
+        if index is None:
+            raise DataError(f"{path} is a NIfTI volume: pass the slice index")
+        return read_nifti_slice(path, index, options.axis, options.window)
+    if is_dicom(path):
+        return read_dicom(path, options.window, index)
+    return read_image(path)
 
 
 def convert_channels(image: Tensor, channels: int) -> Tensor:

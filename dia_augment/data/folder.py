@@ -1,18 +1,24 @@
-"""One-class datasets over image files: a list of files, and class folders on disk."""
+"""One-class datasets over image files: a list of files, and class folders on disk.
+
+A file is an image (PNG, JPEG, BMP, TIFF), a DICOM file (one image per frame) or a NIfTI volume
+(one image per chosen slice); see :func:`~dia_augment.data.decode.read_item`. Splits are drawn
+over files, never over the slices of one file, so a volume is always on one side.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from dia_augment.data.container import OneClassDataset
-from dia_augment.data.decode import IMAGE_EXTENSIONS, check_output_format, prepare_image, read_image
-from dia_augment.data.errors import DataError
-from dia_augment.data.split import split_class
+from dia_augment.data.decode import READABLE_EXTENSIONS, check_output_format, is_readable_file, prepare_image, read_item
+from dia_augment.data.medical import ReadOptions, count_images
+from dia_augment.errors import ConfigError, DataError
+from dia_augment.data.split import file_groups, split_class, split_groups
 
 __all__ = ["OneClassImageFiles", "OneClassImageFolder", "scan_class_folders", "seeded_split_files", "LAYOUTS"]
 
@@ -34,10 +40,6 @@ def _is_hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
-
-
 def _check_dir(path: Path, what: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{what} not found: {path}")
@@ -47,7 +49,7 @@ def _check_dir(path: Path, what: str) -> Path:
 
 
 def scan_class_folders(root: str | os.PathLike) -> dict[str, list[Path]]:
-    """Map each class sub-folder of ``root`` to its image files (searched recursively, sorted).
+    """Map each class sub-folder of ``root`` to its image, DICOM and NIfTI files (searched recursively, sorted).
 
     Hidden files and folders are skipped; sub-folders without images map to empty lists.
 
@@ -64,25 +66,40 @@ def scan_class_folders(root: str | os.PathLike) -> dict[str, list[Path]]:
     """
     root = _check_dir(Path(root), "data folder")
     found = {
-        sub.name: sorted(p for p in sub.rglob("*") if _is_image(p) and not _is_hidden(p.relative_to(sub)))
+        sub.name: sorted(p for p in sub.rglob("*") if is_readable_file(p) and not _is_hidden(p.relative_to(sub)))
         for sub in sorted(root.iterdir())
         if sub.is_dir() and not sub.name.startswith(".")
     }
     if not any(found.values()):
         raise DataError(
-            f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in the class folders of {root} "
+            f"no images ({', '.join(READABLE_EXTENSIONS)}) found in the class folders of {root} "
             f"(sub-folders: {sorted(found) or 'none'})"
         )
     return found
 
 
 def seeded_split_files(
-    files: dict[str, list[Path]], split: str, normal_classes: Sequence[str], train_fraction: float, seed: int
+    files: dict[str, list[Path]],
+    split: str,
+    normal_classes: Sequence[str],
+    train_fraction: float,
+    seed: int,
+    groups: Mapping[Path, str] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """The files (and their class names) of a seeded one-class split; see :mod:`dia_augment.data.split`.
 
     ``train`` holds the train share of the normal classes; ``test`` the test share of every class.
+    Without ``groups`` each class is split on its own; with ``groups`` (the group of every file)
+    the split is drawn over the groups, for all classes at once.
     """
+    if groups is not None:
+        if split not in ("train", "test"):
+            raise ConfigError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
+        pairs = [(path, name) for name, class_files in files.items() for path in class_files]
+        train, test = split_groups([groups[path] for path, _ in pairs], train_fraction, seed)
+        chosen = [pairs[i] for i in (train if split == "train" else test)]
+        chosen = [(path, name) for path, name in chosen if split == "test" or name in normal_classes]
+        return [path for path, _ in chosen], [name for _, name in chosen]
     paths: list[Path] = []
     names: list[str] = []
     for name, class_files in files.items():
@@ -98,8 +115,11 @@ class OneClassImageFiles(OneClassDataset):
     """A one-class dataset over a list of image files, decoded on access.
 
     Items are ``(image, target)``: the image a float ``(C, H, W)`` tensor in ``[0, 1]`` (see
-    :func:`~dia_augment.data.decode.read_image`), converted to ``channels`` and resized to
-    ``image_size`` when given; the target 0 for a normal class, 1 otherwise.
+    :func:`~dia_augment.data.decode.read_item`), converted to ``channels`` and resized to
+    ``image_size`` when given; the target 0 for a normal class, 1 otherwise. A multi-frame DICOM
+    file gives one item per frame, a NIfTI volume one per chosen slice (``read_options``), in
+    order; ``paths[i]`` and ``indices[i]`` name item ``i``'s file and frame or slice (``None``
+    for a 2-D image).
 
     Args:
         paths: the image files.
@@ -108,6 +128,7 @@ class OneClassImageFiles(OneClassDataset):
         normal_classes: the names of the normal classes.
         image_size: side of the square output, or ``None`` to keep each file's size.
         channels: 1 or 3, or ``None`` to keep each file's channels.
+        read_options: the window and NIfTI slicing of DICOM and NIfTI files.
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -128,6 +149,7 @@ class OneClassImageFiles(OneClassDataset):
         normal_classes: Sequence[str],
         image_size: int | None = None,
         channels: int | None = None,
+        read_options: ReadOptions | None = None,
     ) -> None:
         check_output_format(image_size, channels)
         if len(paths) != len(file_classes):
@@ -136,14 +158,18 @@ class OneClassImageFiles(OneClassDataset):
         unknown = sorted(set(file_classes) - set(class_names))
         if unknown:
             raise ValueError(f"file classes {unknown} are not in class_names {class_names}")
-        self.paths = [Path(p) for p in paths]
+        self.read_options = read_options or ReadOptions()
+        items = [(Path(p), i, c) for p, c in zip(paths, file_classes) for i in count_images(p, self.read_options)]
+        self.paths = [p for p, _, _ in items]
+        self.indices = [i for _, i, _ in items]
         self.image_size = image_size
         self.channels = channels
-        classes = torch.tensor([class_names.index(c) for c in file_classes], dtype=torch.long)
+        classes = torch.tensor([class_names.index(c) for _, _, c in items], dtype=torch.long)
         super().__init__(classes, class_names, normal_classes)
 
     def load_image(self, index: int) -> Tensor:
-        return prepare_image(read_image(self.paths[index]), self.image_size, self.channels)
+        image = read_item(self.paths[index], self.indices[index], self.read_options)
+        return prepare_image(image, self.image_size, self.channels)
 
 
 class OneClassImageFolder(OneClassImageFiles):
@@ -175,6 +201,10 @@ class OneClassImageFolder(OneClassImageFiles):
         train_fraction: the train share of each class in the classes layout.
         seed: the split seed in the classes layout.
         layout: ``"auto"``, ``"classes"`` or ``"splits"``.
+        group_by: a regular expression giving each file's group (patient), searched in its path
+            relative to its class folder (see :func:`~dia_augment.data.split.file_groups`): the
+            classes layout is then split by group, so that no group is in train and test.
+        read_options: the window and NIfTI slicing of DICOM and NIfTI files.
 
     Raises:
         FileNotFoundError: ``root`` (or the split folder) does not exist.
@@ -205,6 +235,8 @@ class OneClassImageFolder(OneClassImageFiles):
         train_fraction: float = 0.8,
         seed: int = 0,
         layout: str = "auto",
+        group_by: str | None = None,
+        read_options: ReadOptions | None = None,
     ) -> None:
         root = _check_dir(Path(root), "data folder")
         normal_classes = _as_names(normal_class)
@@ -220,6 +252,8 @@ class OneClassImageFolder(OneClassImageFiles):
             per_split = {split: scan_class_folders(root)}
             folder = root
         else:
+            if group_by is not None:
+                raise ConfigError(f"{root} has its own train / test folders: group_by applies to a folder without them")
             if split not in _SPLIT_FOLDERS:
                 raise ValueError(f"split must be one of {_SPLIT_FOLDERS}; got {split!r}")
             _check_dir(root / split, f"{split} folder")
@@ -234,7 +268,12 @@ class OneClassImageFolder(OneClassImageFiles):
         if empty and (layout == "classes" or split == "train"):
             raise DataError(f"the normal class folder(s) {empty} under {folder} hold no images")
         if layout == "classes":
-            paths, names = seeded_split_files(files, split, normal_classes, train_fraction, seed)
+            groups = None
+            if group_by is not None:
+                relative = [(p, p.relative_to(root / name).as_posix()) for name, fs in files.items() for p in fs]
+                found = file_groups([r for _, r in relative], group_by, where=str(root))
+                groups = {p: g for (p, _), g in zip(relative, found)}
+            paths, names = seeded_split_files(files, split, normal_classes, train_fraction, seed, groups)
         else:
             chosen = {c: fs for c, fs in files.items() if split != "train" or c in normal_classes}
             paths = [p for fs in chosen.values() for p in fs]
@@ -242,4 +281,4 @@ class OneClassImageFolder(OneClassImageFiles):
         self.root = root
         self.split = split
         self.layout = layout
-        super().__init__(paths, names, class_names, normal_classes, image_size, channels)
+        super().__init__(paths, names, class_names, normal_classes, image_size, channels, read_options)

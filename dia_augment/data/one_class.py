@@ -10,25 +10,16 @@ from dia_augment.data.container import OneClassData, OneClassDataset
 from dia_augment.data.decode import convert_channels
 from dia_augment.data.embedded import EMBEDDED_CLASS_NAMES, make_embedded_dataset
 from dia_augment.data.folder import OneClassImageFolder, scan_class_folders
+from dia_augment.data.manifest import OneClassManifest
+from dia_augment.data.medical import ReadOptions
 from dia_augment.data.medmnist import MEDMNIST_KNOWN, MedMNISTOneClass
 from dia_augment.data.recipes import RECIPES
+from dia_augment.data.source import EMBEDDED, describe_sources, parse_source
+from dia_augment.errors import ConfigError, InputError, MissingFileError
 
 __all__ = ["open_one_class", "load_one_class", "EMBEDDED", "describe_sources"]
 
-#: The source name of the built-in generated data set.
-EMBEDDED = "embedded"
 _EMBEDDED_DEFAULT_SIZE = 64
-
-
-def describe_sources() -> str:
-    """A one-line description of the accepted ``source`` values (for error messages and help texts)."""
-    recipes = ", ".join(f"'{name}:ROOT'" for name in RECIPES)
-    return f"'{EMBEDDED}', a class folder, a MedMNIST .npz file, or a recipe {recipes}"
-
-
-def _split_recipe(source: str) -> tuple[str, str] | None:
-    name, sep, root = source.partition(":")
-    return (name, root) if sep and name in RECIPES else None
 
 
 def _medmnist_labels(path: Path, normal_class: str | Sequence[str] | None) -> tuple[int, ...] | None:
@@ -57,13 +48,18 @@ def open_one_class(
     channels: int | None = None,
     seed: int = 0,
     train_fraction: float = 0.8,
+    group_by: str | None = None,
+    window: str | tuple[float, float] | None = None,
+    slice_axis: int = 2,
+    slices: tuple[int | None, int | None] | None = None,
 ) -> OneClassDataset:
     """Open a file-backed one-class split as a lazy torch Dataset of ``(image, target)`` items.
 
     Accepts every source of :func:`load_one_class` except ``"embedded"`` (generated in memory).
 
     Args:
-        source: a class folder, a MedMNIST ``.npz`` file, or ``"recipe:ROOT"`` (see :data:`RECIPES`).
+        source: a class folder, a MedMNIST ``.npz`` file, a CSV manifest (``"manifest:PATH"`` or
+            ``PATH.csv``), or ``"recipe:ROOT"`` (see :data:`RECIPES`); :mod:`dia_augment.data.source`.
         split: ``"train"`` (normal images only), ``"test"`` (or ``"val"`` where the source has one).
         normal_class: the normal class: a folder name (or several) for a folder; a label or
             class name for a ``.npz`` (default for RetinaMNIST and BreastMNIST); fixed by a recipe
@@ -71,7 +67,17 @@ def open_one_class(
         image_size: side of the square output, or ``None`` to keep the files' size.
         channels: 1 or 3, or ``None`` to keep the files' channels.
         seed: the split seed where the source has no official split.
-        train_fraction: the train share of each class where the source has no official split.
+        train_fraction: the train share of each class where the source has no official split
+            (of the groups, with ``group_by``).
+        group_by: split by group so that no group (patient) is in train and test: a manifest
+            column, or a regular expression on each file's path (relative to its class folder,
+            or as written in the manifest); see :func:`~dia_augment.data.split.file_groups`.
+            A manifest's ``group`` column is used without it.
+        window: the intensity window of DICOM and NIfTI files: ``"lung"``, ``"mediastinum"``,
+            ``"brain"``, ``"bone"``, ``"file"``, ``"minmax"``, ``"CENTER,WIDTH"`` or ``None``
+            (the file's own, else min-max); see :mod:`dia_augment.data.window`.
+        slice_axis: the axis along which NIfTI volumes are sliced into 2-D images.
+        slices: ``(start, stop)``: keep the NIfTI slices ``range(start, stop)`` only.
 
     Raises:
         FileNotFoundError: the source does not exist.
@@ -88,11 +94,11 @@ def open_one_class(
         >>> len(ds), ds.labels.tolist()
         (2, [0, 1])
     """
-    source_str = os.fspath(source)
-    recipe = _split_recipe(source_str)
-    if recipe is not None:
-        name, root = recipe
-        dataset = RECIPES[name].open(Path(root), split, image_size, channels, train_fraction, seed)
+    parsed = parse_source(source)
+    options = ReadOptions(window, slice_axis, slices)
+    if parsed.kind == "recipe":
+        name, root = parsed.name, parsed.location
+        dataset = RECIPES[name].open(Path(root), split, image_size, channels, train_fraction, seed, group_by)
         if normal_class is not None:
             wanted = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
             if set(wanted) != set(dataset.normal_classes) and wanted != (dataset.normal_class,):
@@ -101,21 +107,29 @@ def open_one_class(
                     "(open the folder directly to choose another)"
                 )
         return dataset
-    path = Path(source_str)
-    if source_str == EMBEDDED:
-        raise ValueError(f"the '{EMBEDDED}' data set is generated in memory: use load_one_class")
+    path = Path(parsed.location)
+    if parsed.kind == "embedded":
+        raise InputError(f"the '{EMBEDDED}' data set is generated in memory: use load_one_class")
     if not path.exists():
-        raise FileNotFoundError(f"data source not found: {source_str!r}; expected {describe_sources()}")
+        raise MissingFileError(f"data source not found: {os.fspath(source)!r}; expected {describe_sources()}")
+    if parsed.kind != "folder" and group_by is not None and parsed.kind != "manifest":
+        raise ConfigError(f"group_by applies to folders, manifests and recipes, not to {path.name}")
+    if parsed.kind == "manifest":
+        if normal_class is None:
+            raise ConfigError(f"normal_class is needed for the manifest {path} (one of its labels)")
+        return OneClassManifest(path, split, normal_class, image_size, channels, train_fraction, seed, group_by, options)
     if path.is_file():
-        if path.suffix.lower() != ".npz":
-            raise ValueError(f"data source {path} is a file but not a MedMNIST .npz; expected {describe_sources()}")
+        if parsed.kind != "npz":
+            raise InputError(f"data source {path} is a file but not a MedMNIST .npz or a .csv manifest; expected {describe_sources()}")
         return MedMNISTOneClass(path, split, _medmnist_labels(path, normal_class), image_size, channels)
     if normal_class is None:
         has_splits = (path / "train").is_dir() and (path / "test").is_dir()
         folders = [path / "train", path / "test"] if has_splits else [path]
         found = sorted({c for folder in folders for c in scan_class_folders(folder)})
         raise ValueError(f"normal_class is needed for the folder {path}; classes found: {found}")
-    return OneClassImageFolder(path, split, normal_class, image_size, channels, train_fraction, seed)
+    return OneClassImageFolder(
+        path, split, normal_class, image_size, channels, train_fraction, seed, group_by=group_by, read_options=options
+    )
 
 
 def load_one_class(
@@ -127,6 +141,10 @@ def load_one_class(
     seed: int = 0,
     train_fraction: float = 0.8,
     progress: bool | None = None,
+    group_by: str | None = None,
+    window: str | tuple[float, float] | None = None,
+    slice_axis: int = 2,
+    slices: tuple[int | None, int | None] | None = None,
 ) -> OneClassData:
     """Load a one-class split into memory: normal images only for ``"train"``, normal and anomalous for ``"test"``.
 
@@ -136,7 +154,9 @@ def load_one_class(
       64 px unless ``image_size`` is given, RGB; ``seed`` fixes the images.
     - a folder: ``root/<class>/`` (seeded per-class split) or ``root/{train,test}/<class>/``
       (official split), see :class:`~dia_augment.data.folder.OneClassImageFolder`; ``normal_class``
-      is required.
+      is required. Its files may be images, DICOM (``.dcm``) or NIfTI (``.nii``, ``.nii.gz``).
+    - a CSV manifest, ``"manifest:PATH"`` or a path ending in ``.csv`` (``path,label[,group][,split]``),
+      see :class:`~dia_augment.data.manifest.OneClassManifest`; ``normal_class`` is required.
     - a MedMNIST ``.npz`` file, see :class:`~dia_augment.data.medmnist.MedMNISTOneClass`.
     - ``"sarscov2:ROOT"``, ``"aptos2019:ROOT"``, ``"kermany_oct:ROOT"``, ``"kvasir:ROOT"``:
       the paper's data sets in their downloaded layouts, see :mod:`dia_augment.data.recipes`.
@@ -150,6 +170,10 @@ def load_one_class(
         seed: the split seed (the generation seed for ``"embedded"``).
         train_fraction: the train share of each class where the source has no official split.
         progress: show a progress bar while decoding (``None``: only on a terminal).
+        group_by: split by patient; see :func:`open_one_class`.
+        window: the intensity window of DICOM and NIfTI files; see :func:`open_one_class`.
+        slice_axis: the NIfTI slicing axis.
+        slices: ``(start, stop)``: the NIfTI slices to keep.
 
     Returns:
         :class:`~dia_augment.data.container.OneClassData`.
@@ -159,7 +183,7 @@ def load_one_class(
         >>> data.images.shape, data.counts()
         (torch.Size([400, 1, 16, 16]), {'normal': 200, 'lesions': 200})
     """
-    if os.fspath(source) == EMBEDDED:
+    if parse_source(source).kind == "embedded":
         if normal_class not in (None, EMBEDDED_CLASS_NAMES[0]):
             raise ValueError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
         if channels not in (None, 1, 3):
@@ -168,4 +192,7 @@ def load_one_class(
         if channels is not None:
             data.images = convert_channels(data.images, channels)
         return data
-    return open_one_class(source, split, normal_class, image_size, channels, seed, train_fraction).to_data(progress)
+    dataset = open_one_class(
+        source, split, normal_class, image_size, channels, seed, train_fraction, group_by, window, slice_axis, slices
+    )
+    return dataset.to_data(progress)

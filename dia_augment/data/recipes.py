@@ -37,8 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dia_augment.data.errors import DataError
 from dia_augment.data.folder import OneClassImageFiles, OneClassImageFolder, seeded_split_files
+from dia_augment.data.split import file_groups, warn_per_image_split
+from dia_augment.errors import ConfigError, DataError
 
 __all__ = [
     "Recipe",
@@ -88,6 +89,7 @@ def sarscov2(
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
+    group_by: str | None = None,
 ) -> OneClassImageFolder:
     """SARS-CoV-2 CT (Soares et al. 2020): normal = ``non-COVID``, anomaly = ``COVID``; seeded split.
 
@@ -98,6 +100,8 @@ def sarscov2(
         channels: 1 or 3, or ``None`` to keep the files' channels.
         train_fraction: the train share of each class.
         seed: the split seed.
+        group_by: a regular expression giving each file's patient (see
+            :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -112,7 +116,11 @@ def sarscov2(
     """
     root = Path(root)
     _require_folders(root, ("COVID", "non-COVID"), "SARS-CoV-2 CT")
-    return OneClassImageFolder(root, split, "non-COVID", image_size, channels, train_fraction, seed, layout="classes")
+    if group_by is None:
+        warn_per_image_split("SARS-CoV-2 CT", "it holds several CT slices per patient and its file names carry no patient id")
+    return OneClassImageFolder(
+        root, split, "non-COVID", image_size, channels, train_fraction, seed, layout="classes", group_by=group_by
+    )
 
 
 def aptos2019(
@@ -122,6 +130,7 @@ def aptos2019(
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
+    group_by: str | None = None,
 ) -> OneClassImageFiles:
     """APTOS 2019 blindness detection: normal = grade 0 (no DR), anomaly = grades 1 to 4; seeded split.
 
@@ -135,6 +144,8 @@ def aptos2019(
         channels: 1 or 3, or ``None`` to keep the files' channels.
         train_fraction: the train share of each grade.
         seed: the split seed.
+        group_by: a regular expression giving each file's patient (see
+            :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
 
     Raises:
         FileNotFoundError: ``train.csv`` or ``train_images/`` is missing.
@@ -174,7 +185,11 @@ def aptos2019(
         raise DataError(f"{len(missing)} image(s) listed in {table} are missing, e.g. {shown}")
     if not by_grade[APTOS_CLASS_NAMES[0]]:
         raise DataError(f"{table} lists no image of grade 0 (the normal class)")
-    paths, names = seeded_split_files(by_grade, split, (APTOS_CLASS_NAMES[0],), train_fraction, seed)
+    groups = None
+    if group_by is not None:
+        every = [p for files in by_grade.values() for p in files]
+        groups = dict(zip(every, file_groups([p.name for p in every], group_by, where=str(table))))
+    paths, names = seeded_split_files(by_grade, split, (APTOS_CLASS_NAMES[0],), train_fraction, seed, groups)
     return OneClassImageFiles(paths, names, APTOS_CLASS_NAMES, (APTOS_CLASS_NAMES[0],), image_size, channels)
 
 
@@ -198,11 +213,12 @@ def kermany_oct(
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
+    group_by: str | None = None,
 ) -> OneClassImageFolder:
     """Kermany retinal OCT: normal = ``NORMAL``, anomaly = ``CNV``, ``DME``, ``DRUSEN``; official split.
 
-    ``train_fraction`` and ``seed`` are accepted for a uniform signature and ignored: the data
-    set comes with its own train / test (and val) folders.
+    ``train_fraction`` and ``seed`` are accepted for a uniform signature and ignored, and
+    ``group_by`` is refused: the data set comes with its own train / test (and val) folders.
 
     Args:
         root: the folder holding ``train/`` and ``test/``, or ``OCT2017/`` (also with the trailing
@@ -222,6 +238,8 @@ def kermany_oct(
         >>> len(kermany_oct(root, "train")), kermany_oct(root, "test").labels.tolist()
         (1, [1, 0])
     """
+    if group_by is not None:
+        raise ConfigError("Kermany OCT comes with its own train / test split: group_by does not apply")
     base = _kermany_root(Path(root))
     return OneClassImageFolder(base, split, "NORMAL", image_size, channels, layout="splits")
 
@@ -233,6 +251,7 @@ def kvasir(
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
+    group_by: str | None = None,
 ) -> OneClassImageFolder:
     """Kvasir v2: normal = the three ``normal-*`` landmark classes together, anomaly = the other five; seeded split.
 
@@ -246,6 +265,8 @@ def kvasir(
         channels: 1 or 3, or ``None`` to keep the files' channels.
         train_fraction: the train share of each class.
         seed: the split seed.
+        group_by: a regular expression giving each file's patient (see
+            :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -263,7 +284,8 @@ def kvasir(
         root = root / "kvasir-dataset-v2"
     _require_folders(root, KVASIR_NORMAL_CLASSES, "Kvasir v2")
     return OneClassImageFolder(
-        root, split, KVASIR_NORMAL_CLASSES, image_size, channels, train_fraction, seed, layout="classes"
+        root, split, KVASIR_NORMAL_CLASSES, image_size, channels, train_fraction, seed, layout="classes",
+        group_by=group_by,
     )
 
 

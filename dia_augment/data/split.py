@@ -1,22 +1,43 @@
-"""The seeded per-class train / test split used for data sets without an official split.
+"""The seeded train / test splits used for data sets without an official split.
 
-Protocol: the files of each class are sorted by path and shuffled with a generator seeded from
+Per-class split (the default). The files of each class are sorted by path and shuffled with a generator seeded from
 ``(seed, class name)``; the first ``floor(train_fraction * n)`` files of a class go to train
 and the rest to test. The train split of a one-class task keeps the normal classes' share only;
 the test split holds the held-out share of every class. Seeding each class by its own name makes
 a class's split independent of which other classes are present.
+
+Grouped split (``group_by``), so that no patient is in both train and test. Every file gets a
+group (a patient id, from a manifest column or a regular expression on its path, see
+:func:`file_groups`). The sorted distinct groups are shuffled with a generator seeded from
+``seed``; the first ``floor(train_fraction * G)`` of the ``G`` groups (at least one, at most
+``G - 1``) are the train groups, the others the test groups, for every class at once: a
+patient's normal and abnormal images land on the same side. Train keeps the normal images of
+the train groups, test every image of the test groups. ``train_fraction`` is thus a share of
+patients, not of images.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 import torch
 
-__all__ = ["derive_seed", "split_indices", "split_class"]
+from dia_augment.errors import ConfigError, DataError
+
+__all__ = [
+    "derive_seed",
+    "split_indices",
+    "split_class",
+    "split_groups",
+    "file_groups",
+    "PatientLeakageWarning",
+    "warn_per_image_split",
+]
 
 T = TypeVar("T")
 
@@ -37,6 +58,13 @@ def derive_seed(seed: int, *tags: str) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
+def _check_fraction(train_fraction: float) -> None:
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
+        raise TypeError(f"train_fraction must be a float in (0, 1); got {type(train_fraction).__name__}")
+    if not 0.0 < float(train_fraction) < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction}")
+
+
 def split_indices(n: int, train_fraction: float, seed: int, tag: str = "") -> tuple[list[int], list[int]]:
     """Split ``range(n)`` into seeded train and test index lists (each sorted).
 
@@ -51,10 +79,7 @@ def split_indices(n: int, train_fraction: float, seed: int, tag: str = "") -> tu
         >>> len(train), len(test), sorted(train + test) == list(range(10))
         (8, 2, True)
     """
-    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
-        raise TypeError(f"train_fraction must be a float in (0, 1); got {type(train_fraction).__name__}")
-    if not 0.0 < float(train_fraction) < 1.0:
-        raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction}")
+    _check_fraction(train_fraction)
     generator = torch.Generator().manual_seed(derive_seed(seed, "split", tag))
     order = torch.randperm(n, generator=generator).tolist()
     n_train = math.floor(train_fraction * n + _FLOOR_EPS)
@@ -75,3 +100,97 @@ def split_class(items: Sequence[T], split: str, train_fraction: float, seed: int
     ordered = sorted(items)
     train, test = split_indices(len(ordered), train_fraction, seed, class_name)
     return [ordered[i] for i in (train if split == "train" else test)]
+
+
+class PatientLeakageWarning(UserWarning):
+    """A per-image split of a data set with many images per patient: one patient may be in train and test."""
+
+
+def warn_per_image_split(name: str, why: str) -> None:
+    """Warn (:class:`PatientLeakageWarning`) that data set ``name`` is split per image although ``why``."""
+    warnings.warn(
+        f"{name} is split per image although {why}: slices of one patient can fall in both train and test "
+        "and make the test easier than it is; pass group_by (--group-by) with a patient id where you have one",
+        PatientLeakageWarning,
+        stacklevel=3,
+    )
+
+
+def file_groups(
+    names: Sequence[str], group_by: str, columns: Mapping[str, Sequence[str]] | None = None, where: str = "data"
+) -> list[str]:
+    """The group (patient) of each file: a column's values, or a regular expression's match in the file's path.
+
+    ``group_by`` naming one of ``columns`` (a manifest's columns) takes that column. Otherwise it
+    is a regular expression searched in each name (``re.search``); the group is its first
+    capture group when it has one, else the whole match, e.g. ``"^([^/]+)/"`` for a folder per
+    patient or ``"patient(\\d+)"`` for an id in the file name.
+
+    Args:
+        names: the files' paths as strings (relative to the data folder, or as written in a manifest).
+        group_by: a column name or a regular expression.
+        columns: the manifest's columns, name to one value per file.
+        where: the data source, for error messages.
+
+    Raises:
+        ConfigError: ``group_by`` is neither a column nor a valid regular expression.
+        DataError: a file the expression does not match, or an empty group value (the message names it).
+
+    Examples:
+        >>> file_groups(["p01_s1.png", "p01_s2.png", "p02_s1.png"], r"^(p\d+)_")
+        ['p01', 'p01', 'p02']
+        >>> file_groups(["a.png", "b.png"], "patient", {"patient": ["x", "y"]})
+        ['x', 'y']
+    """
+    if not isinstance(group_by, str) or not group_by:
+        raise ConfigError(f"group_by must be a column name or a regular expression; got {group_by!r}")
+    if columns is not None and group_by in columns:
+        groups = [str(v).strip() for v in columns[group_by]]
+        empty = [n for n, g in zip(names, groups) if not g]
+        if empty:
+            raise DataError(f"{where}: {len(empty)} row(s) have an empty {group_by!r} value, e.g. {empty[0]}")
+        return groups
+    try:
+        pattern = re.compile(group_by)
+    except re.error as err:
+        known = f"a column of {where} ({', '.join(columns)}) or " if columns else ""
+        raise ConfigError(f"group_by must be {known}a regular expression; {group_by!r} is neither ({err})") from err
+    groups = []
+    for name in names:
+        match = pattern.search(name)
+        if match is None or not (match.group(1) if pattern.groups else match.group(0)):
+            raise DataError(f"{where}: group_by {group_by!r} finds no group in the file {name}")
+        groups.append(match.group(1) if pattern.groups else match.group(0))
+    return groups
+
+
+def split_groups(groups: Sequence[str], train_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Split items by group: the indices (sorted) of the items of the train groups and of the test groups.
+
+    Args:
+        groups: the group of each item.
+        train_fraction: the share of *groups* for train, in ``(0, 1)``.
+        seed: the split seed.
+
+    Raises:
+        DataError: fewer than two groups.
+
+    Examples:
+        >>> groups = ["a", "a", "b", "c", "c", "d", "e"]
+        >>> train, test = split_groups(groups, 0.6, seed=0)
+        >>> sorted(train + test) == list(range(7)), len({groups[i] for i in train})  # floor(0.6 * 5) groups
+        (True, 3)
+        >>> {groups[i] for i in train} & {groups[i] for i in test}
+        set()
+    """
+    _check_fraction(train_fraction)
+    distinct = sorted(set(groups))
+    if len(distinct) < 2:
+        raise DataError(f"a grouped split needs at least 2 groups; got {len(distinct)} ({distinct})")
+    generator = torch.Generator().manual_seed(derive_seed(seed, "split", "groups"))
+    order = torch.randperm(len(distinct), generator=generator).tolist()
+    n_train = min(max(math.floor(train_fraction * len(distinct) + _FLOOR_EPS), 1), len(distinct) - 1)
+    train_groups = {distinct[i] for i in order[:n_train]}
+    train = [i for i, g in enumerate(groups) if g in train_groups]
+    test = [i for i, g in enumerate(groups) if g not in train_groups]
+    return train, test

@@ -41,3 +41,47 @@ def class_folder() -> Callable[..., Path]:
 @pytest.fixture
 def image_writer() -> Callable[..., Path]:
     return write_image
+
+
+def write_dicom(
+    path: Path,
+    stored: np.ndarray,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    window: tuple[float, float] | None = None,
+    photometric: str = "MONOCHROME2",
+    signed: bool = False,
+) -> Path:
+    """Write a CT DICOM file of the stored values ``(H, W)`` or ``(frames, H, W)`` (16 bits)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
+    ds.Rows, ds.Columns = stored.shape[-2:]
+    if stored.ndim == 3:
+        ds.NumberOfFrames = stored.shape[0]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, int(signed)
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    ds.PixelData = stored.astype(np.int16 if signed else np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_nifti(path: Path, volume: np.ndarray, slope: float | None = None, intercept: float = 0.0) -> Path:
+    """Write a NIfTI volume; with ``slope`` the data are stored as int16 with ``scl_slope`` / ``scl_inter``."""
+    import nibabel
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = nibabel.Nifti1Image(volume, np.eye(4))
+    if slope is not None:
+        image.header.set_data_dtype(np.int16)
+        image.header.set_slope_inter(slope, intercept)
+    nibabel.save(image, path)
+    return path

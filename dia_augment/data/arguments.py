@@ -1,0 +1,76 @@
+"""The command-line options of the data sources, shared by every command that reads ``--data``.
+
+A command adds them with :func:`add_data_arguments` and passes :func:`data_kwargs` of its parsed
+arguments to :func:`~dia_augment.data.load_one_class`::
+
+    add_data_arguments(parser)
+    ...
+    data = load_one_class(args.data, "train", args.normal_class, **data_kwargs(args))
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dia_augment.data.window import WINDOW_PRESETS, parse_window
+
+__all__ = ["add_data_arguments", "data_kwargs", "parse_slices"]
+
+
+def parse_slices(text: str) -> tuple[int | None, int | None]:
+    """Parse ``START:STOP`` (either may be empty, negative counts from the end) into a pair.
+
+    Examples:
+        >>> parse_slices("10:50"), parse_slices(":-5"), parse_slices("3:")
+        ((10, 50), (None, -5), (3, None))
+    """
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError(text)
+        return (int(start) if start.strip() else None, int(stop) if stop.strip() else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--slices must be START:STOP (ints, either may be empty); got {text!r}") from None
+
+
+def _window(text: str) -> str:
+    try:
+        parse_window(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--group-by``, ``--window``, ``--slice-axis`` and ``--slices`` to ``parser``.
+
+    Examples:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_data_arguments(parser)
+        >>> data_kwargs(parser.parse_args(["--group-by", "patient", "--window", "lung", "--slices", "5:"]))
+        {'group_by': 'patient', 'window': 'lung', 'slice_axis': 2, 'slices': (5, None)}
+    """
+    group = parser.add_argument_group("data splitting and medical formats")
+    group.add_argument(
+        "--group-by",
+        default=None,
+        help="split by patient so that none is in train and test: a manifest column, or a regular expression "
+        "on each file's path whose first group is the patient id (a manifest's 'group' column is used without it)",
+    )
+    group.add_argument(
+        "--window",
+        type=_window,
+        default=None,
+        help=f"intensity window of DICOM / NIfTI files: {', '.join(WINDOW_PRESETS)}, file, minmax or CENTER,WIDTH "
+        "(default: the file's own window, else min-max)",
+    )
+    group.add_argument("--slice-axis", type=int, choices=(0, 1, 2), default=2, help="axis along which NIfTI volumes are sliced")
+    group.add_argument(
+        "--slices", type=parse_slices, default=None, metavar="START:STOP", help="keep these NIfTI slices only (default all; write --slices=-4: for a negative start)"
+    )
+
+
+def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`~dia_augment.data.load_one_class` keyword arguments of the options :func:`add_data_arguments` adds."""
+    return {"group_by": args.group_by, "window": args.window, "slice_axis": args.slice_axis, "slices": args.slices}
