@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from dia_augment.errors import CheckpointError
+from dia_augment.errors import CheckpointError, InputError
 
 __all__ = [
     "atomic_open",
@@ -85,7 +85,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
         'hello'
     """
     if mode not in ("w", "wb"):
-        raise ValueError(f"mode must be 'w' or 'wb'; got {mode!r}")
+        raise InputError(f"mode must be 'w' or 'wb'; got {mode!r}")
     with _temp_beside(Path(path)) as tmp, open(tmp, mode) as f:
         yield f
 
