@@ -1,9 +1,16 @@
 """``dia-augment score``: score a test set with a trained model and write its metrics.
 
 Fits :class:`~dia_augment.score.CSIScorer` on the normal training split, scores the test split
-and writes into ``--out``: ``metrics.json`` (AUROC, AUPR, FPR at 95% TPR, per-class AUROC, and
-the settings), ``roc.png`` and ``scores.safetensors`` (scores, labels and classes, for pooling
-seeds later). Normal is the positive class and higher scores mean more normal.
+and writes into ``--out``: ``metrics.json`` (AUROC, AUPR, FPR at 95% TPR, per-class AUROC, the
+score method used, and the settings), ``roc.png``, ``score_histogram.png`` (normal vs anomalous
+test images, with the threshold that keeps 95% of the normal test images: the FPR@95%TPR
+operating point) and ``scores.safetensors`` (scores, labels and classes, for pooling seeds
+later). Here, as in CSI, **higher scores mean more normal** and normal is the positive class
+(``dia-augment predict`` reports anomaly scores, their negative).
+
+A shift head whose mean training logit is <= 0 (a short run) makes the CSI score undefined:
+the SimCLR score is used instead (the same as ``--method simclr``), said in one line before
+any test image is scored and recorded in ``metrics.json`` as ``method`` / ``method_note``.
 
 Example::
 
@@ -19,7 +26,7 @@ from dia_augment.score.csi import DEFAULT_CHUNK_SIZE
 from dia_augment.score.scorer import SCORE_METHODS, SHIFT_KINDS
 
 NAME = "score"
-HELP = "Score the test split with a trained model (CSI score); write metrics.json, roc.png and the scores."
+HELP = "Score the test split with a trained model (CSI score); write metrics.json, roc.png, a histogram and the scores."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``dia-augment score``; returns the exit status."""
     from dia_augment.data import load_one_class
-    from dia_augment.score.metrics import evaluate, save_roc_curve
+    from dia_augment.detect.calibration import calibrate_threshold
+    from dia_augment.score.metrics import evaluate, save_roc_curve, save_score_histogram
     from dia_augment.score.scorer import CSIScorer
     from dia_augment.train import load_model
     from dia_augment.utils.io import atomic_save_tensors, atomic_write_json
@@ -89,12 +97,17 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         progress=args.progress,
     ).fit(train.images)
-    scores = scorer.score(test.images, method=method)
+    used, note = scorer.resolve_method(method)  # before any test image
+    if note is not None:
+        print(f"dia-augment score: note: {note}")
+    scores = scorer.score(test.images, method=used)
 
     out = Path(args.out)
     metrics = evaluate(scores, test.labels, test.classes, test.class_names)
     metrics.update(
-        method=method,
+        method=used,
+        method_requested=method,
+        method_note=note,
         checkpoint=str(args.checkpoint),
         data=str(args.data),
         normal_class=test.normal_class,
@@ -106,7 +119,17 @@ def run(args: argparse.Namespace) -> int:
     atomic_save_tensors(
         {"scores": scores, "labels": test.labels, "classes": test.classes}, out / "scores.safetensors"
     )
-    save_roc_curve(out / "roc.png", scores, test.labels, title=f"{method} score, normal = {test.normal_class}")
+    save_roc_curve(out / "roc.png", scores, test.labels, title=f"{used} score, normal = {test.normal_class}")
+    save_score_histogram(
+        out / "score_histogram.png",
+        scores,
+        test.labels,
+        # the anomaly score is minus this one: keep 95% of the normal test images on the normal side
+        threshold=-calibrate_threshold(-scores[test.labels == 0], target=0.95).value,
+        threshold_label="95% of normal test images above",
+        xlabel=f"{used} score (higher = more normal)",
+        title=f"test split, normal = {test.normal_class}",
+    )
     if args.save_scorer:
         scorer.save(out / "scorer")
     print(

@@ -44,8 +44,14 @@ __all__ = [
     "simclr_score",
     "shift_score",
     "csi_score",
+    "resolve_score_method",
     "DEFAULT_CHUNK_SIZE",
+    "SCORE_METHODS",
 ]
+
+#: ``csi``: the full score; ``simclr``: max cosine similarity of shift 0 only; ``shift``: the
+#: shift-logit term only.
+SCORE_METHODS = ("csi", "simclr", "shift")
 
 #: Rows per chunk on both the test and the training side: one similarity block holds
 #: ``DEFAULT_CHUNK_SIZE ** 2`` floats (64 MiB in float32).
@@ -176,6 +182,48 @@ def degenerate_shifts(train_shift_logits: Tensor) -> list[int]:
     """
     _check_tensor(train_shift_logits, "train_shift_logits", 2, "(K, N)")
     return (train_shift_logits.double().mean(dim=1) <= 0).nonzero().flatten().tolist()
+
+
+def resolve_score_method(method: str, train_shift_logits: Tensor) -> tuple[str, str | None]:
+    """The score method actually used for ``method``, and a one-line note when it differs.
+
+    The one policy for a degenerate CSI shift weight, shared by
+    :class:`~dia_augment.score.CSIScorer`, :class:`~dia_augment.detect.AnomalyDetector`,
+    ``dia-augment score`` and the example: when a shift's mean training logit is ``<= 0``
+    (:func:`degenerate_shifts`), ``"csi"`` falls back to ``"simclr"`` and the note says why,
+    naming ``--method simclr``; ``"shift"`` has no fallback and raises. It needs only the
+    training statistics, so it fails before any test image.
+
+    Args:
+        method: one of :data:`SCORE_METHODS`.
+        train_shift_logits: :math:`(K, N)` the training images' own-shift logits.
+
+    Returns:
+        ``(method_used, note)``; ``note`` is ``None`` when nothing changed.
+
+    Raises:
+        InputError: an unknown method, or ``"shift"`` with a degenerate shift weight.
+
+    Examples:
+        >>> resolve_score_method("csi", torch.tensor([[1.0, 2.0]]))
+        ('csi', None)
+        >>> resolve_score_method("csi", torch.tensor([[1.0, -2.0]]))[0]
+        'simclr'
+    """
+    if method not in SCORE_METHODS:
+        raise InputError(f"method must be one of {SCORE_METHODS}; got {method!r}")
+    bad = degenerate_shifts(train_shift_logits) if method != "simclr" else []
+    if not bad:
+        return method, None
+    means = train_shift_logits.double().mean(dim=1)
+    values = ", ".join(f"{k} ({means[k].item():.3g})" for k in bad)
+    why = (
+        f"the shift head's mean training logit is <= 0 for shift(s) {values}: it does not recognise the shifts "
+        "of normal images (too short a training run?), so CSI's shift weight 1 / mean is undefined"
+    )
+    if method == "shift":
+        raise InputError(f"the 'shift' score cannot be used: {why}; use --method simclr (method='simclr')")
+    return "simclr", f"{why}; using the SimCLR score instead (the same as --method simclr)"
 
 
 def _shift_weights(train_shift_logits: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from dia_augment.utils.io import atomic_open
 
-__all__ = ["auroc", "aupr", "fpr_at_tpr", "per_class_auroc", "evaluate", "save_roc_curve"]
+__all__ = ["auroc", "aupr", "fpr_at_tpr", "per_class_auroc", "evaluate", "save_roc_curve", "save_score_histogram", "new_figure", "write_png"]
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
@@ -198,13 +198,9 @@ def save_roc_curve(path: str | os.PathLike, scores: ArrayLike, labels: ArrayLike
         >>> p.read_bytes()[:4]
         b'\\x89PNG'
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     s, normal = _as_arrays(scores, labels)
     fpr_curve, tpr_curve, _ = roc_curve(normal, s)
-    figure = Figure(figsize=(4.5, 4.5), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(4.5, 4.5)
     ax = figure.add_subplot()
     ax.plot(fpr_curve, tpr_curve, lw=2, label=f"AUROC = {roc_auc_score(normal, s):.4f}")
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
@@ -215,8 +211,71 @@ def save_roc_curve(path: str | os.PathLike, scores: ArrayLike, labels: ArrayLike
     if title:
         ax.set_title(title)
     ax.legend(loc="lower right")
+    write_png(figure, path)
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` on an Agg canvas: no display and no global pyplot state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def write_png(figure: Any, path: str | os.PathLike) -> None:
+    """Lay out ``figure`` and write it as a PNG, atomically (its folder is created)."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     with atomic_open(path, "wb") as f:
         f.write(buffer.getvalue())
+
+
+def save_score_histogram(
+    path: str | os.PathLike,
+    scores: ArrayLike,
+    labels: ArrayLike | None = None,
+    threshold: float | None = None,
+    threshold_label: str = "threshold",
+    xlabel: str = "anomaly score (higher = more anomalous)",
+    title: str | None = None,
+) -> None:
+    """Write a histogram of the scores as a PNG, normal and anomalous apart when labelled, threshold marked.
+
+    Args:
+        path: the ``.png`` file to write (its folder is created).
+        scores: one score per image.
+        labels: 0 = normal, 1 = anomaly, or ``None`` (unlabelled images: one histogram).
+        threshold: a vertical line at this score, if given.
+        threshold_label: the line's legend entry (say how the threshold was chosen).
+        xlabel: the axis label: say which direction is anomalous.
+        title: the figure's title.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "hist.png"
+        >>> save_score_histogram(p, [0.1, 0.2, 0.9], [0, 0, 1], threshold=0.5)
+        >>> p.read_bytes()[:4]
+        b'\\x89PNG'
+    """
+    if labels is None:
+        s = _as_arrays(scores, np.zeros(len(scores), dtype=np.int64))[0]
+        groups = [("images", s)]
+    else:
+        s, normal = _as_arrays(scores, labels, need_both=False)
+        groups = [(name, s[mask]) for name, mask in (("normal", normal), ("anomalous", ~normal)) if mask.any()]
+    edges = np.histogram_bin_edges(s, bins=min(40, max(5, s.size // 4)))
+    figure = new_figure(6, 3.6)
+    ax = figure.add_subplot()
+    for name, values in groups:
+        ax.hist(values, bins=edges, alpha=0.6, label=f"{name} ({values.size})")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"{threshold_label}: {threshold:.4g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("images")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    write_png(figure, path)

@@ -36,12 +36,13 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from dia_augment.errors import InputError
 from dia_augment.score.csi import (
     DEFAULT_CHUNK_SIZE,
+    SCORE_METHODS,
     check_training_statistics,
     csi_score,
     degenerate_shifts,
+    resolve_score_method,
     shift_score,
     simclr_score,
 )
@@ -52,9 +53,6 @@ from dia_augment.utils.random import make_generator
 __all__ = ["CSIScorer", "SHIFT_KINDS", "SCORE_METHODS"]
 
 SHIFT_KINDS = ("rotation", "cutperm")
-#: ``csi``: the full score; ``simclr``: max cosine similarity of shift 0 only; ``shift``: the
-#: shift-logit term only.
-SCORE_METHODS = ("csi", "simclr", "shift")
 
 _CONFIG_FILE = "csi_scorer.json"
 _TENSORS_FILE = "csi_scorer.safetensors"
@@ -257,35 +255,12 @@ class CSIScorer:
         return degenerate_shifts(self._fitted()[1])
 
     def resolve_method(self, method: str = "csi") -> tuple[str, str | None]:
-        """The score method actually used for ``method``, and a one-line note when it differs.
+        """The score method actually used for ``method`` and a one-line note when it differs.
 
-        The documented policy: when a shift's mean training logit is ``<= 0``, ``"csi"`` falls
-        back to ``"simclr"`` (the note says why and names ``--method simclr``); ``"shift"``
-        raises. Needs only the fitted statistics, so it fails before any test image.
-
-        Args:
-            method: one of :data:`SCORE_METHODS`.
-
-        Returns:
-            ``(method_used, note)``; ``note`` is ``None`` when nothing changed.
-
-        Raises:
-            InputError: an unknown method, or ``"shift"`` with a degenerate shift weight.
+        The fallback policy of :func:`~dia_augment.score.resolve_score_method` on the fitted
+        statistics: a degenerate shift weight turns ``"csi"`` into ``"simclr"``.
         """
-        if method not in SCORE_METHODS:
-            raise InputError(f"method must be one of {SCORE_METHODS}; got {method!r}")
-        bad = self.degenerate_shifts if method != "simclr" else []
-        if not bad:
-            return method, None
-        means = self._fitted()[1].mean(dim=1)
-        values = ", ".join(f"{k} ({means[k].item():.3g})" for k in bad)
-        why = (
-            f"the shift head's mean training logit is <= 0 for shift(s) {values}: it does not recognise the shifts "
-            "of normal images (too short a training run?), so CSI's shift weight 1 / mean is undefined"
-        )
-        if method == "shift":
-            raise InputError(f"the 'shift' score cannot be used: {why}; use --method simclr (method='simclr')")
-        return "simclr", f"{why}; using the SimCLR score instead (the same as --method simclr)"
+        return resolve_score_method(method, self._fitted()[1])
 
     def score(self, images: Images, method: str = "csi") -> Tensor:
         """Score images against the fitted training statistics (higher = more normal).

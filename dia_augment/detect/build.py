@@ -1,0 +1,96 @@
+"""``build_detector``: the one call that ends training: fit, calibrate on held-out normals, ready to save."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dia_augment.detect.detector import AnomalyDetector
+from dia_augment.errors import InputError
+from dia_augment.utils.checks import check_images
+
+__all__ = ["build_detector"]
+
+
+def build_detector(
+    model: nn.Module,
+    config: Any,
+    normal_images: Tensor,
+    calibration_images: Tensor | None = None,
+    *,
+    calibration_fraction: float = 0.2,
+    target: float = 0.95,
+    num_views: int = 10,
+    seed: int = 0,
+    provenance: dict[str, Any] | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> AnomalyDetector:
+    """Fit a detector for a trained model and calibrate its threshold on held-out normal images.
+
+    The threshold keeps ``target`` of the held-out normals below it (``normal_quantile``), so
+    its expected false-alarm rate is at most ``1 - target``; it is never chosen on a test set.
+    Best: pass ``calibration_images`` that training never saw. Otherwise a seeded
+    ``calibration_fraction`` of ``normal_images`` is held out of the statistics (the model
+    saw them in training, so the stated false-alarm rate may be optimistic; the provenance
+    records which of the two was done).
+
+    Args:
+        model: the trained model (:func:`dia_augment.train.load_model`'s first value).
+        config: its :class:`~dia_augment.train.TrainConfig` (shift, shifts, input size, mode,
+            recorded in the provenance), or ``None`` for the defaults.
+        normal_images: :math:`(N, C, H, W)` the normal training images in ``[0, 1]``.
+        calibration_images: held-out normal images; ``None``: hold a slice of ``normal_images`` out.
+        calibration_fraction: the slice held out when ``calibration_images`` is ``None``.
+        target: the share of held-out normals to keep below the threshold.
+        num_views: fixed test-time views per image.
+        seed: the seed of the slice and of the views.
+        provenance: more to record (data source, normal class, dissolver, ...).
+        batch_size: images per forward pass.
+        progress: show progress bars.
+
+    Returns:
+        The fitted, calibrated :class:`AnomalyDetector`; save it with ``save_pretrained``.
+
+    Examples:
+        >>> from dia_augment.models import build_model
+        >>> normals = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> detector = build_detector(build_model("resnet18", 1, 2), None, normals, num_views=2, progress=False)
+        >>> detector.provenance["num_train"], detector.threshold.num_normal
+        (8, 2)
+    """
+    check_images(normal_images, name="normal_images")
+    to_dict = getattr(config, "to_dict", None)
+    record: dict[str, Any] = {"train_config": to_dict() if callable(to_dict) else None, "mode": getattr(config, "mode", None)}
+    if calibration_images is None:
+        if isinstance(calibration_fraction, bool) or not isinstance(calibration_fraction, float) or not 0 < calibration_fraction < 1:
+            raise InputError(f"calibration_fraction must be a float in (0, 1); got {calibration_fraction!r}")
+        n = normal_images.shape[0]
+        held = round(calibration_fraction * n)
+        if held < 1 or held >= n:
+            raise InputError(
+                f"cannot hold {calibration_fraction:.0%} of {n} normal images out for calibration: "
+                "pass more images or calibration_images"
+            )
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        calibration_images, normal_images = normal_images[order[:held]], normal_images[order[held:]]
+        record["calibration"] = f"a seeded {calibration_fraction:.0%} slice of the normal training images (seen in training)"
+    else:
+        record["calibration"] = "normal images held out of training"
+    return AnomalyDetector.fit(
+        model,
+        normal_images,
+        calibration=calibration_images,
+        target=target,
+        method="simclr" if record["mode"] == "simclr" else "csi",
+        shift=getattr(config, "shift", "rotation"),
+        num_shifts=getattr(config, "num_shifts", 4),
+        num_views=num_views,
+        image_size=getattr(config, "image_size", None),
+        seed=seed,
+        batch_size=batch_size,
+        provenance={**record, **(provenance or {})},
+        progress=progress,
+    )
