@@ -36,7 +36,8 @@ from dia_augment.filters.ddpm import DDPMDissolving
 from dia_augment.filters.presets import make_scheduler, make_unet
 from dia_augment.models import build_model
 from dia_augment.shift import expand_shifts
-from dia_augment.train.step import build_rows, dissolve_batch, training_loss
+from dia_augment.augmentation import RandomDissolving
+from dia_augment.train.step import build_rows, training_loss
 
 
 def _setup(args: argparse.Namespace):
@@ -57,7 +58,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _step(mode, images, model, optimizer, dissolver, augment, generator) -> None:
-    rows = build_rows(images, augment, 4, "rotation", dissolver if mode == "dia" else None, None, generator)
+    dissolve = RandomDissolving(dissolver, p=1.0, generator=generator) if mode == "dia" else None
+    rows = build_rows(images, augment, 4, "rotation", dissolve, generator)
     loss = training_loss(model, rows).total
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -151,7 +153,8 @@ def main() -> None:
             t = _timed(lambda: _step(mode, images, model, optimizer, dissolver, augment, generator), device)
             if repeat:
                 times[mode].append(t)
-        t_once = _timed(lambda: dissolve_batch(images, dissolver, None, generator), device)
+        dissolve_once = RandomDissolving(dissolver, p=1.0, generator=generator)
+        t_once = _timed(lambda: torch.no_grad()(dissolve_once)(images), device)
         t_shift = _timed(per_shift, device)
         if repeat:
             times["once"].append(t_once)

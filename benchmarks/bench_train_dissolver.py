@@ -24,17 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine_line  # noqa: E402
 
 from dia_augment.filters.presets import make_unet  # noqa: E402
-from dia_augment.filters.training import train_dissolver  # noqa: E402
+from dia_augment.train import DissolverTrainConfig, train_dissolver  # noqa: E402
 
 
 def measure(preset: str, resolution: int, batch_size: int, window: int, channels: int) -> float:
     """Training images/s of one configuration (the second of two windows of ``window`` steps)."""
     images = torch.rand(batch_size + 8, channels, resolution, resolution, generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as out:
-        train_dissolver(
-            images, out, resolution=resolution, preset=preset, steps=2 * window, batch_size=batch_size,
+        config = DissolverTrainConfig(
+            resolution=resolution, preset=preset, train_steps=2 * window, batch_size=batch_size,
             log_every=window, eval_every=10**9, checkpoint_every=10**9, grid_images=0, progress=False,
         )
+        train_dissolver(config, images, out)
         lines = (Path(out) / "metrics.jsonl").read_text().splitlines()
     speeds = [r["images_per_s"] for r in map(json.loads, lines) if r["kind"] == "train"]
     return speeds[-1]

@@ -96,7 +96,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_images: Any, out: Path) -> Any:
     from dia_augment.filters import DDPMDissolving, GaussianDissolving, MedianDissolving, ResizeDissolving
-    from dia_augment.filters.training import train_dissolver
+    from dia_augment.train import DissolverTrainConfig, train_dissolver
 
     resolution = spec.dissolver_resolution[budget]
     if method == "csi":
@@ -114,10 +114,9 @@ def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_
         return DDPMDissolving.from_pretrained(folder / "dissolver", resolution=resolution)
     settings = BUDGETS[budget]
     print(f"training the {resolution} px DDPM dissolver of {dataset} ({settings['dissolver_steps']} steps)", flush=True)
-    return train_dissolver(
-        train_images, folder, resolution=resolution, preset=settings["dissolver_preset"],
-        steps=settings["dissolver_steps"], checkpoint_every=250, resume=True, seed=0,
-    )
+    config = DissolverTrainConfig(resolution=resolution, preset=settings["dissolver_preset"],
+                                  train_steps=settings["dissolver_steps"], checkpoint_every=250, seed=0)
+    return train_dissolver(config, train_images, folder, resume=True, data_source=spec.source)
 
 
 def cell_settings(dataset: str, method: str, budget: str) -> dict[str, Any]:
@@ -148,7 +147,7 @@ def check_finished(records: list[dict[str, Any]], budget: str, datasets: list[st
 def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict) -> dict[str, Any]:
     from dia_augment.data import load_one_class
     from dia_augment.score import CSIScorer, evaluate
-    from dia_augment.train import TrainConfig, train
+    from dia_augment.train import TrainConfig, train_model
 
     spec, settings = DATASETS[dataset], BUDGETS[budget]
     size = spec.image_size[budget]
@@ -167,7 +166,7 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
     )
     run_dir = out / "cells" / f"{budget}_{dataset}_{method}_{shift}_s{seed}"
     start = time.perf_counter()
-    model = train(config, train_set.images, dissolver=dissolver, out_dir=run_dir, resume=True)
+    model = train_model(config, train_set.images, dissolver=dissolver, out_dir=run_dir, resume=True, data_source=spec.source)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
     scorer = CSIScorer(model, shift=shift, num_samples=settings["test_samples"], resize_factor=0.54, resize_fix=True, seed=seed,

@@ -25,14 +25,15 @@ from dia_augment.filters import (
 # name -> module, imported lazily on first attribute access
 _LAZY = {
     "StableDiffusionDissolving": "dia_augment.filters.stable_diffusion",
-    "train_dissolver": "dia_augment.filters.training",
+    "train_dissolver": "dia_augment.train",
+    "DissolverTrainConfig": "dia_augment.train",
     "SimCLRAugmentation": "dia_augment.augmentation.simclr",
     "shift_transform": "dia_augment.shift",
     "expand_shifts": "dia_augment.shift",
     "DIAResNet": "dia_augment.models",
     "build_model": "dia_augment.models",
     "TrainConfig": "dia_augment.train",
-    "train": "dia_augment.train",
+    "train_model": "dia_augment.train",
     "load_model": "dia_augment.train",
     "CSIScorer": "dia_augment.score",
     "csi_score": "dia_augment.score",

@@ -81,22 +81,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_dissolver(args: argparse.Namespace, train_images: Any, out: Path) -> Any:
     """The dissolver of a ``dia`` run: loaded, trained on the normal images, or built by name."""
     from dia_augment.filters import make_dissolver
-    from dia_augment.filters.training import train_dissolver
+    from dia_augment.train import DissolverTrainConfig, train_dissolver
 
     if args.dissolver == "ddpm" and args.dissolver_path is None:
         print(f"[1/4] training a {args.dissolver_resolution} px DDPM dissolver ({args.dissolver_preset}, "
               f"{args.dissolver_steps} steps) on {len(train_images)} normal images")
-        return train_dissolver(
-            train_images,
-            out / "dissolver_run",
+        config = DissolverTrainConfig(
             resolution=args.dissolver_resolution,
             preset=args.dissolver_preset,
-            steps=args.dissolver_steps,
+            train_steps=args.dissolver_steps,
             checkpoint_every=max(args.dissolver_steps // 4, 1),
-            resume=args.resume,
             seed=args.seed,
             progress=not args.no_progress,
         )
+        return train_dissolver(config, train_images, out / "dissolver_run", resume=args.resume, data_source=args.data)
     print(f"[1/4] dissolver: {args.dissolver}" + (f" from {args.dissolver_path}" if args.dissolver_path else ""))
     resolution = args.dissolver_resolution if args.dissolver in ("ddpm", "resize") else None
     if args.dissolver == "ddpm":
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from dia_augment.data import load_one_class
     from dia_augment.filters.grid import save_dissolve_grid
     from dia_augment.score import CSIScorer, evaluate, save_roc_curve
-    from dia_augment.train import TrainConfig, train
+    from dia_augment.train import TrainConfig, train_model
     from dia_augment.utils.io import atomic_write_json
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -154,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress=not args.no_progress,
     )
     t0 = time.perf_counter()
-    model = train(config, train_set.images, dissolver=dissolver, out_dir=out / "model", resume=args.resume)
+    model = train_model(config, train_set.images, dissolver=dissolver, out_dir=out / "model", resume=args.resume,
+                        data_source=args.data)
     timings["train_s"] = time.perf_counter() - t0
 
     print(f"[3/4] scoring (T = {args.num_samples} test-time samples)")

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from dia_augment.filters.base import Dissolver
 from dia_augment.utils.checks import check_probability, check_range_pair
-from dia_augment.utils.random import make_generator
+from dia_augment.utils.random import draw_steps, make_generator
 
 __all__ = ["RandomDissolving"]
 
@@ -119,9 +119,8 @@ class RandomDissolving(IntensityAugmentationBase2D):
 
     def generate_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, Tensor]:
         n = batch_shape[0]
-        low, high = self.step_range
         device = self._draw_device()
-        step = torch.randint(low, high, (1 if self.same_on_batch else n,), generator=self.generator, device=device)
+        step = draw_steps(1 if self.same_on_batch else n, self.step_range, self.generator)
         params = {"step": step.expand(n).contiguous()}
         draw_shape = torch.Size((1 if self.same_on_batch else n, *batch_shape[1:]))
         noise = self.dissolver.draw_noise(draw_shape, self.generator, device)

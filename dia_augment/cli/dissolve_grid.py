@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dia_augment.errors import InputError
 from dia_augment.filters.grid import GRID_STEPS
 
 NAME = "dissolve-grid"
@@ -22,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=None, help="resize the images to this side first")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None)
     parser.add_argument("--num-images", type=int, default=8, help="rows of the grid")
-    parser.add_argument("--steps", type=int, nargs="+", default=list(GRID_STEPS), help="the columns' steps")
-    parser.add_argument("--seed", type=int, default=0, help="picks the images (and the split of data sets without one)")
+    parser.add_argument("--steps", type=int, nargs="+", default=list(GRID_STEPS), help="the columns' diffusion steps t")
+    parser.add_argument("--seed", type=int, default=0, help="picks the images")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the train / test split of sources without one")
     parser.add_argument("--scale", type=int, default=2, help="integer enlargement of the PNG")
     parser.add_argument("--out", required=True, help="the .png file to write")
 
@@ -37,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from dia_augment.filters.grid import save_dissolve_grid
 
     if args.num_images < 1:
-        raise ValueError(f"--num-images must be at least 1; got {args.num_images}")
+        raise InputError(f"--num-images must be at least 1; got {args.num_images}")
     kwargs = {"kernel_size": args.kernel_size} if args.kernel_size is not None and args.dissolver in ("gaussian", "median") else {}
     dissolver = make_dissolver(args.dissolver, path=args.dissolver_path, resolution=args.resolution, **kwargs)
     normal = args.normal_class[0] if args.normal_class and len(args.normal_class) == 1 else args.normal_class
     data = load_one_class(
-        args.data, args.split, normal_class=normal, image_size=args.image_size, channels=args.channels, seed=args.seed
+        args.data, args.split, normal_class=normal, image_size=args.image_size, channels=args.channels, seed=args.data_seed
     )
     generator = torch.Generator().manual_seed(args.seed)
     chosen = torch.randperm(len(data), generator=generator)[: args.num_images].sort().values

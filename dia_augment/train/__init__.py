@@ -1,28 +1,45 @@
-"""Amplifying training: NT-Xent losses (SimCLR / CSI / DIA), the Accelerate trainer, checkpoints."""
+"""Training: one run engine (:mod:`~dia_augment.train.engine`) under two trainers.
 
-from dia_augment.train.config import TRAIN_MODES, TrainConfig
+- :func:`train_model` (:mod:`~dia_augment.train.contrastive`): SimCLR, CSI or DIA training of a
+  :class:`~dia_augment.models.DIAResNet`, configured by :class:`TrainConfig`;
+- :func:`train_dissolver` (:mod:`~dia_augment.train.dissolver`): a DDPM dissolver, configured by
+  :class:`DissolverTrainConfig`.
+
+Both share the loop, the checkpoint format, the run-folder policy (``run.json``; refuse, resume or
+overwrite), the seed derivation and the DataLoader.
+"""
+
+from dia_augment.train.config import TRAIN_MODES, DissolverTrainConfig, TrainConfig
+from dia_augment.train.contrastive import load_model, train_model
+from dia_augment.train.dissolver import denoising_loss, train_dissolver
 from dia_augment.train.distributed import all_gather_with_grad
 from dia_augment.train.losses import RowLabels, contrastive_loss, contrastive_masks, make_row_labels, masked_nt_xent
 from dia_augment.train.optim import LARS, warmup_cosine_schedule
-from dia_augment.train.step import LossParts, TrainingRows, build_rows, dissolve_batch, training_loss
-from dia_augment.train.trainer import load_model, train
+from dia_augment.train.run_folder import check_run_fits
+from dia_augment.train.step import LossParts, TrainingRows, build_rows, training_loss
+
+#: The former name of :func:`train_model`, kept while callers move to the new name.
+train = train_model
 
 __all__ = [
     "LARS",
     "TRAIN_MODES",
+    "DissolverTrainConfig",
     "LossParts",
     "RowLabels",
     "TrainConfig",
     "TrainingRows",
     "all_gather_with_grad",
     "build_rows",
+    "check_run_fits",
     "contrastive_loss",
     "contrastive_masks",
-    "dissolve_batch",
+    "denoising_loss",
     "load_model",
     "make_row_labels",
     "masked_nt_xent",
-    "train",
+    "train_dissolver",
+    "train_model",
     "training_loss",
     "warmup_cosine_schedule",
 ]

@@ -1,25 +1,45 @@
-"""The training configuration, saved as JSON beside every checkpoint."""
+"""The training configurations: frozen dataclasses, the single source of every default.
+
+:class:`TrainConfig` configures the amplifying (contrastive) training, :class:`DissolverTrainConfig`
+the training of a DDPM dissolver. Both follow :mod:`dia_augment.train.fields`: each field is typed,
+documented in the ``Args:`` section (the command line's help text), and may carry ``choices`` or a
+``min`` in its metadata; ``dia-augment train`` and ``dia-augment train-dissolver`` generate one
+option per field. To add a field, declare it here with its default (and metadata), document it
+under ``Args:``, and read it where it is used: the command line picks it up by itself.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from dia_augment.errors import ConfigError
+from dia_augment.filters.presets import UNET_PRESETS, unet_config
 from dia_augment.models.dia_resnet import MODEL_NAMES
 from dia_augment.shift.transforms import NUM_SHIFTS, SHIFT_KINDS
+from dia_augment.train.fields import check_fields, config_from_dict, config_to_dict
 
-__all__ = ["TrainConfig", "TRAIN_MODES", "OPTIMIZERS", "MIXED_PRECISION"]
+__all__ = ["TrainConfig", "DissolverTrainConfig", "TRAIN_MODES", "OPTIMIZERS", "MIXED_PRECISION", "DENOISING_LOSSES"]
 
 #: ``simclr``: two views, no shifts; ``csi``: two views x K shifts; ``dia``: CSI plus the dissolved view.
 TRAIN_MODES = ("simclr", "csi", "dia")
 OPTIMIZERS = ("sgd", "lars")
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: The dissolver's training losses: L1 (the paper's) or L2 between the predicted and the true noise.
+DENOISING_LOSSES = ("l1", "l2")
 
 
-@dataclass
+def _choices(default: Any, choices: tuple) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+def _at_least(default: Any, low: float) -> Any:
+    return field(default=default, metadata={"min": low})
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (with the data, the dissolver and the seed).
+    """Everything that defines an amplifying training run (with the data, the dissolver and the seed).
 
     Args:
         mode: ``"simclr"``, ``"csi"`` or ``"dia"``.
@@ -42,11 +62,13 @@ class TrainConfig:
         shift_loss_weight: weight of the shift cross-entropy (``csi`` / ``dia``).
         shift_loss_on_dissolved: also train the shift head on the dissolved rows; by default
             it sees the clean rows only, as in the reference code.
-        step_range: ``(low, high)`` range of the dissolving step; ``None`` uses the
+        step_range: ``(low, high)`` range of the dissolving (diffusion) step; ``None`` uses the
             dissolver's ``default_step_range``.
         seed: seeds the model initialisation, the data order and every augmentation draw.
         mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (through Accelerate).
-        checkpoint_every: also checkpoint every this many steps (0: at the end of each epoch only).
+        checkpoint_every: also checkpoint every this many optimiser steps (0: at the end of each epoch only).
+        log_every: log the mean losses every this many optimiser steps.
+        num_workers: DataLoader worker processes that read the images (0: the main process).
         pretrained: a local ResNet-18 weights file for the backbone, or ``None``.
         progress: show a progress bar.
 
@@ -56,63 +78,46 @@ class TrainConfig:
         True
     """
 
-    mode: str = "dia"
-    shift: str = "rotation"
-    num_shifts: int = NUM_SHIFTS
-    model: str = "resnet18"
-    width: int = 16
-    in_channels: int | None = None
-    proj_dim: int = 128
-    image_size: int = 32
+    mode: str = _choices("dia", TRAIN_MODES)
+    shift: str = _choices("rotation", SHIFT_KINDS)
+    num_shifts: int = field(default=NUM_SHIFTS, metadata={"choices": tuple(range(1, NUM_SHIFTS + 1))})
+    model: str = _choices("resnet18", tuple(MODEL_NAMES))
+    width: int = _at_least(16, 1)
+    in_channels: int | None = _choices(None, (1, 3))
+    proj_dim: int = _at_least(128, 1)
+    image_size: int = _at_least(32, 1)
     crop_scale: tuple[float, float] = (0.08, 1.0)
-    epochs: int = 10
-    batch_size: int = 32
+    epochs: int = _at_least(10, 1)
+    batch_size: int = _at_least(32, 1)
     lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-6
-    optimizer: str = "sgd"
-    warmup_epochs: float = 1.0
+    momentum: float = _at_least(0.9, 0)
+    weight_decay: float = _at_least(1e-6, 0)
+    optimizer: str = _choices("sgd", OPTIMIZERS)
+    warmup_epochs: float = _at_least(1.0, 0)
     temperature: float = 0.5
-    shift_loss_weight: float = 1.0
+    shift_loss_weight: float = _at_least(1.0, 0)
     shift_loss_on_dissolved: bool = False
-    step_range: tuple[int, int] | None = None
+    step_range: tuple[int, int] | None = _at_least(None, 0)
     seed: int = 0
-    mixed_precision: str = "no"
-    checkpoint_every: int = 0
+    mixed_precision: str = _choices("no", MIXED_PRECISION)
+    checkpoint_every: int = _at_least(0, 0)
+    log_every: int = _at_least(1, 1)
+    num_workers: int = _at_least(0, 0)
     pretrained: str | None = None
     progress: bool = True
 
+    #: Fields a resumed run may change: they do not change the sequence of updates.
+    RESUMABLE = ("checkpoint_every", "log_every", "num_workers", "progress")
+
     def __post_init__(self) -> None:
-        choices = {"mode": TRAIN_MODES, "shift": SHIFT_KINDS, "model": tuple(MODEL_NAMES), "optimizer": OPTIMIZERS,
-                   "mixed_precision": MIXED_PRECISION}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"TrainConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}")
-        positive = ("num_shifts", "width", "proj_dim", "image_size", "epochs", "batch_size")
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive int; got {value!r}")
-        if self.num_shifts > NUM_SHIFTS:
-            raise ValueError(f"TrainConfig.num_shifts must be at most {NUM_SHIFTS}; got {self.num_shifts}")
-        if self.in_channels not in (None, 1, 3):
-            raise ValueError(f"TrainConfig.in_channels must be 1, 3 or None; got {self.in_channels!r}")
+        check_fields(self)
         for name in ("lr", "temperature"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"TrainConfig.{name} must be positive; got {getattr(self, name)!r}")
-        for name in ("momentum", "weight_decay", "warmup_epochs", "shift_loss_weight"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"TrainConfig.{name} must be >= 0; got {getattr(self, name)!r}")
-        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(f"TrainConfig.checkpoint_every must be an int >= 0; got {self.checkpoint_every!r}")
-        self.crop_scale = (float(self.crop_scale[0]), float(self.crop_scale[1]))
+                raise ConfigError(f"TrainConfig.{name} must be positive; got {getattr(self, name)!r}")
         if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            raise ValueError(f"TrainConfig.crop_scale must satisfy 0 < low <= high <= 1; got {self.crop_scale}")
-        if self.step_range is not None:
-            low, high = (int(v) for v in self.step_range)
-            if not 0 <= low < high:
-                raise ValueError(f"TrainConfig.step_range must be (low, high) with 0 <= low < high; got {self.step_range}")
-            self.step_range = (low, high)
+            raise ConfigError(f"TrainConfig.crop_scale must satisfy 0 < low <= high <= 1; got {self.crop_scale}")
+        if self.step_range is not None and not self.step_range[0] < self.step_range[1]:
+            raise ConfigError(f"TrainConfig.step_range must be (low, high) with 0 <= low < high; got {self.step_range}")
 
     @property
     def shifts(self) -> int:
@@ -120,18 +125,99 @@ class TrainConfig:
         return 1 if self.mode == "simclr" else self.num_shifts
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict (:func:`~dia_augment.train.fields.config_to_dict`)."""
+        return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output (unknown keys raise a ``ValueError``)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {unknown}")
-        values = dict(data)
-        for name in ("crop_scale", "step_range"):
-            if values.get(name) is not None:
-                values[name] = tuple(values[name])
-        return cls(**values)
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output (unknown keys or bad values raise a ``ConfigError``)."""
+        return config_from_dict(cls, data, source)
+
+
+@dataclass(frozen=True)
+class DissolverTrainConfig:
+    """Everything that defines a dissolver training run (with the normal images).
+
+    Give exactly one of ``train_steps`` and ``epochs``.
+
+    Args:
+        resolution: the dissolver's working resolution; images are resized to it (bilinear, antialiased).
+        preset: the UNet size, ``"micro"``, ``"tiny"`` or ``"paper"``.
+        train_steps: the number of optimiser steps.
+        epochs: the number of passes over the training images (the last partial batch is dropped).
+        batch_size: images per optimiser step over all processes.
+        lr: Adam's learning rate.
+        betas: Adam's betas.
+        grad_clip: the maximal gradient norm.
+        loss: ``"l1"`` (the paper's) or ``"l2"``.
+        ema_decay: the EMA's decay (0 keeps the raw weights).
+        checkpoint_every: write a checkpoint every this many optimiser steps (and at the end).
+        eval_every: run the readiness check every this many optimiser steps; ``None``: after each epoch.
+        log_every: log the mean training loss and images/s every this many optimiser steps.
+        holdout: the share of images held out for the readiness check (at least 4 images).
+        grid_images: how many held-out images the dissolve grids show (0: no grids).
+        seed: seeds the model's initialisation, the held-out split and every random draw.
+        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (through Accelerate).
+        num_workers: DataLoader worker processes that read the images (0: the main process).
+        progress: show a progress bar.
+
+    Examples:
+        >>> DissolverTrainConfig(train_steps=10).holdout_size(100)
+        5
+    """
+
+    resolution: int = 32
+    preset: str = _choices("tiny", tuple(sorted(UNET_PRESETS)))
+    train_steps: int | None = _at_least(None, 1)
+    epochs: int | None = _at_least(None, 1)
+    batch_size: int = _at_least(32, 1)
+    lr: float = 8e-5
+    betas: tuple[float, float] = _at_least((0.9, 0.99), 0)
+    grad_clip: float = 1.0
+    loss: str = _choices("l1", DENOISING_LOSSES)
+    ema_decay: float = _at_least(0.999, 0)
+    checkpoint_every: int = _at_least(500, 1)
+    eval_every: int | None = _at_least(None, 1)
+    log_every: int = _at_least(10, 1)
+    holdout: float = 0.05
+    grid_images: int = _at_least(8, 0)
+    seed: int = 0
+    mixed_precision: str = _choices("no", MIXED_PRECISION)
+    num_workers: int = _at_least(0, 0)
+    progress: bool = True
+
+    #: Fields a resumed run may change: the run's length and how often it logs, evaluates and checkpoints.
+    RESUMABLE = ("train_steps", "epochs", "checkpoint_every", "eval_every", "log_every", "grid_images", "num_workers",
+                 "progress")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        try:
+            unet_config(self.preset, self.resolution, 1)
+        except ValueError as err:
+            raise ConfigError(f"DissolverTrainConfig.resolution: {err}") from err
+        if (self.train_steps is None) == (self.epochs is None):
+            raise ConfigError(f"give exactly one of train_steps and epochs; got train_steps={self.train_steps}, "
+                              f"epochs={self.epochs}")
+        for name in ("lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"DissolverTrainConfig.{name} must be positive; got {getattr(self, name)}")
+        if not all(b < 1.0 for b in self.betas):
+            raise ConfigError(f"DissolverTrainConfig.betas must be two numbers in [0, 1); got {self.betas}")
+        if not self.ema_decay <= 1.0:
+            raise ConfigError(f"DissolverTrainConfig.ema_decay must be in [0, 1]; got {self.ema_decay}")
+        if not 0.0 < self.holdout <= 0.5:
+            raise ConfigError(f"DissolverTrainConfig.holdout must be a fraction in (0, 0.5]; got {self.holdout}")
+
+    def holdout_size(self, num_images: int) -> int:
+        """The number of held-out images among ``num_images``: ``holdout`` of them, at least 4."""
+        return max(4, round(self.holdout * num_images))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:func:`~dia_augment.train.fields.config_to_dict`)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> DissolverTrainConfig:
+        """Rebuild from :meth:`to_dict` output (unknown keys or bad values raise a ``ConfigError``)."""
+        return config_from_dict(cls, data, source)

@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dia_augment.augmentation.random_dissolving import RandomDissolving
 from dia_augment.augmentation.simclr import SimCLRAugmentation
-from dia_augment.filters.base import Dissolver
-from dia_augment.shift.transforms import expand_shifts
+from dia_augment.errors import InputError
+from dia_augment.shift.views import shifted_views
 from dia_augment.train.losses import RowLabels, contrastive_loss, make_row_labels
 
-__all__ = ["TrainingRows", "LossParts", "random_hflip", "dissolve_batch", "build_rows", "training_loss"]
+__all__ = ["TrainingRows", "LossParts", "build_rows", "training_loss"]
 
 
 class TrainingRows(NamedTuple):
@@ -31,84 +32,33 @@ class LossParts(NamedTuple):
     shift: Tensor
 
 
-def random_hflip(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Flip each image left-right with probability 1/2 (one draw per image).
-
-    Shape:
-        - images: :math:`(B, C, H, W)`
-        - output: :math:`(B, C, H, W)`
-
-    Examples:
-        >>> x = torch.rand(4, 1, 2, 2)
-        >>> y = random_hflip(x, torch.Generator().manual_seed(0))
-        >>> all(torch.equal(y[i], x[i]) or torch.equal(y[i], x[i].flip(-1)) for i in range(4))
-        True
-    """
-    gen_device = generator.device if generator is not None else "cpu"
-    flip = torch.rand(images.shape[0], generator=generator, device=gen_device) < 0.5
-    return torch.where(flip.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images)
-
-
-@torch.no_grad()
-def dissolve_batch(
-    images: Tensor,
-    dissolver: Dissolver,
-    step_range: tuple[int, int] | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Dissolve a batch once, with a step per image drawn uniformly from ``step_range``.
-
-    Runs without gradients; the dissolver is not trained.
-
-    Args:
-        images: the clean batch in ``[0, 1]``.
-        dissolver: any :class:`~dia_augment.filters.base.Dissolver`.
-        step_range: half-open ``(low, high)``; ``None`` uses ``dissolver.default_step_range``.
-        generator: draws the steps (and the dissolver's noise, if it needs any).
-
-    Shape:
-        - images: :math:`(B, C, H, W)`
-        - output: :math:`(B, C, H, W)`
-
-    Examples:
-        >>> from dia_augment.filters.base import ResizeDissolving
-        >>> x = torch.rand(2, 1, 8, 8)
-        >>> torch.equal(dissolve_batch(x, ResizeDissolving(8)), x)
-        True
-    """
-    low, high = step_range if step_range is not None else dissolver.default_step_range
-    if not 0 <= low < high <= dissolver.num_train_timesteps:
-        raise ValueError(f"step_range ({low}, {high}) must lie within [0, {dissolver.num_train_timesteps}]")
-    gen_device = generator.device if generator is not None else "cpu"
-    t = torch.randint(low, high, (images.shape[0],), generator=generator, device=gen_device)
-    return dissolver(images, t.to(images.device), generator=generator)
-
-
 def build_rows(
     images: Tensor,
     augment: SimCLRAugmentation,
     num_shifts: int = 4,
     shift: str = "rotation",
-    dissolver: Dissolver | None = None,
-    step_range: tuple[int, int] | None = None,
+    dissolve: RandomDissolving | None = None,
     generator: torch.Generator | None = None,
     image_offset: int = 0,
 ) -> TrainingRows:
     """The rows of one step: two h-flipped views (plus a dissolved one), K shifts each, SimCLR-augmented.
 
-    The batch is dissolved once, before the shifts, with a step per image (the reference code
-    dissolves each shifted copy separately, with one step for the whole batch). Each view is
-    h-flipped independently, expanded into its ``num_shifts`` shifted copies, and every row then
-    gets its own SimCLR augmentation parameters. ``num_shifts = 1`` gives SimCLR's two views.
+    The batch is dissolved once, before the shifts, by ``dissolve`` (a ``RandomDissolving`` with
+    ``p = 1``, which draws a step per image; the reference code dissolves each shifted copy
+    separately, with one step for the whole batch). Each view goes through the view builder
+    :func:`~dia_augment.shift.shifted_views` (its own h-flips, then its ``num_shifts`` shifted
+    copies), and every row then gets its own SimCLR augmentation parameters. ``num_shifts = 1``
+    gives SimCLR's two views.
 
     Args:
         images: this process's clean batch in ``[0, 1]``.
         augment: the SimCLR augmentation (its output size is the model's input size).
         num_shifts: K.
         shift: ``"rotation"`` or ``"cutperm"``.
-        dissolver: the dissolver of a DIA step, or ``None`` for SimCLR / CSI.
-        step_range: dissolving step range (``None``: the dissolver's default).
-        generator: every random draw of the step comes from it.
+        dissolve: the dissolving augmentation of a DIA step (run without gradients), or ``None``
+            for SimCLR / CSI.
+        generator: the flips and the SimCLR augmentation draw from it (give ``dissolve`` the
+            same generator to draw every random number of the step from one stream).
         image_offset: index of this process's first image in the global batch.
 
     Shape:
@@ -121,10 +71,13 @@ def build_rows(
         >>> tuple(rows.images.shape), rows.labels.shift.tolist()[:4]
         ((16, 1, 4, 4), [0, 0, 1, 1])
     """
-    views = [random_hflip(images, generator), random_hflip(images, generator)]
-    if dissolver is not None:
-        views.append(random_hflip(dissolve_batch(images, dissolver, step_range, generator), generator))
-    shifted = torch.cat([expand_shifts(v, shift, num_shifts)[0] for v in views])
+    views = [images, images]
+    if dissolve is not None:
+        if dissolve.p != 1.0:
+            raise InputError(f"the dissolved view needs RandomDissolving(p=1); got p={dissolve.p}")
+        with torch.no_grad():
+            views.append(dissolve(images))
+    shifted = torch.cat([shifted_views(v, shift, num_shifts, generator) for v in views])
     labels = make_row_labels(
         images.shape[0], num_shifts, 2, len(views) - 2, image_offset=image_offset, device=images.device
     )

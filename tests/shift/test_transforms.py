@@ -136,3 +136,27 @@ def test_parse_training_type(name, expected):
 def test_parse_training_type_rejects_unknown():
     with pytest.raises(ValueError, match="unknown training type 'diffusion_flip'"):
         parse_training_type("diffusion_flip")
+
+
+def test_random_hflip_is_seeded():
+    from dia_augment.shift import random_hflip
+
+    x = torch.rand(16, 1, 3, 3)
+    a = random_hflip(x, torch.Generator().manual_seed(0))
+    b = random_hflip(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    flips = torch.rand(16, generator=torch.Generator().manual_seed(0)) < 0.5
+    for i in range(16):
+        assert torch.equal(a[i], x[i].flip(-1) if flips[i] else x[i])
+
+
+def test_shifted_views_flip_each_image_once_then_shift_it():
+    from dia_augment.shift import shifted_views
+
+    x = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    flips = torch.rand(5, generator=torch.Generator().manual_seed(2)) < 0.5
+    rows = shifted_views(x, "cutperm", 4, torch.Generator().manual_seed(2))
+    base = torch.where(flips.view(-1, 1, 1, 1), x.flip(-1), x)
+    for k in range(4):
+        assert torch.equal(rows[k * 5 : (k + 1) * 5], cutperm(base, k))
+    assert torch.equal(shifted_views(x, "rotation", 2, flip=False), torch.cat([x, rotate(x, 1)]))

@@ -7,7 +7,7 @@ from dia_augment.cli import main
 from dia_augment.cli.train import resolve_objective
 from dia_augment.data import load_one_class
 from dia_augment.filters.base import ResizeDissolving
-from dia_augment.train import TrainConfig, load_model, train
+from dia_augment.train import TrainConfig, load_model, train_model
 
 
 def test_cli_run_equals_library_run(tmp_path):
@@ -18,7 +18,7 @@ def test_cli_run_equals_library_run(tmp_path):
     model, config = load_model(tmp_path / "cli")
     assert (config.mode, config.shift, config.width, config.seed, config.in_channels) == ("dia", "rotation", 2, 3, 3)
     images = load_one_class("embedded", "train", image_size=8).images
-    expected = train(
+    expected = train_model(
         TrainConfig(mode="dia", width=2, image_size=8, epochs=1, batch_size=200, lr=0.05, seed=3, progress=False),
         images, ResizeDissolving(4), out_dir=tmp_path / "lib",
     )

@@ -6,7 +6,9 @@ from dia_augment.filters.base import Dissolver, ResizeDissolving
 from dia_augment.models import DIAResNet
 from dia_augment.shift import rotate
 from dia_augment.train.losses import make_row_labels
-from dia_augment.train.step import TrainingRows, build_rows, dissolve_batch, random_hflip, training_loss
+from dia_augment.augmentation import RandomDissolving
+from dia_augment.train.step import TrainingRows, build_rows, training_loss
+from dia_augment.utils.random import draw_steps
 
 
 class _RecordingDissolver(Dissolver):
@@ -25,24 +27,29 @@ def _identity_aug(size):
     return SimCLRAugmentation(size, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), p_jitter=0.0, p_gray=0.0)
 
 
-def test_dissolve_batch_draws_one_step_per_image_once():
+def test_the_dissolved_view_draws_one_step_per_image_once_through_random_dissolving():
     d = _RecordingDissolver()
     x = torch.rand(6, 1, 4, 4)
-    out = dissolve_batch(x, d, (30, 100), torch.Generator().manual_seed(3))
+    dissolve = RandomDissolving(d, (30, 100), p=1.0, generator=torch.Generator().manual_seed(3))
+    rows = build_rows(x, _identity_aug(4), 1, "rotation", dissolve, torch.Generator().manual_seed(0))
     assert len(d.calls) == 1
-    assert d.calls[0].tolist() == torch.randint(30, 100, (6,), generator=torch.Generator().manual_seed(3)).tolist()
-    torch.testing.assert_close(out, 1 - x)
-    dissolve_batch(x, d, None, torch.Generator().manual_seed(3))
+    assert d.calls[0].tolist() == draw_steps(6, (30, 100), torch.Generator().manual_seed(3)).tolist()
+    dissolved = rows.images[12:]
+    assert all(torch.equal(dissolved[i], 1 - x[i]) or torch.equal(dissolved[i], (1 - x[i]).flip(-1)) for i in range(6))
+    build_rows(x, _identity_aug(4), 1, "rotation", RandomDissolving(d, p=1.0, generator=0))
     assert int(d.calls[1].min()) >= d.default_step_range[0] and int(d.calls[1].max()) < d.default_step_range[1]
     with pytest.raises(ValueError, match="step_range"):
-        dissolve_batch(x, d, (0, 2000))
+        RandomDissolving(d, (0, 2000), p=1.0)
+    with pytest.raises(ValueError, match="p=1"):
+        build_rows(x, _identity_aug(4), 1, "rotation", RandomDissolving(d, p=0.5))
 
 
 def test_build_rows_layout_matches_flip_then_shift():
     b, k = 3, 4
     x = torch.rand(b, 1, 6, 6, generator=torch.Generator().manual_seed(0))
     d = _RecordingDissolver()
-    rows = build_rows(x, _identity_aug(6), k, "rotation", d, (30, 100), torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    rows = build_rows(x, _identity_aug(6), k, "rotation", RandomDissolving(d, (30, 100), p=1.0, generator=g), g)
     assert rows.images.shape == (3 * k * b, 1, 6, 6)
     assert len(d.calls) == 1  # dissolved once per batch, not once per shift
     sources = [x, x, 1 - x]
@@ -60,21 +67,12 @@ def test_build_rows_layout_matches_flip_then_shift():
         assert torch.equal(got, exp)
 
 
-def test_random_hflip_is_seeded():
-    x = torch.rand(16, 1, 3, 3)
-    a = random_hflip(x, torch.Generator().manual_seed(0))
-    b = random_hflip(x, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b)
-    flips = torch.rand(16, generator=torch.Generator().manual_seed(0)) < 0.5
-    for i in range(16):
-        assert torch.equal(a[i], x[i].flip(-1) if flips[i] else x[i])
-
-
 def test_shift_loss_value_and_dissolved_rows():
     torch.manual_seed(0)
     model = DIAResNet("cifar", 1, width=2).eval()
     x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    rows = build_rows(x, _identity_aug(8), 4, "rotation", ResizeDissolving(4), None, torch.Generator().manual_seed(0))
+    rows = build_rows(x, _identity_aug(8), 4, "rotation", RandomDissolving(ResizeDissolving(4), p=1.0, generator=0),
+                      torch.Generator().manual_seed(0))
     out = model(rows.images)
     clean = ~rows.labels.dissolved
     expected_clean = torch.nn.functional.cross_entropy(out.shift_logits[clean], rows.labels.shift[clean])
@@ -91,7 +89,8 @@ def test_twenty_steps_on_a_fixed_batch_lower_the_loss():
     torch.manual_seed(0)
     model = DIAResNet("cifar", 1, width=4, proj_dim=16)
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    rows = build_rows(x, SimCLRAugmentation(8), 4, "rotation", ResizeDissolving(4), None, torch.Generator().manual_seed(0))
+    rows = build_rows(x, SimCLRAugmentation(8), 4, "rotation", RandomDissolving(ResizeDissolving(4), p=1.0, generator=0),
+                      torch.Generator().manual_seed(0))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     losses = []
     for _ in range(20):

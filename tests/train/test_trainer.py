@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from dia_augment.filters.base import ResizeDissolving
-from dia_augment.train import TrainConfig, load_model, train
+from dia_augment.errors import RunFolderError
+from dia_augment.train import TrainConfig, load_model, train_model
 from dia_augment.train.checkpoint import latest_checkpoint
 from dia_augment.utils.io import CheckpointError, load_tensors
 
@@ -32,10 +33,10 @@ def _assert_same_weights(a, b):
 
 def test_same_seed_same_weights_and_outputs(tmp_path):
     x = _images()
-    a = train(_config(), x, ResizeDissolving(4), out_dir=tmp_path / "a")
-    b = train(_config(), x, ResizeDissolving(4), out_dir=tmp_path / "b")
+    a = train_model(_config(), x, ResizeDissolving(4), out_dir=tmp_path / "a")
+    b = train_model(_config(), x, ResizeDissolving(4), out_dir=tmp_path / "b")
     _assert_same_weights(a, b)
-    c = train(_config(seed=1), x, ResizeDissolving(4), out_dir=tmp_path / "c")
+    c = train_model(_config(seed=1), x, ResizeDissolving(4), out_dir=tmp_path / "c")
     assert not torch.equal(a.projection[2].weight, c.projection[2].weight)
     log = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 9))
@@ -52,8 +53,8 @@ def test_dataset_input_gives_the_same_run(tmp_path):
     x = _images()
     labels = torch.zeros(16, dtype=torch.long)
     ds = torch.utils.data.TensorDataset(x, labels)
-    a = train(_config(mode="csi", epochs=1), x, out_dir=tmp_path / "a")
-    b = train(_config(mode="csi", epochs=1), ds, out_dir=tmp_path / "b")
+    a = train_model(_config(mode="csi", epochs=1), x, out_dir=tmp_path / "a")
+    b = train_model(_config(mode="csi", epochs=1), ds, out_dir=tmp_path / "b")
     _assert_same_weights(a, b)
 
 
@@ -73,7 +74,7 @@ class _SlowImages(torch.utils.data.Dataset):
 
 def _killable_run(out):
     torch.set_num_threads(1)
-    train(_config(epochs=3, checkpoint_every=2), _SlowImages(_images()), ResizeDissolving(4), out_dir=out)
+    train_model(_config(epochs=3, checkpoint_every=2), _SlowImages(_images()), ResizeDissolving(4), out_dir=out)
 
 
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
@@ -101,8 +102,8 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     step = int(killed_at.name.split("-")[1])
     assert 2 <= step < 12 and step % 2 == 0
     config = _config(epochs=3, checkpoint_every=2)
-    resumed = train(config, _images(), ResizeDissolving(4), out_dir=out, resume=True)
-    reference = train(config, _images(), ResizeDissolving(4), out_dir=tmp_path / "reference")
+    resumed = train_model(config, _images(), ResizeDissolving(4), out_dir=out, resume=True)
+    reference = train_model(config, _images(), ResizeDissolving(4), out_dir=tmp_path / "reference")
     _assert_same_weights(resumed, reference)  # bit-exact on CPU
     log = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert log == list(range(1, 13))  # the steps logged after the checkpoint by the killed run are dropped
@@ -111,16 +112,18 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 def test_resume_without_checkpoint_starts_fresh_and_resume_after_end_is_a_no_op(tmp_path):
     x = _images(8)
     cfg = _config(mode="simclr", epochs=1)
-    a = train(cfg, x, out_dir=tmp_path / "a", resume=True)
-    b = train(cfg, x, out_dir=tmp_path / "a", resume=True)
+    a = train_model(cfg, x, out_dir=tmp_path / "a", resume=True)
+    b = train_model(cfg, x, out_dir=tmp_path / "a", resume=True)
     _assert_same_weights(a, b)
-    train(cfg, x, out_dir=tmp_path / "a")  # a fresh run replaces the earlier run's log
+    with pytest.raises(RunFolderError, match="already holds a finished contrastive run"):
+        train_model(cfg, x, out_dir=tmp_path / "a")  # a finished run is never replaced silently
+    train_model(cfg, x, out_dir=tmp_path / "a", overwrite=True)  # a fresh run replaces the earlier run's log
     log = [json.loads(line)["step"] for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert log == [1, 2]
 
 
 def test_checkpoint_holds_optimizer_and_rng_state(tmp_path):
-    train(_config(mode="csi", epochs=1), _images(8), out_dir=tmp_path)
+    train_model(_config(mode="csi", epochs=1), _images(8), out_dir=tmp_path)
     ckpt = latest_checkpoint(tmp_path)
     manifest = json.loads((ckpt / "manifest.json").read_text())["files"]
     assert manifest == sorted(
@@ -138,13 +141,13 @@ def test_checkpoint_holds_optimizer_and_rng_state(tmp_path):
 
 def test_bad_inputs_raise(tmp_path):
     with pytest.raises(ValueError, match="needs a dissolver"):
-        train(_config(), _images(), out_dir=tmp_path)
+        train_model(_config(), _images(), out_dir=tmp_path)
     with pytest.raises(ValueError, match="larger than the 2 training images"):
-        train(_config(mode="csi"), _images(2), out_dir=tmp_path)
+        train_model(_config(mode="csi"), _images(2), out_dir=tmp_path)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        train(_config(mode="csi"), _images() * 255, out_dir=tmp_path)
+        train_model(_config(mode="csi"), _images() * 255, out_dir=tmp_path)
     with pytest.raises(ValueError, match="in_channels = 3"):
-        train(_config(mode="csi", in_channels=3), _images(), out_dir=tmp_path)
+        train_model(_config(mode="csi", in_channels=3), _images(), out_dir=tmp_path)
     with pytest.raises(ValueError, match="TrainConfig.mode"):
         TrainConfig(mode="byol")
     with pytest.raises(ValueError, match="TrainConfig.batch_size"):
@@ -153,7 +156,7 @@ def test_bad_inputs_raise(tmp_path):
         TrainConfig.from_dict({"mode": "csi", "colour": 1})
     with pytest.raises(CheckpointError, match="no trained model"):
         load_model(tmp_path / "nothing")
-    train(_config(mode="csi", epochs=1), _images(8), out_dir=tmp_path / "run")
+    train_model(_config(mode="csi", epochs=1), _images(8), out_dir=tmp_path / "run")
     (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_model(tmp_path / "run")

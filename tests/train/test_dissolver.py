@@ -14,18 +14,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dia_augment.errors import ConfigError, RunFolderError
 from dia_augment.filters.ddpm import DDPMDissolving
 from dia_augment.filters.presets import make_scheduler, make_unet
-from dia_augment.filters.training import (
-    DissolverTrainConfig,
-    denoising_loss,
-    latest_checkpoint,
-    train_dissolver,
-)
+from dia_augment.train.checkpoint import latest_checkpoint
+from dia_augment.train.config import DissolverTrainConfig
+from dia_augment.train.dissolver import denoising_loss, train_dissolver
 from dia_augment.utils.io import CheckpointError, load_tensors
 
 # A tiny run: micro UNet at 8 px, 12 images (4 held out), batches of 4.
 TINY = dict(resolution=8, preset="micro", batch_size=4, progress=False)
+
+
+def train(images, out, resume=False, overwrite=False, **settings):
+    """Train with the TINY settings, overridden by ``settings``."""
+    return train_dissolver(DissolverTrainConfig(**(TINY | settings)), images, out, resume=resume, overwrite=overwrite)
 
 
 def images(n: int = 12, channels: int = 1, size: int = 8, seed: int = 0) -> torch.Tensor:
@@ -77,7 +80,7 @@ def test_denoising_loss_rejects_an_unknown_loss():
 def test_training_lowers_the_loss_and_saves_a_loadable_ema_dissolver(tmp_path):
     data = images(12)
     with one_thread():
-        dissolver = train_dissolver(data, tmp_path, steps=40, lr=2e-3, log_every=1, eval_every=20, grid_images=2, **TINY)
+        dissolver = train(data, tmp_path, train_steps=40, lr=2e-3, log_every=1, eval_every=20, grid_images=2)
     losses = [r["loss"] for r in records(tmp_path, "train")]
     assert len(losses) == 40
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
@@ -102,7 +105,7 @@ def test_training_lowers_the_loss_and_saves_a_loadable_ema_dissolver(tmp_path):
 
 def test_ema_decay_zero_keeps_the_raw_weights(tmp_path):
     with one_thread():
-        dissolver = train_dissolver(images(12), tmp_path, steps=6, lr=2e-3, ema_decay=0.0, grid_images=0, **TINY)
+        dissolver = train(images(12), tmp_path, train_steps=6, lr=2e-3, ema_decay=0.0, grid_images=0)
     raw = load_tensors(latest_checkpoint(tmp_path) / "unet.safetensors")
     for name, value in dissolver.unet.state_dict().items():
         torch.testing.assert_close(value, raw[name], rtol=0, atol=1e-6)
@@ -119,8 +122,8 @@ def test_a_dataset_of_pairs_trains_exactly_like_the_tensor(tmp_path):
             return data[i], 0
 
     with one_thread():
-        a = train_dissolver(data, tmp_path / "a", steps=5, grid_images=0, **TINY)
-        b = train_dissolver(Pairs(), tmp_path / "b", steps=5, grid_images=0, **TINY)
+        a = train(data, tmp_path / "a", train_steps=5, grid_images=0)
+        b = train(Pairs(), tmp_path / "b", train_steps=5, grid_images=0)
     assert a.model_channels == 3
     for (name, x), (_, y) in zip(a.unet.state_dict().items(), b.unet.state_dict().items()):
         assert torch.equal(x, y), name
@@ -129,19 +132,19 @@ def test_a_dataset_of_pairs_trains_exactly_like_the_tensor(tmp_path):
 def test_images_are_resized_to_the_resolution_and_epochs_count_full_batches(tmp_path):
     # 14 images: 4 held out, 10 to train on -> 2 full batches of 4 per epoch
     with one_thread():
-        dissolver = train_dissolver(images(14, size=20), tmp_path, epochs=3, log_every=1, grid_images=1, **TINY)
+        dissolver = train(images(14, size=20), tmp_path, epochs=3, log_every=1, grid_images=1)
     assert dissolver.resolution == 8
     assert [r["step"] for r in records(tmp_path, "train")] == list(range(1, 7))
     assert [(r["step"], r["epoch"]) for r in records(tmp_path, "eval")] == [(0, 0), (2, 1), (4, 2), (6, 3)]
-    config = json.loads((tmp_path / "train_config.json").read_text())
-    assert config["num_images"] == 14 and config["epochs"] == 3 and config["channels"] == 1
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["data"]["num_images"] == 14 and run["config"]["epochs"] == 3 and run["data"]["channels"] == 1
 
 
 def test_the_readiness_check_is_fixed_across_runs(tmp_path):
     # step 0 evaluates the same initial model on the same held-out images, steps and noise
     with one_thread():
-        train_dissolver(images(12), tmp_path / "a", steps=1, grid_images=0, **TINY)
-        train_dissolver(images(12), tmp_path / "b", steps=1, grid_images=0, **TINY)
+        train(images(12), tmp_path / "a", train_steps=1, grid_images=0)
+        train(images(12), tmp_path / "b", train_steps=1, grid_images=0)
     a, b = records(tmp_path / "a", "eval"), records(tmp_path / "b", "eval")
     assert a[0]["holdout_loss"] == b[0]["holdout_loss"] == a[0]["holdout_loss_raw"]
     assert a[1]["holdout_loss"] == b[1]["holdout_loss"]
@@ -160,12 +163,11 @@ CHILD = textwrap.dedent(
         return _step(self, *args, **kwargs)
     torch.optim.Adam.step = slow_step
     sys.path.insert(0, {tests!r})
-    from test_training import RESUME_RUN, images
-    from dia_augment.filters.training import train_dissolver
-    train_dissolver(images(12, size=16), sys.argv[1], **RESUME_RUN)
+    from test_dissolver import RESUME_RUN, images, train
+    train(images(12, size=16), sys.argv[1], **RESUME_RUN)
     """
 )
-RESUME_RUN = dict(resolution=16, preset="micro", steps=40, batch_size=4, lr=1e-3, checkpoint_every=10, eval_every=10,
+RESUME_RUN = dict(resolution=16, preset="micro", train_steps=40, batch_size=4, lr=1e-3, checkpoint_every=10, eval_every=10,
                   log_every=1, grid_images=1, progress=False)
 
 
@@ -177,7 +179,7 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_pa
     child = subprocess.Popen([sys.executable, str(script), str(killed)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while not (killed / "checkpoint" / "latest.json").exists():
+    while latest_checkpoint(killed) is None:
         assert child.poll() is None, child.stderr.read().decode()
         assert time.monotonic() < deadline, "no checkpoint within 120 s"
         time.sleep(0.01)
@@ -185,13 +187,13 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_pa
     child.wait()
     child.stderr.close()
     assert child.returncode == -signal.SIGKILL
-    step = json.loads((killed / "checkpoint" / "latest.json").read_text())["step"]
+    step = int(latest_checkpoint(killed).name.split("-")[1])
     assert 10 <= step < 40
     assert not (killed / "dissolver").exists()
 
     with one_thread():
-        resumed = train_dissolver(images(12, size=16), killed, resume=True, **RESUME_RUN)
-        straight = train_dissolver(images(12, size=16), tmp_path / "straight", **RESUME_RUN)
+        resumed = train(images(12, size=16), killed, resume=True, **RESUME_RUN)
+        straight = train(images(12, size=16), tmp_path / "straight", **RESUME_RUN)
     for (name, x), (_, y) in zip(resumed.unet.state_dict().items(), straight.unet.state_dict().items()):
         assert torch.equal(x, y), name
     raw_a = load_tensors(latest_checkpoint(killed) / "unet.safetensors")
@@ -201,48 +203,50 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_pa
     for kind, key in (("train", "loss"), ("eval", "holdout_loss")):
         a, b = records(killed, kind), records(tmp_path / "straight", kind)
         assert [(r["step"], r[key]) for r in a] == [(r["step"], r[key]) for r in b]
-    assert sorted(p.name for p in (killed / "checkpoint").iterdir()) == ["latest.json", "step_00000040"]
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["step-00000040"]
 
 
 def test_resume_extends_a_finished_run_and_refuses_other_settings(tmp_path):
     with one_thread():
-        train_dissolver(images(12), tmp_path / "a", steps=4, grid_images=0, **TINY)
-        extended = train_dissolver(images(12), tmp_path / "a", steps=8, grid_images=0, resume=True, **TINY)
-        straight = train_dissolver(images(12), tmp_path / "b", steps=8, grid_images=0, **TINY)
+        train(images(12), tmp_path / "a", train_steps=4, grid_images=0)
+        extended = train(images(12), tmp_path / "a", train_steps=8, grid_images=0, resume=True)
+        straight = train(images(12), tmp_path / "b", train_steps=8, grid_images=0)
     assert all(torch.equal(x, y) for x, y in zip(extended.unet.parameters(), straight.unet.parameters()))
     a, b = records(tmp_path / "a", "eval"), records(tmp_path / "b", "eval")
     assert [(r["step"], r["holdout_loss"]) for r in a] == [(r["step"], r["holdout_loss"]) for r in b]
-    with pytest.raises(FileExistsError, match="resume=True"):
-        train_dissolver(images(12), tmp_path / "a", steps=8, grid_images=0, **TINY)
-    with pytest.raises(ValueError, match=r"lr \(saved 8e-05, now 0.001\)"):
-        train_dissolver(images(12), tmp_path / "a", steps=9, lr=1e-3, grid_images=0, resume=True, **TINY)
-    with pytest.raises(ValueError, match="num_images"):
-        train_dissolver(images(13), tmp_path / "a", steps=9, grid_images=0, resume=True, **TINY)
+    with pytest.raises(RunFolderError, match="resume=True"):
+        train(images(12), tmp_path / "a", train_steps=8, grid_images=0)
+    with pytest.raises(RunFolderError, match=r"lr \(saved 8e-05, now 0.001\)"):
+        train(images(12), tmp_path / "a", train_steps=9, lr=1e-3, grid_images=0, resume=True)
+    with pytest.raises(RunFolderError, match="num_images"):
+        train(images(13), tmp_path / "a", train_steps=9, grid_images=0, resume=True)
 
 
-@pytest.mark.parametrize("name", ["unet.safetensors", "ema.safetensors", "optimizer.safetensors", "rng_rank0.safetensors",
-                                  "state.json"])
+@pytest.mark.parametrize("name", ["unet.safetensors", "ema.safetensors", "optimizer.safetensors", "rng-rank0.safetensors",
+                                  "optimizer.json", "state.json"])
 def test_a_corrupt_checkpoint_file_is_named(tmp_path, name):
     with one_thread():
-        train_dissolver(images(12), tmp_path, steps=2, grid_images=0, **TINY)
+        train(images(12), tmp_path, train_steps=2, grid_images=0)
     target = latest_checkpoint(tmp_path) / name
     target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])
     with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
-        train_dissolver(images(12), tmp_path, steps=3, grid_images=0, resume=True, **TINY)
+        train(images(12), tmp_path, train_steps=3, grid_images=0, resume=True)
 
 
-def test_a_corrupt_manifest_is_named(tmp_path):
+def test_an_interrupted_checkpoint_write_is_ignored(tmp_path):
     with one_thread():
-        train_dissolver(images(12), tmp_path, steps=1, grid_images=0, **TINY)
-    (tmp_path / "checkpoint" / "latest.json").write_text('{"step": 1, "fol')
-    with pytest.raises(CheckpointError, match=r"latest\.json is corrupt"):
-        train_dissolver(images(12), tmp_path, steps=2, grid_images=0, resume=True, **TINY)
+        train(images(12), tmp_path / "a", train_steps=2, grid_images=0)
+        (tmp_path / "a" / "checkpoints" / ".tmp-step-00000003").mkdir()  # a write killed before its manifest
+        resumed = train(images(12), tmp_path / "a", train_steps=4, grid_images=0, resume=True)
+        straight = train(images(12), tmp_path / "b", train_steps=4, grid_images=0)
+    assert all(torch.equal(x, y) for x, y in zip(resumed.unet.parameters(), straight.unet.parameters()))
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == ["step-00000004"]
 
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path):
     with one_thread():
-        a = train_dissolver(images(12), tmp_path / "a", steps=2, grid_images=0, resume=True, **TINY)
-        b = train_dissolver(images(12), tmp_path / "b", steps=2, grid_images=0, **TINY)
+        a = train(images(12), tmp_path / "a", train_steps=2, grid_images=0, resume=True)
+        b = train(images(12), tmp_path / "b", train_steps=2, grid_images=0)
     assert all(torch.equal(x, y) for x, y in zip(a.unet.parameters(), b.unet.parameters()))
 
 
@@ -255,35 +259,36 @@ def test_no_or_too_few_images_raise_clear_errors(tmp_path):
             return 0
 
     with pytest.raises(ValueError, match="empty batch"):
-        train_dissolver(torch.zeros(0, 1, 8, 8), tmp_path, steps=1, **TINY)
+        train(torch.zeros(0, 1, 8, 8), tmp_path, train_steps=1)
     with pytest.raises(ValueError, match="holds no images"):
-        train_dissolver(Empty(), tmp_path, steps=1, **TINY)
+        train(Empty(), tmp_path, train_steps=1)
     with pytest.raises(ValueError, match="need at least 5 normal images"):
-        train_dissolver(images(4), tmp_path, steps=1, **TINY)
+        train(images(4), tmp_path, train_steps=1)
     with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
-        train_dissolver(images(12) * 255, tmp_path, steps=1, **TINY)
+        train(images(12) * 255, tmp_path, train_steps=1)
     with pytest.raises(TypeError, match="tensor or a torch Dataset"):
-        train_dissolver([1, 2, 3], tmp_path, steps=1, **TINY)
-    assert not (tmp_path / "checkpoint").exists()
+        train([1, 2, 3], tmp_path, train_steps=1)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "run.json").exists()
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(steps=None), "exactly one of steps and epochs"),
-        (dict(epochs=2), "exactly one of steps and epochs"),
+        (dict(train_steps=None), "exactly one of train_steps and epochs"),
+        (dict(epochs=2), "exactly one of train_steps and epochs"),
+        (dict(train_steps=2.5), "train_steps must be an integer"),
         (dict(loss="huber"), "loss must be one of"),
         (dict(preset="huge"), "preset must be one of"),
         (dict(resolution=7), "multiple of 2"),
         (dict(ema_decay=1.5), "ema_decay"),
         (dict(holdout=0.9), "holdout"),
-        (dict(batch_size=0), "batch_size must be a positive int"),
+        (dict(batch_size=0), "batch_size must be >= 1"),
         (dict(mixed_precision="fp8"), "mixed_precision"),
     ],
 )
 def test_invalid_settings_are_rejected(kwargs, message):
-    settings = dict(channels=1, num_images=12, steps=1, resolution=8, preset="micro") | kwargs
-    with pytest.raises(ValueError, match=message):
+    settings = dict(train_steps=1, resolution=8, preset="micro") | kwargs
+    with pytest.raises(ConfigError, match=message):
         DissolverTrainConfig(**settings)
 
 
@@ -300,10 +305,10 @@ def test_cli_trains_on_the_normal_train_split_of_a_folder(tmp_path):
             Image.fromarray(np.ascontiguousarray(pixels)).save(tmp_path / "data" / cls / f"{i}.png")
     with one_thread():
         code = main(["train-dissolver", "--data", str(tmp_path / "data"), "--normal-class", "normal", "--resolution", "8",
-                     "--preset", "micro", "--steps", "2", "--batch-size", "4", "--out", str(tmp_path / "run"),
+                     "--preset", "micro", "--train-steps", "2", "--batch-size", "4", "--out", str(tmp_path / "run"),
                      "--no-progress"])
     assert code == 0
     loaded = DDPMDissolving.from_pretrained(tmp_path / "run" / "dissolver")
     assert loaded.resolution == 8 and loaded.model_channels == 1
     # the seeded 80 / 20 split keeps 12 of the 15 normal images for training, and no lesion
-    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["num_images"] == 12
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["num_images"] == 12

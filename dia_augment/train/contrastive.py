@@ -1,0 +1,202 @@
+"""Amplifying training: SimCLR, CSI or DIA training of a :class:`DIAResNet` on the run engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import DistributedDataParallelKwargs
+from torch import Tensor
+
+from dia_augment.augmentation.random_dissolving import RandomDissolving
+from dia_augment.augmentation.simclr import SimCLRAugmentation
+from dia_augment.errors import CheckpointError, ConfigError
+from dia_augment.filters.base import Dissolver
+from dia_augment.models.dia_resnet import DIAResNet, build_model
+from dia_augment.models.pretrained import load_pretrained_backbone
+from dia_augment.train.checkpoint import latest_checkpoint, read_checkpoint_file
+from dia_augment.train.config import TrainConfig
+from dia_augment.train.data import ImageSource
+from dia_augment.train.engine import Engine
+from dia_augment.train.optim import LARS, warmup_cosine_schedule
+from dia_augment.train.step import build_rows, training_loss
+from dia_augment.utils.io import atomic_save_tensors, atomic_write_json, load_tensors, read_json
+
+__all__ = ["train_model", "load_model", "ContrastiveTrainer"]
+
+
+def _make_optimizer(model: DIAResNet, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "lars":
+        return LARS(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+class ContrastiveTrainer(Engine):
+    """The amplifying objective's trainer on the run engine (see :func:`train_model`)."""
+
+    kind = "contrastive"
+    checkpoint_each_epoch = True
+
+    def __init__(self, config: TrainConfig, images: ImageSource, dissolver: Dissolver | None = None,
+                 out_dir: str | os.PathLike = "runs/train", resume: bool = False, overwrite: bool = False,
+                 data_source: str | None = None) -> None:
+        if not isinstance(config, TrainConfig):
+            raise ConfigError(f"config must be a TrainConfig; got {type(config).__name__}")
+        if config.mode == "dia" and dissolver is None:
+            raise ConfigError("mode 'dia' needs a dissolver")
+        super().__init__(config, images, out_dir, resume, overwrite, data_source)
+        channels = self.data_info["channels"]
+        if config.in_channels not in (None, channels):
+            raise ConfigError(f"config.in_channels = {config.in_channels} but the images have {channels} channels")
+        self.config = dataclasses.replace(config, in_channels=channels)
+        self.dissolver = dissolver if config.mode == "dia" else None
+
+    def accelerator_kwargs(self) -> list:
+        return [DistributedDataParallelKwargs(find_unused_parameters=self.config.mode == "simclr")]
+
+    def setup(self) -> None:
+        config, accel = self.config, self.accelerator
+        model = self.build_seeded(lambda: build_model(config.model, config.in_channels, config.width,
+                                                      config.num_shifts, config.proj_dim))
+        if config.pretrained:
+            load_pretrained_backbone(model, config.pretrained)
+        optimizer = _make_optimizer(model, config)
+        warmup_steps = min(round(config.warmup_epochs * self.steps_per_epoch), self.total_steps)
+        self.scheduler = warmup_cosine_schedule(optimizer, self.total_steps, warmup_steps)
+        self.model, self.optimizer = accel.prepare(model, optimizer)
+        self.generators = {"generator": self.generator("augment")}
+        self.augment = SimCLRAugmentation(config.image_size, crop_scale=config.crop_scale).to(self.device)
+        self.dissolve = None
+        if self.dissolver is not None:
+            dissolver = self.dissolver.to(self.device).eval().requires_grad_(False)
+            self.dissolve = RandomDissolving(dissolver, config.step_range, p=1.0, generator=self.generators["generator"])
+
+    def train_step(self, batch: Tensor) -> dict[str, Tensor]:
+        config, accel = self.config, self.accelerator
+        rows = build_rows(batch, self.augment, config.shifts, config.shift, self.dissolve, self.generators["generator"],
+                          image_offset=self.rank * batch.shape[0])
+        with accel.autocast():
+            parts = training_loss(self.model, rows, config.temperature, config.shift_loss_weight,
+                                  config.shift_loss_on_dissolved)
+        self.optimizer.zero_grad(set_to_none=True)
+        accel.backward(parts.total)
+        self.optimizer.step()
+        lr = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        return {"loss": parts.total, "loss_contrastive": parts.contrastive, "loss_shift": parts.shift,
+                "lr": torch.tensor(lr)}
+
+    def model_tensors(self) -> dict[str, dict[str, Tensor]]:
+        return {"model.safetensors": self.accelerator.unwrap_model(self.model).state_dict()}
+
+    def load_model_tensors(self, folder: Path, state: dict[str, Any]) -> None:
+        try:
+            self.accelerator.unwrap_model(self.model).load_state_dict(read_checkpoint_file(folder, "model.safetensors"))
+        except RuntimeError as err:
+            raise CheckpointError(f"{folder / 'model.safetensors'} does not fit the model: {err}") from err
+
+    def save_final(self) -> None:
+        atomic_save_tensors(self.accelerator.unwrap_model(self.model).state_dict(), self.out_dir / "model.safetensors")
+        atomic_write_json(self.out_dir / "config.json", self.config.to_dict())
+
+
+def train_model(
+    config: TrainConfig,
+    images: ImageSource,
+    dissolver: Dissolver | None = None,
+    out_dir: str | os.PathLike = "runs/train",
+    resume: bool = False,
+    overwrite: bool = False,
+    data_source: str | None = None,
+) -> DIAResNet:
+    """Train a :class:`DIAResNet` on normal images with the SimCLR, CSI or DIA objective.
+
+    Each step takes ``config.batch_size`` images (split evenly over the processes), builds their
+    views with :func:`~dia_augment.train.step.build_rows` (DIA dissolves the batch once through
+    ``RandomDissolving(p=1)``, with a step per image) and minimises NT-Xent plus the shift
+    cross-entropy with SGD (or LARS), a per-step linear warm-up and cosine decay. The last
+    incomplete batch of an epoch is dropped. With several processes (``torchrun`` or
+    ``accelerate launch``) the contrastive negatives span the global batch; batch-norm
+    statistics stay per process.
+
+    The run engine (:class:`~dia_augment.train.engine.Engine`) checkpoints at the end of each
+    epoch (and every ``config.checkpoint_every`` steps), keeping only the last checkpoint, and
+    a resumed run ends with the same weights as an uninterrupted one. No checkpoint is ever
+    chosen on test data. At the end ``out_dir`` holds ``model.safetensors`` and ``config.json``
+    (read by :func:`load_model`), ``metrics.jsonl``, ``loss.png`` and ``run.json``.
+
+    Args:
+        config: the run's settings.
+        images: ``(N, C, H, W)`` float tensor in ``[0, 1]`` of normal images, or a torch Dataset
+            of ``(C, H, W)`` images or ``(image, label)`` pairs (labels are ignored).
+        dissolver: the dissolver of a ``"dia"`` run (required there, ignored otherwise); it is
+            frozen and run without gradients.
+        out_dir: the run folder.
+        resume: continue the run in ``out_dir`` from its last checkpoint (start fresh if none);
+            the settings and data must be the same.
+        overwrite: replace a run already in ``out_dir``.
+        data_source: where the images came from, recorded in ``run.json``.
+
+    Returns:
+        The trained model (on the training device, in eval mode).
+
+    Raises:
+        ConfigError: settings that do not fit the data or the processes.
+        RunFolderError: ``out_dir`` holds a run and neither ``resume`` nor ``overwrite`` is set,
+            or ``resume`` with other settings (the message names the fields).
+
+    Examples:
+        >>> import tempfile
+        >>> cfg = TrainConfig(mode="csi", width=2, proj_dim=8, image_size=8, epochs=1, batch_size=4, progress=False)
+        >>> model = train_model(cfg, torch.rand(8, 1, 8, 8), out_dir=tempfile.mkdtemp())
+        >>> model.feature_dim
+        16
+    """
+    trainer = ContrastiveTrainer(config, images, dissolver, out_dir, resume, overwrite, data_source)
+    trainer.run()
+    return trainer.accelerator.unwrap_model(trainer.model).eval()
+
+
+def load_model(path: str | os.PathLike) -> tuple[DIAResNet, TrainConfig]:
+    """Rebuild a trained model from what :func:`train_model` saved.
+
+    Args:
+        path: a run's output folder (its final ``model.safetensors``, or else its last
+            checkpoint), or one checkpoint folder.
+
+    Returns:
+        ``(model, config)``, the model in eval mode on CPU.
+
+    Raises:
+        CheckpointError: nothing loadable at ``path``, or weights that do not fit the config.
+
+    Examples:
+        >>> import tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> cfg = TrainConfig(mode="simclr", width=2, image_size=8, epochs=1, batch_size=4, progress=False)
+        >>> trained = train_model(cfg, torch.rand(4, 1, 8, 8), out_dir=out)
+        >>> model, config = load_model(out)
+        >>> config.mode, torch.equal(model.shift_head.weight, trained.shift_head.weight)
+        ('simclr', True)
+    """
+    path = Path(path)
+    folder = path
+    if not (path / "model.safetensors").is_file():
+        folder = latest_checkpoint(path) or path
+    if not (folder / "model.safetensors").is_file():
+        raise CheckpointError(f"no trained model at {path}: expected model.safetensors and config.json, or a checkpoint")
+    source = folder / "config.json"
+    try:
+        config = TrainConfig.from_dict(read_json(source, what="training config"), source=str(source))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"training config {source} is invalid: {err}") from err
+    model = build_model(config.model, config.in_channels or 3, config.width, config.num_shifts, config.proj_dim)
+    state = load_tensors(folder / "model.safetensors", what="model weights")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"model weights {folder / 'model.safetensors'} do not fit the config: {err}") from err
+    return model.eval(), config

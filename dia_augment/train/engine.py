@@ -1,0 +1,320 @@
+"""The run engine: one Accelerate loop, one checkpoint format, one resume policy for every trainer.
+
+A trainer subclasses :class:`Engine` and supplies its model, optimiser and step; the engine
+does the rest the same way for all of them:
+
+- the run folder (:mod:`dia_augment.train.run_folder`): ``run.json``, refuse or resume or overwrite;
+- the data: a ``DataLoader`` per epoch over a seeded permutation (:mod:`dia_augment.train.data`),
+  each of the ``W`` processes taking its share of every global batch;
+- seeds: every stream comes from :func:`~dia_augment.utils.random.derive_seed` of the run's seed;
+- the loop: ``train_step`` per batch, the mean of its values logged to ``metrics.jsonl`` every
+  ``log_every`` optimiser steps (``"kind": "train"``), a progress bar, hooks after each step;
+- checkpoints (:mod:`dia_augment.train.checkpoint`): every ``checkpoint_every`` steps, at the end
+  (and at each epoch's end when the trainer asks), holding the model files, the optimiser, the
+  scheduler, the data order, every process's generators and torch's RNG, so that a run killed at
+  any point and resumed ends with the same weights as an uninterrupted one;
+- at the end: the trainer's final files, ``loss.png`` beside the log, ``run.json`` marked finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from dia_augment.errors import CheckpointError, ConfigError
+from dia_augment.train.checkpoint import (
+    begin_checkpoint,
+    finish_checkpoint,
+    flatten_optimizer_state,
+    latest_checkpoint,
+    read_checkpoint_file,
+    remove_stale,
+    unflatten_optimizer_state,
+)
+from dia_augment.train.data import ImageSource, as_dataset, epoch_batches, epoch_loader
+from dia_augment.train.log import save_loss_curve, trim_log
+from dia_augment.train.run_folder import data_record, finish_run, open_run
+from dia_augment.utils.io import JsonlLogger, atomic_save_tensors, check_fields
+from dia_augment.utils.random import derive_seed, derived_generator
+
+__all__ = ["Engine"]
+
+_STATE_FIELDS = {"step": int, "epoch": int, "step_in_epoch": int, "world_size": int}
+
+
+class Engine:
+    """The training loop shared by the trainers; a subclass supplies the model and the step.
+
+    A subclass sets :attr:`kind`, implements :meth:`setup` (build ``self.model``,
+    ``self.optimizer``, optionally ``self.scheduler``, and the generators its step draws from
+    in ``self.generators``), :meth:`train_step` and :meth:`save_final`, and may override the other
+    hooks. ``config`` must have ``seed``, ``batch_size``, ``mixed_precision``, ``checkpoint_every``,
+    ``log_every``, ``num_workers``, ``progress``, ``epochs`` (and may have ``train_steps``),
+    ``to_dict()`` and ``RESUMABLE``.
+
+    Args:
+        config: the run's config.
+        images: the training images (an :data:`~dia_augment.train.data.ImageSource`).
+        out_dir: the run folder.
+        resume: continue the run in ``out_dir``.
+        overwrite: replace the run in ``out_dir``.
+        data_source: where the images came from (recorded in ``run.json``).
+    """
+
+    kind = ""
+    #: Also checkpoint at the end of every epoch.
+    checkpoint_each_epoch = False
+    #: The files of a checkpoint that hold the model, besides those the engine writes.
+    model_files: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        config: Any,
+        images: ImageSource,
+        out_dir: str | Path,
+        resume: bool = False,
+        overwrite: bool = False,
+        data_source: str | None = None,
+    ) -> None:
+        self.config = config
+        self.dataset = self.make_dataset(images)
+        first = self.dataset[0]
+        self.data_info = data_record(data_source, len(self.dataset), tuple((first[0] if isinstance(first, (tuple, list))
+                                                                             else first).shape))
+        self.out_dir = Path(out_dir)
+        self.resume, self.overwrite = resume, overwrite
+        self.accelerator = Accelerator(
+            # without a GPU, Accelerate only recognises several torchrun processes when told to use the CPU
+            cpu=not torch.cuda.is_available(),
+            mixed_precision=config.mixed_precision,
+            kwargs_handlers=self.accelerator_kwargs(),
+        )
+        self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
+        self.main, self.device = self.accelerator.is_main_process, self.accelerator.device
+        if config.batch_size % self.world:
+            raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.world} processes")
+        self.train_indices = self.select_train_indices()
+        self.steps_per_epoch = len(self.train_indices) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise ConfigError(f"batch_size {config.batch_size} is larger than the {len(self.train_indices)} training images")
+        steps = getattr(config, "train_steps", None)
+        self.total_steps = steps if steps is not None else config.epochs * self.steps_per_epoch
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.generators: dict[str, torch.Generator] = {}
+        self.step = self.epoch = self.step_in_epoch = 0
+        self.elapsed = 0.0
+        self.metrics_path = self.out_dir / "metrics.jsonl"
+
+    # ---- hooks -------------------------------------------------------------------------------
+    def make_dataset(self, images: ImageSource) -> torch.utils.data.Dataset:
+        """The Dataset the loop reads (checked before any work)."""
+        return as_dataset(images)
+
+    def accelerator_kwargs(self) -> list:
+        """Accelerate's ``kwargs_handlers``."""
+        return []
+
+    def select_train_indices(self) -> Tensor:
+        """The dataset indices trained on (all of them; the dissolver holds some out)."""
+        return torch.arange(len(self.dataset))
+
+    def setup(self) -> None:
+        """Build ``self.model`` (prepared), ``self.optimizer``, ``self.scheduler`` and ``self.generators``."""
+        raise NotImplementedError
+
+    def train_step(self, batch: Tensor) -> dict[str, Tensor]:
+        """One optimiser step on this process's batch; returns 0-d tensors to log (with ``"loss"``)."""
+        raise NotImplementedError
+
+    def model_tensors(self) -> dict[str, dict[str, Tensor]]:
+        """The checkpoint's model files: name -> tensors."""
+        raise NotImplementedError
+
+    def load_model_tensors(self, folder: Path, state: dict[str, Any]) -> None:
+        """Load the model files of a checkpoint (``state``: its ``state.json``)."""
+        raise NotImplementedError
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-ready state of the trainer saved in ``state.json``."""
+        return {}
+
+    def on_start(self, records: list[dict[str, Any]], logger: JsonlLogger) -> None:
+        """Called on the main process before the first step with the log records kept so far."""
+
+    def after_step(self, end_of_epoch: bool, logger: JsonlLogger | None) -> dict[str, str]:
+        """Called after every step (on every process); returns progress-bar fields."""
+        return {}
+
+    def on_end(self, logger: JsonlLogger | None) -> None:
+        """Called on every process after the last step, before the final files are written."""
+
+    def save_final(self) -> None:
+        """Write the trained model's final files (main process)."""
+        raise NotImplementedError
+
+    # ---- seeds and models ----------------------------------------------------------------------
+    def build_seeded(self, build) -> nn.Module:
+        """Call ``build()`` with torch's RNG seeded from the run's seed (left as it was afterwards)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.config.seed, "init"))
+            return build()
+
+    def generator(self, tag: str) -> torch.Generator:
+        """This process's generator for the stream ``tag`` on the training device."""
+        return derived_generator(self.config.seed, f"{tag}/{self.rank}", self.device)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _rng_tensors(self) -> dict[str, Tensor]:
+        states = {name: g.get_state() for name, g in self.generators.items()}
+        states["torch_cpu"] = torch.random.get_rng_state()
+        if torch.cuda.is_available():
+            states.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        return states
+
+    def _restore_rng(self, states: dict[str, Tensor], path: Path) -> None:
+        missing = sorted({*self.generators, "torch_cpu"} - set(states))
+        if missing:
+            raise CheckpointError(f"{path} is missing the generator state(s) {missing}")
+        for name, g in self.generators.items():
+            g.set_state(states[name])
+        torch.random.set_rng_state(states["torch_cpu"])
+        cuda = [states[k] for k in sorted((k for k in states if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+
+    def save_checkpoint(self, order_state: Tensor) -> None:
+        """Write the checkpoint after ``self.step`` steps (all processes take part)."""
+        accel = self.accelerator
+        tmp = self.out_dir / "checkpoints" / f".tmp-step-{self.step:08d}"
+        if self.main:
+            tmp = begin_checkpoint(self.out_dir, self.step)
+        accel.wait_for_everyone()
+        atomic_save_tensors(self._rng_tensors(), tmp / f"rng-rank{self.rank}.safetensors")
+        accel.wait_for_everyone()
+        if self.main:
+            optimizer_tensors, optimizer_rest = flatten_optimizer_state(self.optimizer.state_dict())
+            state = {"step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+                     "world_size": self.world, "elapsed_s": self.elapsed, **self.extra_state()}
+            if self.scheduler is not None:
+                state["scheduler"] = self.scheduler.state_dict()
+            files = {**self.model_tensors(), "optimizer.safetensors": optimizer_tensors,
+                     "optimizer.json": optimizer_rest, "order.safetensors": {"order_state": order_state},
+                     "state.json": state, "config.json": self.config.to_dict()}
+            remove_stale(self.out_dir, keep=finish_checkpoint(tmp, files))
+        accel.wait_for_everyone()
+
+    def load_checkpoint(self, folder: Path, order: torch.Generator) -> None:
+        """Restore everything :meth:`save_checkpoint` wrote into this process."""
+        state = read_checkpoint_file(folder, "state.json")
+        check_fields(state, _STATE_FIELDS, f"checkpoint file {folder / 'state.json'}")
+        if state["world_size"] != self.world:
+            raise CheckpointError(f"checkpoint {folder} was written by {state['world_size']} processes; resume it with "
+                                  f"the same number (got {self.world})")
+        self.load_model_tensors(folder, state)
+        path = folder / "optimizer.safetensors"
+        try:
+            self.optimizer.load_state_dict(
+                unflatten_optimizer_state(read_checkpoint_file(folder, "optimizer.safetensors"),
+                                          read_checkpoint_file(folder, "optimizer.json")))
+        except (KeyError, ValueError, TypeError) as err:
+            raise CheckpointError(f"{path} does not match the optimizer: {err}") from err
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        path = folder / f"rng-rank{self.rank}.safetensors"
+        self._restore_rng(read_checkpoint_file(folder, path.name), path)
+        order.set_state(read_checkpoint_file(folder, "order.safetensors")["order_state"])
+        self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
+        self.elapsed = float(state.get("elapsed_s", 0.0))
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def run(self) -> None:
+        """Train from scratch or from the last checkpoint to ``total_steps`` and write the final files."""
+        accel, config = self.accelerator, self.config
+        config_dict = config.to_dict()
+        continued = False
+        if self.main:
+            continued = open_run(self.out_dir, self.kind, config_dict, self.data_info, config.RESUMABLE,
+                                 self.resume, self.overwrite)
+        accel.wait_for_everyone()
+        self.setup()
+        torch.manual_seed(derive_seed(config.seed, f"global/{self.rank}"))
+        order = derived_generator(config.seed, "order")
+        found = latest_checkpoint(self.out_dir) if (continued or self.resume) else None
+        if found is not None:
+            self.load_checkpoint(found, order)
+        logger = None
+        if self.main:
+            remove_stale(self.out_dir, keep=found)
+            records = trim_log(self.metrics_path, self.step)
+            logger = JsonlLogger(self.metrics_path)
+            self.on_start(records, logger)
+        accel.wait_for_everyone()
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=f"training {self.kind}", unit="step",
+                   disable=not (config.progress and self.main))
+        sums: dict[str, Tensor] = {}
+        postfix: dict[str, str] = {}
+        interval_steps, interval_time = 0, 0.0
+        try:
+            while self.step < self.total_steps:
+                epoch_start = order.get_state()
+                permutation = torch.randperm(len(self.train_indices), generator=order)
+                batches = epoch_batches(self.train_indices, permutation, config.batch_size, self.world, self.rank,
+                                        self.step_in_epoch)[: self.total_steps - self.step]
+                started = time.perf_counter()
+                loader = epoch_loader(self.dataset, batches, config.num_workers, self.device.type == "cuda")
+                for batch in loader:
+                    values = self.train_step(batch.to(self.device, non_blocking=True))
+                    for key, value in values.items():
+                        sums[key] = sums.get(key, 0) + value.detach().double()
+                    self.step += 1
+                    self.step_in_epoch += 1
+                    end_of_epoch = self.step_in_epoch == self.steps_per_epoch
+                    if end_of_epoch:
+                        self.epoch += 1
+                        self.step_in_epoch = 0
+                    took = time.perf_counter() - started
+                    interval_time += took
+                    self.elapsed += took
+                    interval_steps += 1
+                    bar.update(1)
+                    last = self.step == self.total_steps
+                    if self.step % config.log_every == 0 or last:
+                        postfix.update(self._log(sums, interval_steps, interval_time, logger))
+                        sums, interval_steps, interval_time = {}, 0, 0.0
+                    postfix.update(self.after_step(end_of_epoch, logger))
+                    bar.set_postfix(postfix, refresh=False)
+                    if ((config.checkpoint_every and self.step % config.checkpoint_every == 0) or last
+                            or (end_of_epoch and self.checkpoint_each_epoch)):
+                        self.save_checkpoint(order.get_state() if end_of_epoch else epoch_start)
+                    started = time.perf_counter()
+            self.on_end(logger)
+        finally:
+            bar.close()
+            if logger is not None:
+                logger.close()
+        if self.main:
+            self.save_final()
+            if self.metrics_path.is_file():
+                save_loss_curve(self.metrics_path, self.out_dir / "loss.png", title=f"{self.kind} training loss")
+            finish_run(self.out_dir, self.step)
+        accel.wait_for_everyone()
+
+    def _log(self, sums: dict[str, Tensor], steps: int, seconds: float, logger: JsonlLogger | None) -> dict[str, str]:
+        names = sorted(sums)
+        means = self.accelerator.reduce(torch.stack([sums[k] for k in names]), reduction="mean") / steps
+        record: dict[str, Any] = {"kind": "train", "step": self.step, "epoch": self.epoch}
+        record.update({k: float(v) for k, v in zip(names, means.tolist())})
+        if not math.isfinite(record["loss"]):
+            raise FloatingPointError(f"the training loss became {record['loss']} at step {self.step}; lower the lr")
+        record["images_per_s"] = steps * self.config.batch_size / max(seconds, 1e-9)
+        record["elapsed_s"] = self.elapsed
+        if logger is not None:
+            logger.log(record)
+        return {"loss": f"{record['loss']:.4f}", "img_s": f"{record['images_per_s']:.0f}"}
