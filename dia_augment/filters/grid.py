@@ -1,7 +1,8 @@
 """Visual readiness checks of a dissolver: the dissolve grid and the readiness curve.
 
 A dissolve grid shows a fixed set of images (rows) next to their dissolved versions at a few
-steps (columns): the original, then ``t = 0, 30, 60, 100, 200`` by default. A well trained
+steps (columns): the original, then ``t = 0, 30, 60, 100, 200`` by default. Rows can be labelled
+with their class (``normal`` / ``anomalous``, see :func:`class_row_labels`) in a strip on the left. A well trained
 DDPM dissolver keeps the anatomy and removes fine detail more and more as ``t`` grows; an
 untrained one returns noise-like or washed-out images even at small ``t``.
 
@@ -28,13 +29,22 @@ from dia_augment.filters.base import Dissolver
 from dia_augment.utils.checks import check_images
 from dia_augment.utils.io import atomic_open
 
-__all__ = ["GRID_STEPS", "dissolve_grid", "grid_to_pil", "save_dissolve_grid", "save_readiness_curve"]
+__all__ = [
+    "GRID_STEPS",
+    "dissolve_grid",
+    "grid_to_pil",
+    "class_row_labels",
+    "save_dissolve_grid",
+    "save_readiness_curve",
+]
 
 #: The default columns of a dissolve grid (after the original).
 GRID_STEPS = (0, 30, 60, 100, 200)
 
 # Height in pixels of the label strip above the grid.
 _LABEL_HEIGHT = 14
+# Margin in pixels around a row label in the strip on the left.
+_ROW_LABEL_MARGIN = 4
 
 
 def _check_grid_args(steps: Sequence[int], padding: int) -> tuple[int, ...]:
@@ -97,10 +107,43 @@ def dissolve_grid(
     return grid
 
 
+def class_row_labels(
+    labels: Sequence[int] | Tensor, classes: Sequence[int] | Tensor | None = None, class_names: Sequence[str] | None = None
+) -> list[str]:
+    """Row labels of a grid: ``"normal"`` for target 0, ``"anomalous"`` for 1, with the class name when given.
+
+    Args:
+        labels: the rows' targets, 0 (normal) or 1 (anomaly).
+        classes: the rows' original classes, indices into ``class_names``.
+        class_names: the names of the original classes.
+
+    Examples:
+        >>> class_row_labels([0, 1])
+        ['normal', 'anomalous']
+        >>> class_row_labels([0, 1], [1, 0], ["COVID", "non-COVID"])
+        ['normal: non-COVID', 'anomalous: COVID']
+    """
+    targets = [int(v) for v in labels]
+    if any(t not in (0, 1) for t in targets):
+        raise ValueError(f"labels must be 0 (normal) or 1 (anomaly); got {targets}")
+    names = ["normal" if t == 0 else "anomalous" for t in targets]
+    if classes is None or class_names is None:
+        return names
+    indices = [int(c) for c in classes]
+    if len(indices) != len(names):
+        raise ValueError(f"got {len(names)} labels but {len(indices)} classes")
+    return [f"{name}: {class_names[c]}" for name, c in zip(names, indices)]
+
+
 def grid_to_pil(
-    grid: Tensor, column_width: int | None = None, labels: Sequence[str] | None = None, scale: int = 1
+    grid: Tensor,
+    column_width: int | None = None,
+    labels: Sequence[str] | None = None,
+    scale: int = 1,
+    row_labels: Sequence[str] | None = None,
+    row_height: int | None = None,
 ) -> Image.Image:
-    """Convert a grid tensor to an 8-bit PIL image, optionally enlarged and with column labels.
+    """Convert a grid tensor to an 8-bit PIL image, optionally enlarged and with column and row labels.
 
     Args:
         grid: a ``(C, H, W)`` float image in ``[0, 1]``, C = 1 or 3.
@@ -108,6 +151,10 @@ def grid_to_pil(
             place the labels; required with ``labels``.
         labels: one label per column, written above the grid.
         scale: an integer enlargement (nearest neighbour), so that small images stay readable.
+        row_labels: one label per row, written in a white strip left of the grid (as wide as
+            the longest label plus 4 px on each side).
+        row_height: the height of one row (cell plus padding) in the grid's pixels; required
+            with ``row_labels``.
 
     Examples:
         >>> grid_to_pil(torch.ones(1, 4, 6), scale=2).size
@@ -121,16 +168,26 @@ def grid_to_pil(
     pixels = pixels.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     array = pixels.permute(1, 2, 0).numpy()
     image = Image.fromarray(np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array))
-    if not labels:
+    if not labels and not row_labels:
         return image
-    if column_width is None:
+    if labels and column_width is None:
         raise ValueError("column_width is needed to place the labels")
-    canvas = Image.new(image.mode, (image.width, image.height + _LABEL_HEIGHT), color=255 if image.mode == "L" else (255,) * 3)
-    canvas.paste(image, (0, _LABEL_HEIGHT))
+    if row_labels and row_height is None:
+        raise ValueError("row_height is needed to place the row labels")
+    white, ink = (255, 0) if image.mode == "L" else ((255,) * 3, (0, 0, 0))
+    top = _LABEL_HEIGHT if labels else 0
+    left = 0
+    if row_labels:
+        measure = ImageDraw.Draw(image)
+        left = int(np.ceil(max(measure.textlength(str(t)) for t in row_labels))) + 2 * _ROW_LABEL_MARGIN
+    canvas = Image.new(image.mode, (left + image.width, top + image.height), color=white)
+    canvas.paste(image, (left, top))
     draw = ImageDraw.Draw(canvas)
-    ink = 0 if image.mode == "L" else (0, 0, 0)
-    for i, label in enumerate(labels):
-        draw.text((i * column_width * scale + 2, 1), str(label), fill=ink)
+    for i, label in enumerate(labels or ()):
+        draw.text((left + i * column_width * scale + 2, 1), str(label), fill=ink)
+    for i, label in enumerate(row_labels or ()):
+        centre = top + (i * row_height + row_height // 2) * scale
+        draw.text((_ROW_LABEL_MARGIN, centre), str(label), fill=ink, anchor="lm")
     return canvas
 
 
@@ -142,6 +199,7 @@ def save_dissolve_grid(
     padding: int = 2,
     scale: int = 2,
     labels: bool = True,
+    row_labels: Sequence[str] | None = None,
 ) -> Tensor:
     """Make a :func:`dissolve_grid` and write it as a PNG, atomically.
 
@@ -153,6 +211,8 @@ def save_dissolve_grid(
         padding: the gap between cells, in pixels (before enlargement).
         scale: integer enlargement of the written image.
         labels: write ``original``, ``t=0``, ... above the columns (a 14 px strip on top).
+        row_labels: one label per image, written left of its row, e.g. the class from
+            :func:`class_row_labels` (``normal: non-COVID``, ``anomalous: COVID``).
 
     Returns:
         The grid tensor (before enlargement and labels).
@@ -165,11 +225,15 @@ def save_dissolve_grid(
         >>> Image.open(p).size
         (220, 90)
     """
+    if row_labels is not None and len(row_labels) != images.shape[0]:
+        raise ValueError(f"row_labels must give one label per image: got {len(row_labels)} for {images.shape[0]} images")
     grid = dissolve_grid(dissolver, images, steps, padding)
     steps = tuple(steps)
     column_width = images.shape[-1] + padding
     names = ["original"] + [f"t={t}" for t in steps] if labels else None
-    image = grid_to_pil(grid, column_width=column_width, labels=names, scale=scale)
+    image = grid_to_pil(
+        grid, column_width, names, scale, row_labels=row_labels, row_height=images.shape[-2] + padding
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     with atomic_open(path, "wb") as f:

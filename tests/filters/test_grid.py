@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from dia_augment.cli import main
 from dia_augment.filters.base import Dissolver, ResizeDissolving
-from dia_augment.filters.grid import dissolve_grid, grid_to_pil, save_dissolve_grid, save_readiness_curve
+from dia_augment.filters.grid import class_row_labels, dissolve_grid, grid_to_pil, save_dissolve_grid, save_readiness_curve
 
 
 class FadeDissolving(Dissolver):
@@ -79,6 +79,28 @@ def test_saved_png_holds_the_grid_pixels(tmp_path, channels):
     expected = expected.repeat_interleave(3, 0).repeat_interleave(3, 1)
     assert torch.equal(body, expected)
     assert image[:label_strip].min() < 64  # the labels were drawn in black on white
+
+
+def test_row_labels_sit_left_of_their_rows_and_leave_the_grid_untouched(tmp_path):
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    path = tmp_path / "g.png"
+    rows = class_row_labels([0, 1, 1], [1, 0, 2], ["COVID", "non-COVID", "other"])
+    assert rows == ["normal: non-COVID", "anomalous: COVID", "anomalous: other"]
+    grid = save_dissolve_grid(FadeDissolving(), x, path, steps=(0, 500), padding=2, scale=2, row_labels=rows)
+    image = np.asarray(Image.open(path)).astype(int)
+    strip = image.shape[1] - 2 * grid.shape[2]
+    widest = max(ImageDraw.Draw(Image.new("L", (1, 1))).textlength(t) for t in rows)
+    assert strip == int(np.ceil(widest)) + 8 and image.shape[0] == 14 + 2 * grid.shape[1]
+    body = torch.from_numpy(image[14:, strip:].astype(np.uint8))
+    assert torch.equal(body, (grid[0] * 255).round().to(torch.uint8).repeat_interleave(2, 0).repeat_interleave(2, 1))
+    for row in range(3):  # ink in each row's band of the strip, none in the padding between rows
+        band = image[14 + 2 * (2 + row * 10) : 14 + 2 * (2 + row * 10 + 8), :strip]
+        assert band.min() < 128
+    assert image[14 : 14 + 2 * 2, :strip].min() == 255
+    with pytest.raises(ValueError, match="one label per image: got 2 for 3"):
+        save_dissolve_grid(FadeDissolving(), x, path, row_labels=rows[:2])
+    with pytest.raises(ValueError, match="0 \\(normal\\) or 1"):
+        class_row_labels([0, 2])
 
 
 def test_unlabelled_png_is_the_bare_grid(tmp_path):
