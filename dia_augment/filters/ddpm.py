@@ -11,12 +11,28 @@ from diffusers import DDPMScheduler, UNet2DModel
 from torch import Tensor
 
 from dia_augment import __version__
-from dia_augment.filters.base import Dissolver
-from dia_augment.utils.io import CheckpointError, atomic_write_json, is_hub_id, read_json
+from dia_augment.errors import CheckpointError, ConfigError, InputTypeError
+from dia_augment.filters.base import RESIZE_MODES, Dissolver
+from dia_augment.utils.io import atomic_write_json, is_hub_id, load_tensors, read_json
 
-__all__ = ["predict_original_sample", "ddpm_dissolve", "DDPMDissolving", "DISSOLVER_CONFIG_NAME"]
+__all__ = [
+    "predict_original_sample",
+    "ddpm_dissolve",
+    "DDPMDissolving",
+    "DISSOLVER_CONFIG_NAME",
+    "ONLINE_UNET_FOLDER",
+    "INPUT_RANGES",
+    "DISSOLVER_WEIGHTS",
+]
 
 DISSOLVER_CONFIG_NAME = "dissolver_config.json"
+#: The sub-folder of a saved dissolver that holds the online (not averaged) UNet weights, when saved.
+ONLINE_UNET_FOLDER = "unet_online"
+#: ``explicit``: ``[0, 1]`` mapped to the model's ``[-1, 1]`` and back; ``reference``: the paper
+#: code's flaw, ``[0, 1]`` fed as is and the clamped ``[-1, 1]`` prediction kept (an ablation).
+INPUT_RANGES = ("explicit", "reference")
+#: Which weights of a dissolver trained by the library to load.
+DISSOLVER_WEIGHTS = ("ema", "online")
 _HUB_KWARGS = ("cache_dir", "local_files_only", "token", "revision", "force_download", "proxies")
 
 
@@ -71,16 +87,27 @@ class DDPMDissolving(Dissolver):
     still flow from the output to the input. The UNet runs in its own dtype (fp32 / bf16 /
     fp16); the output has the input's dtype.
 
+    ``input_range="reference"`` reproduces the paper code's flaw, as an ablation, never a
+    default: the ``[0, 1]`` image is fed to the ``[-1, 1]`` model as it is (:math:`s(x) = x`)
+    and the clamped ``[-1, 1]`` prediction is kept, not mapped back. The reference never clamps
+    it to ``[0, 1]`` itself: its colour jitter (p = 0.8) clamps the rows it touches, and the
+    other 20 % reach the backbone with values below 0. Here the output is clamped to
+    ``[0, 1]`` after the resize back, like every dissolver's, which matches the jittered rows.
+
+    The first call on images whose channel count differs from the model's, or smaller than
+    its resolution, warns once (the model never saw such images).
+
     Args:
         unet: a diffusers ``UNet2DModel`` predicting the noise, trained on ``[-1, 1]`` images.
         scheduler: the ``DDPMScheduler`` (or any scheduler with ``alphas_cumprod``) it was trained with.
         resolution: the working resolution; defaults to ``unet.config.sample_size``.
         resize_mode: interpolation mode of both resizes.
-        antialias: antialias the down-resize.
+        antialias: antialias the down-resize (the reference: no antialias, a tensor resize).
         add_noise: noise the image to step ``t`` before the prediction.
         clip_sample: clamp the x0 prediction to ``[-1, 1]``.
         freeze: freeze the UNet's weights and put it in eval mode.
         check_inputs: validate inputs on every call (the forward pass's only host sync).
+        input_range: ``"explicit"`` (default) or ``"reference"`` (the paper code's range flaw).
 
     Shape:
         - images: :math:`(B, C, H, W)`, C in {1, 3}, float in ``[0, 1]``
@@ -110,12 +137,15 @@ class DDPMDissolving(Dissolver):
         clip_sample: bool = True,
         freeze: bool = True,
         check_inputs: bool = True,
+        input_range: str = "explicit",
     ) -> None:
+        if input_range not in INPUT_RANGES:
+            raise ConfigError(f"input_range must be one of {INPUT_RANGES}; got {input_range!r}")
         if not hasattr(scheduler, "alphas_cumprod"):
-            raise TypeError(f"scheduler must have alphas_cumprod (e.g. a DDPMScheduler); got {type(scheduler).__name__}")
+            raise InputTypeError(f"scheduler must have alphas_cumprod (e.g. a DDPMScheduler); got {type(scheduler).__name__}")
         config = unet.config
         if config.in_channels != config.out_channels or config.in_channels not in (1, 3):
-            raise ValueError(
+            raise ConfigError(
                 f"the UNet must map 1 or 3 channels to as many; got {config.in_channels} -> {config.out_channels}"
             )
         sample_size = config.sample_size if isinstance(config.sample_size, int) else config.sample_size[0]
@@ -130,6 +160,8 @@ class DDPMDissolving(Dissolver):
         self.scheduler = scheduler
         self.add_noise = bool(add_noise)
         self.clip_sample = bool(clip_sample)
+        self.input_range = input_range
+        self.trained_on = (int(config.in_channels), self.resolution)
         self.num_train_timesteps = int(scheduler.config.num_train_timesteps)
         self.register_buffer("alphas_cumprod", scheduler.alphas_cumprod.detach().clone().float(), persistent=False)
         if freeze:
@@ -143,13 +175,15 @@ class DDPMDissolving(Dissolver):
     def dissolve(self, images: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
         model_dtype = self.unet.dtype
         math_dtype = torch.promote_types(model_dtype, torch.float32)
-        x = images.to(math_dtype) * 2 - 1
+        x = images.to(math_dtype)
+        if self.input_range == "explicit":
+            x = x * 2 - 1
         if noise is not None:
             abar = self.alphas_cumprod.to(math_dtype)[t].view(-1, 1, 1, 1)
             x = abar.sqrt() * x + (1 - abar).sqrt() * noise.to(math_dtype)
         eps = self.unet(x.to(model_dtype), t).sample.to(math_dtype)
         x0 = predict_original_sample(x, eps, self.alphas_cumprod.to(math_dtype), t, self.clip_sample)
-        return (x0 + 1) / 2
+        return (x0 + 1) / 2 if self.input_range == "explicit" else x0
 
     # ----------------------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
@@ -161,20 +195,29 @@ class DDPMDissolving(Dissolver):
             "antialias": self.antialias,
             "add_noise": self.add_noise,
             "clip_sample": self.clip_sample,
+            "input_range": self.input_range,
             "channels": self.model_channels,
         }
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+    def save_pretrained(self, save_directory: str | os.PathLike, online_unet: UNet2DModel | None = None) -> None:
         """Save in the diffusers pipeline layout (``unet/``, ``scheduler/``, ``model_index.json``).
 
         The directory also loads as a diffusers ``DDPMPipeline``; ``dissolver_config.json``
         keeps the dissolving settings. Weights are safetensors.
+
+        Args:
+            save_directory: the folder.
+            online_unet: a trainer's online (not averaged) weights, saved to
+                ``unet_online/`` beside the dissolver's own (EMA) ``unet/``, for
+                ``from_pretrained(..., weights="online")``.
         """
         import diffusers
 
         root = Path(save_directory)
         root.mkdir(parents=True, exist_ok=True)
         self.unet.save_pretrained(root / "unet", safe_serialization=True)
+        if online_unet is not None:
+            online_unet.save_pretrained(root / ONLINE_UNET_FOLDER, safe_serialization=True)
         self.scheduler.save_pretrained(root / "scheduler")
         atomic_write_json(
             root / "model_index.json",
@@ -193,50 +236,135 @@ class DDPMDissolving(Dissolver):
         pretrained: str | os.PathLike,
         resolution: int | None = None,
         torch_dtype: torch.dtype | None = None,
+        weights: str = "ema",
         **kwargs: Any,
     ) -> DDPMDissolving:
         """Load a dissolver saved by :meth:`save_pretrained`, or any ``DDPMPipeline`` directory or hub id.
+
+        Weights are read from safetensors files only: a folder holding only pickle weights
+        (``.bin``) is refused, never unpickled. A path that is not a local folder is taken as a
+        Hugging Face hub id only when it reads as one (``org/name``), and the error then says so.
 
         Args:
             pretrained: a local directory or a Hugging Face hub id (e.g. ``"google/ddpm-cifar10-32"``).
             resolution: the resolution you expect; a checkpoint of another resolution raises.
             torch_dtype: load the UNet in this dtype.
+            weights: ``"ema"`` (the saved ``unet/``: for a dissolver trained by the library, the
+                exponential moving average of its weights) or ``"online"`` (the raw weights of
+                the last training step, as the paper's code dissolves with: ``unet_online/``
+                when saved there, else the final checkpoint of the training run the folder
+                is the ``dissolver/`` of).
             **kwargs: ``cache_dir``, ``local_files_only``, ``token``, ``revision`` ... for the hub,
                 and dissolving settings (``resize_mode``, ``antialias``, ``add_noise``,
-                ``clip_sample``, ``check_inputs``) that override the saved ones.
+                ``clip_sample``, ``input_range``, ``check_inputs``) that override the saved ones.
 
         Raises:
-            CheckpointError: a missing or corrupt directory, or a checkpoint of another resolution.
+            CheckpointError: a missing or corrupt directory (a ``dissolver_config.json`` field of
+                the wrong type included), pickle-only weights, missing online weights, or a
+                checkpoint of another resolution.
         """
+        if weights not in DISSOLVER_WEIGHTS:
+            raise ConfigError(f"weights must be one of {DISSOLVER_WEIGHTS}; got {weights!r}")
         hub_kwargs = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
         path = Path(pretrained)
         local = path.is_dir()
+        if path.exists() and not local:
+            raise CheckpointError(f"{path} is a file; a dissolver is a folder saved by DDPMDissolving.save_pretrained")
         if not local and not is_hub_id(str(pretrained)):
-            raise CheckpointError(f"dissolver directory not found: {pretrained}")
+            raise CheckpointError(f"dissolver folder not found: {pretrained} (looked for {path.resolve()})")
         settings: dict[str, Any] = {}
         if local:
             if not (path / "unet").is_dir():
                 raise CheckpointError(f"{path} is not a saved dissolver: it has no unet/ folder")
+            _refuse_pickle_only(path / "unet")
             if (path / DISSOLVER_CONFIG_NAME).exists():
-                settings = read_json(path / DISSOLVER_CONFIG_NAME, what="dissolver config")
+                settings = _read_settings(path / DISSOLVER_CONFIG_NAME)
         try:
-            unet = UNet2DModel.from_pretrained(pretrained, subfolder="unet", torch_dtype=torch_dtype, **hub_kwargs)
+            unet = UNet2DModel.from_pretrained(
+                pretrained, subfolder="unet", torch_dtype=torch_dtype, use_safetensors=True, **hub_kwargs
+            )
             scheduler = DDPMScheduler.from_pretrained(pretrained, subfolder="scheduler", **hub_kwargs)
         except (OSError, ValueError, RuntimeError, KeyError) as err:
-            where = "the directory" if local else "the Hugging Face hub (no such local directory; offline? pass one)"
+            where = (
+                "the directory"
+                if local
+                else f"the Hugging Face hub: there is no local folder {path.resolve()}, so {str(pretrained)!r} was "
+                "taken as a hub id (offline? pass a local folder)"
+            )
             raise CheckpointError(f"could not load the dissolver {pretrained} from {where}: {err}") from err
+        if weights == "online":
+            _load_online_weights(unet, pretrained, path if local else None, hub_kwargs)
         saved_resolution = settings.get("resolution", unet.config.sample_size)
         if resolution is not None and resolution != saved_resolution:
             raise CheckpointError(
                 f"{pretrained} is a {saved_resolution} px dissolver, but resolution={resolution} was asked for; "
                 f"train a dissolver at {resolution} px or load with resolution={saved_resolution}"
             )
-        options = {k: settings[k] for k in ("resize_mode", "antialias", "add_noise", "clip_sample") if k in settings}
+        options = {k: settings[k] for k in ("resize_mode", "antialias", "add_noise", "clip_sample", "input_range") if k in settings}
         options.update(kwargs)
         return cls(unet, scheduler, resolution=saved_resolution, **options)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, add_noise={self.add_noise}, num_train_timesteps={self.num_train_timesteps}"
+        return (
+            f"{super().extra_repr()}, add_noise={self.add_noise}, input_range={self.input_range!r}, "
+            f"num_train_timesteps={self.num_train_timesteps}"
+        )
+
+
+def _read_settings(file: Path) -> dict[str, Any]:
+    """``dissolver_config.json``, its fields checked, naming the file and the field on any problem."""
+    settings = read_json(file, what="dissolver config")
+    if not isinstance(settings, dict):
+        raise CheckpointError(f"{file} must hold a JSON object; got {type(settings).__name__}")
+    expected = {
+        "resolution": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "resize_mode": lambda v: v in RESIZE_MODES,
+        "antialias": lambda v: isinstance(v, bool),
+        "add_noise": lambda v: isinstance(v, bool),
+        "clip_sample": lambda v: isinstance(v, bool),
+        "input_range": lambda v: v in INPUT_RANGES,
+    }
+    for field, valid in expected.items():
+        if field in settings and not valid(settings[field]):
+            raise CheckpointError(f"{file}: field {field!r} has an invalid value {settings[field]!r}")
+    return settings
+
+
+def _refuse_pickle_only(folder: Path) -> None:
+    if not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
+        names = ", ".join(sorted(f.name for f in folder.glob("*.bin")))
+        raise CheckpointError(
+            f"{folder} holds only pickle weights ({names}); they are never unpickled, as unpickling can run code. "
+            "Convert them to safetensors with a tool you trust (diffusers' save_pretrained(safe_serialization=True))"
+        )
+
+
+def _load_online_weights(unet: UNet2DModel, pretrained: str | os.PathLike, local: Path | None, hub_kwargs: dict) -> None:
+    """Replace ``unet``'s weights by the online weights saved with (or beside) the dissolver."""
+    if local is not None and not (local / ONLINE_UNET_FOLDER).is_dir():
+        from dia_augment.train.checkpoint import latest_checkpoint
+
+        checkpoint = latest_checkpoint(local.parent)
+        if checkpoint is None or not (checkpoint / "unet.safetensors").is_file():
+            raise CheckpointError(
+                f"{local} has no {ONLINE_UNET_FOLDER}/ folder and {local.parent} no training checkpoint with "
+                "unet.safetensors: the online weights were not kept; load weights='ema'"
+            )
+        tensors = load_tensors(checkpoint / "unet.safetensors", what="online UNet weights")
+        try:
+            unet.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise CheckpointError(f"{checkpoint / 'unet.safetensors'} does not fit the UNet of {local}: {err}") from err
+        return
+    if local is not None:
+        _refuse_pickle_only(local / ONLINE_UNET_FOLDER)
+    try:
+        online = UNet2DModel.from_pretrained(
+            pretrained, subfolder=ONLINE_UNET_FOLDER, torch_dtype=unet.dtype, use_safetensors=True, **hub_kwargs
+        )
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        raise CheckpointError(f"could not load the online weights ({ONLINE_UNET_FOLDER}/) of {pretrained}: {err}") from err
+    unet.load_state_dict(online.state_dict())
 
 
 def ddpm_dissolve(

@@ -93,6 +93,58 @@ class TestValues:
         torch.testing.assert_close(ddpm_dissolve(x, 70, micro_dissolver.unet, micro_dissolver.scheduler), ref)
 
 
+class TestReferenceInputRange:
+    def test_values_follow_the_paper_codes_flaw(self):
+        # [0, 1] fed to the [-1, 1] model as is; the clamped [-1, 1] prediction kept, then clamped to [0, 1]
+        d = DDPMDissolving(constant_eps_unet(1, 8, 0.3), make_scheduler(), input_range="reference")
+        x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(8))
+        t = torch.tensor([30, 60, 99])
+        abar = make_scheduler().alphas_cumprod.double()[t].view(-1, 1, 1, 1)
+        x0 = ((x.double() - (1 - abar).sqrt() * 0.3) / abar.sqrt()).clamp(-1, 1)
+        torch.testing.assert_close(d(x, t), x0.clamp(0, 1).float(), atol=1e-6, rtol=0)
+        # the explicit mapping of the same model: (clamp((2x - 1 - ...) / ...) + 1) / 2
+        torch.testing.assert_close(DDPMDissolving(d.unet, make_scheduler())(x, t), analytic(x, t, 0.3), atol=1e-6, rtol=0)
+
+    def test_dark_pixels_go_to_zero(self):
+        # a zero prediction and t -> 0 leave x0 = x / sqrt(abar) ~ x: nothing changes ...
+        d = DDPMDissolving(constant_eps_unet(1, 8, 1.0), make_scheduler(), input_range="reference")
+        x = torch.full((1, 1, 8, 8), 0.1)
+        # ... but a positive noise prediction pushes x0 below 0, where the clamp to [0, 1] cuts it
+        abar = float(make_scheduler().alphas_cumprod[99])
+        assert (0.1 - (1 - abar) ** 0.5) / abar**0.5 < 0
+        assert d(x, 99).max().item() == 0.0
+
+    def test_bad_input_range(self):
+        with pytest.raises(ValueError, match="input_range"):
+            DDPMDissolving(constant_eps_unet(1, 8, 0.0), make_scheduler(), input_range="raw")
+
+
+class TestUnlikeTrainingData:
+    def test_other_channels_warn_once_per_dissolver(self, micro_dissolver):
+        x = torch.rand(2, 3, 8, 8)
+        with pytest.warns(UserWarning, match="trained on 1-channel images, but these have 3") as record:
+            micro_dissolver(x, 50)
+            micro_dissolver(x, 60)
+        assert len([w for w in record if "channel" in str(w.message)]) == 1
+        twin = DDPMDissolving(micro_dissolver.unet, make_scheduler())
+        with pytest.warns(UserWarning, match="1-channel"):
+            twin(x, 50)
+
+    def test_smaller_images_warn_once(self, micro_dissolver):
+        with pytest.warns(UserWarning, match="these 4x4 images are smaller than the 8 px images") as record:
+            micro_dissolver(torch.rand(1, 1, 4, 4), 50)
+            micro_dissolver(torch.rand(1, 1, 4, 4), 50)
+        assert len(record) == 1
+
+    def test_matching_data_is_silent(self, micro_dissolver):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            micro_dissolver(torch.rand(2, 1, 8, 8), 50)
+            micro_dissolver(torch.rand(2, 1, 32, 32), 50)
+
+
 class TestChannelsAndDtypes:
     def test_gray_image_through_rgb_model(self, micro_dissolver_rgb):
         x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -196,6 +248,71 @@ class TestSaveLoad:
     def test_offline_hub_id_is_a_clear_error(self):
         with pytest.raises(CheckpointError, match="Hugging Face hub"):
             DDPMDissolving.from_pretrained("no-such-org/no-such-dissolver", local_files_only=True)
+
+    def test_input_range_is_saved(self, tmp_path, micro_dissolver):
+        d = DDPMDissolving(micro_dissolver.unet, make_scheduler(), input_range="reference")
+        d.save_pretrained(tmp_path)
+        assert DDPMDissolving.from_pretrained(tmp_path).input_range == "reference"
+        assert DDPMDissolving.from_pretrained(tmp_path, input_range="explicit").input_range == "explicit"
+
+    def test_online_weights_saved_beside_the_ema_ones(self, tmp_path, micro_dissolver):
+        torch.manual_seed(5)
+        online = make_unet("micro", 8, 1)
+        micro_dissolver.save_pretrained(tmp_path / "dis", online_unet=online)
+        x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        ema = DDPMDissolving.from_pretrained(tmp_path / "dis")
+        loaded = DDPMDissolving.from_pretrained(tmp_path / "dis", weights="online")
+        assert torch.equal(ema(x, 50), micro_dissolver(x, 50))
+        assert torch.equal(loaded(x, 50), DDPMDissolving(online, make_scheduler())(x, 50))
+        assert not torch.equal(loaded(x, 50), ema(x, 50))
+
+    def test_online_weights_from_the_training_runs_last_checkpoint(self, tmp_path, micro_dissolver):
+        from dia_augment.train.checkpoint import begin_checkpoint, finish_checkpoint
+
+        micro_dissolver.save_pretrained(tmp_path / "dissolver")
+        with pytest.raises(CheckpointError, match="online weights were not kept"):
+            DDPMDissolving.from_pretrained(tmp_path / "dissolver", weights="online")
+        torch.manual_seed(6)
+        online = make_unet("micro", 8, 1)
+        finish_checkpoint(begin_checkpoint(tmp_path, 40), {"unet.safetensors": online.state_dict()})
+        loaded = DDPMDissolving.from_pretrained(tmp_path / "dissolver", weights="online")
+        x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(loaded(x, 70), DDPMDissolving(online, make_scheduler())(x, 70))
+        with pytest.raises(ValueError, match="weights must be one of"):
+            DDPMDissolving.from_pretrained(tmp_path / "dissolver", weights="last")
+
+    def test_pickle_only_weights_are_refused_not_unpickled(self, tmp_path, micro_dissolver, monkeypatch):
+        micro_dissolver.save_pretrained(tmp_path)
+        (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+        micro_dissolver.unet.save_pretrained(tmp_path / "unet", safe_serialization=False)
+        assert (tmp_path / "unet" / "diffusion_pytorch_model.bin").is_file()
+
+        def no_unpickling(*args, **kwargs):
+            raise AssertionError("torch.load was called")
+
+        monkeypatch.setattr(torch, "load", no_unpickling)
+        with pytest.raises(CheckpointError, match=r"only pickle weights \(diffusion_pytorch_model.bin\).*never unpickled"):
+            DDPMDissolving.from_pretrained(tmp_path)
+
+    def test_a_missing_relative_path_says_it_was_taken_as_a_hub_id(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(CheckpointError, match="no local folder .*runs/dissolver, so 'runs/dissolver' was taken as a hub id"):
+            DDPMDissolving.from_pretrained("runs/dissolver", local_files_only=True)
+        with pytest.raises(CheckpointError, match="dissolver folder not found: ./runs/dissolver"):
+            DDPMDissolving.from_pretrained("./runs/dissolver")
+
+    @pytest.mark.parametrize(
+        ("field", "value"), [("resolution", "8"), ("resize_mode", "lanczos"), ("antialias", 1), ("input_range", "raw")]
+    )
+    def test_config_fields_are_checked(self, tmp_path, micro_dissolver, field, value):
+        micro_dissolver.save_pretrained(tmp_path)
+        config = json.loads((tmp_path / "dissolver_config.json").read_text())
+        (tmp_path / "dissolver_config.json").write_text(json.dumps({**config, field: value}))
+        with pytest.raises(CheckpointError, match=f"dissolver_config.json: field '{field}'"):
+            DDPMDissolving.from_pretrained(tmp_path)
+        (tmp_path / "dissolver_config.json").write_text("[8]")
+        with pytest.raises(CheckpointError, match="must hold a JSON object"):
+            DDPMDissolving.from_pretrained(tmp_path)
 
     def test_pickle_round_trip(self, micro_dissolver):
         x = torch.rand(1, 1, 8, 8)
