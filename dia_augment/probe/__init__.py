@@ -22,6 +22,7 @@ from dia_augment.probe.plot import save_probe_plot
 from dia_augment.probe.probe import PROBE_STEPS, probe_dissolver, resize_reference
 from dia_augment.probe.report import (
     RESIZE_LABEL,
+    erasure_at_change,
     format_probe_table,
     probe_dissolvers,
     probe_readiness,
@@ -35,6 +36,7 @@ __all__ = [
     "ProbeTotals",
     "anatomy_change",
     "check_twins",
+    "erasure_at_change",
     "lesion_erasure",
     "probe_dissolver",
     "probe_dissolvers",

@@ -19,7 +19,15 @@ from dia_augment.probe.probe import PROBE_STEPS, probe_dissolver, resize_referen
 from dia_augment.utils.checks import check_images
 from dia_augment.utils.io import atomic_write_json
 
-__all__ = ["RESIZE_LABEL", "probe_dissolvers", "format_probe_table", "to_json_records", "save_probe_results", "probe_readiness"]
+__all__ = [
+    "RESIZE_LABEL",
+    "probe_dissolvers",
+    "erasure_at_change",
+    "format_probe_table",
+    "to_json_records",
+    "save_probe_results",
+    "probe_readiness",
+]
 
 #: The label suffix of a dissolver's resize round trip alone.
 RESIZE_LABEL = "resize only"
@@ -74,6 +82,30 @@ def probe_dissolvers(
         if label not in curves:
             curves[label] = probe_dissolver(reference, clean, lesioned, mask, steps[:1], batch_size, seed, progress, desc=label)
     return curves
+
+
+def erasure_at_change(
+    rows: Sequence[Mapping[str, Any]], change: float, erasure_key: str = "erasure"
+) -> float | None:
+    """A dissolver's lesion erasure at a given anatomy change, interpolated linearly along its curve.
+
+    Compares dissolvers at equal damage to the anatomy rather than at equal ``t``. The curve's
+    points are taken in order of ``change_mae``; ``None`` when ``change`` lies outside them.
+
+    Examples:
+        >>> rows = [{"t": 0, "erasure": 0.0, "change_mae": 0.0}, {"t": 50, "erasure": 0.6, "change_mae": 0.02}]
+        >>> round(erasure_at_change(rows, 0.01), 6), erasure_at_change(rows, 0.05)
+        (0.3, None)
+    """
+    points = sorted((float(r["change_mae"]), float(r[erasure_key])) for r in rows
+                    if r.get("change_mae") is not None and r.get(erasure_key) is not None
+                    and math.isfinite(r["change_mae"]) and math.isfinite(r[erasure_key]))
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= change <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (change - x0) / (x1 - x0)
+    if points and points[0][0] == change:
+        return points[0][1]
+    return None
 
 
 def _fmt(value: Any, digits: int) -> str:

@@ -1,0 +1,87 @@
+"""The fine-grainedness study: its grid, resumption, and the report computed from the records."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "finegrained.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("finegrained_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def record(method, seed, auroc, ratio=None, size="small", contrast="high", erasure=None):
+    r = {"budget": "cpu", "method": method, "size": size, "contrast": contrast, "ratio": ratio, "seed": seed, "auroc": auroc}
+    if erasure is not None:
+        r.update(probe_erasure=erasure, probe_change_mae=0.01)
+    return r
+
+
+def test_grid(script):
+    grid = script.cells(script.METHODS, ["small"], ["high"], script.RATIOS, [0])
+    # csi once (no dissolver), ddpm and gaussian at ratios 1, 2, 4, resize at 2 and 4 only
+    assert [(c["method"], c["ratio"]) for c in grid] == [
+        ("csi", None), ("dia-ddpm", 1), ("dia-ddpm", 2), ("dia-ddpm", 4),
+        ("dia-gaussian", 1), ("dia-gaussian", 2), ("dia-gaussian", 4), ("resize", 2), ("resize", 4)]
+    assert len(script.cells(script.METHODS, list(script.SIZES), list(script.CONTRASTS), script.RATIOS, [0, 1, 2])) == 9 * 3 * 2 * 3
+
+
+def test_report_on_a_toy_results_file(script, tmp_path):
+    records = [record("csi", 0, 0.80), record("csi", 1, 0.84), record("csi", 2, 0.82),
+               record("dia-ddpm", 0, 0.83, 2, erasure=0.5), record("dia-ddpm", 1, 0.83, 2, erasure=0.7),
+               record("dia-ddpm", 2, 0.80, 2, erasure=0.6),
+               record("resize", 0, 0.70, 2, erasure=0.4),  # one seed: no spread
+               record("csi", 0, 0.60, size="subpixel", contrast="low")]
+    rows = script.summarize(records)
+    assert [(r["size"], r["method"], r["ratio"]) for r in rows] == [
+        ("subpixel", "csi", None), ("small", "csi", None), ("small", "dia-ddpm", 2), ("small", "resize", 2)]
+    csi, ddpm, resize = rows[1:]
+    assert csi["auroc_mean"] == pytest.approx(0.82) and csi["auroc_std"] == pytest.approx(0.02)
+    assert "diff_mean" not in csi
+    # paired differences +0.03, -0.01, -0.02: mean 0.0, std sqrt((0.03^2 + 0.01^2 + 0.02^2) / 2)
+    assert ddpm["diff_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert ddpm["diff_std"] == pytest.approx(statistics.stdev([0.03, -0.01, -0.02]))
+    assert ddpm["diff_n"] == 3 and ddpm["probe_erasure"] == pytest.approx(0.6) and ddpm["seeds"] == [0, 1, 2]
+    assert resize["diff_mean"] == pytest.approx(-0.10) and resize["diff_n"] == 1
+    table = script.format_table(rows)
+    assert "| small | high | dia-ddpm | 2 | 3 | 0.820 ± 0.017 | +0.000 ± 0.026 | 0.60 | 0.0100 |" in table
+    assert "| small | high | resize | 2 | 1 | 0.700 | -0.100 | 0.40 | 0.0100 |" in table
+    assert "| subpixel | low | csi | - | 1 | 0.600 | - | - | - |" in table
+    script.plot(rows, tmp_path / "study.png")
+    assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    script.main(["--out", str(tmp_path), "--report"])
+
+
+def test_finished_cells_are_skipped(script, tmp_path, monkeypatch, capsys):
+    grid = script.cells(["csi", "resize"], ["small"], ["high"], [2], [0])
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps({"budget": "mini", **c, "auroc": 0.5}) + "\n" for c in grid))
+    monkeypatch.setattr(script, "train_and_score", lambda *a, **k: pytest.fail("a finished cell ran again"))
+    script.main(["--out", str(tmp_path), "--budget", "mini", "--methods", "csi", "resize", "--sizes", "small",
+                 "--contrasts", "high", "--ratios", "2", "--seeds", "0"])
+    assert "0 cells to run (2 done)" in capsys.readouterr().out
+
+
+def test_one_tiny_cell_end_to_end(script, tmp_path, monkeypatch):
+    tiny = {"image_size": 16, "width": 2, "epochs": 1, "batch_size": 8, "lr": 0.1, "crop_min": 0.5,
+            "num_samples": 1, "num_train": 16, "num_test": 6, "ddpm_steps": 2}
+    monkeypatch.setitem(script.BUDGETS, "mini", tiny)
+    argv = ["--out", str(tmp_path), "--budget", "mini", "--methods", "resize", "--sizes", "large",
+            "--contrasts", "high", "--ratios", "2", "--seeds", "0"]
+    script.main(argv)
+    (r,) = script.read_results(tmp_path / "results.jsonl")
+    assert (r["method"], r["ratio"], r["dissolver_resolution"], r["lesion_sigma"]) == ("resize", 2, 8, [1.5, 2.5])
+    assert 0.0 <= r["auroc"] <= 1.0 and r["score_method"] in ("csi", "simclr")
+    assert 0 < r["probe_erasure"] < 1 and r["probe_change_mae"] > 0
