@@ -27,6 +27,7 @@ __all__ = [
     "DataError",
     "MissingFileError",
     "CheckpointError",
+    "MissingCheckpointError",
     "RunFolderError",
 ]
 
@@ -67,6 +68,16 @@ class MissingFileError(DiaError, FileNotFoundError):
 
 class CheckpointError(DiaError, RuntimeError):
     """A checkpoint, saved model or detector folder is missing, corrupt, or of the wrong kind."""
+
+
+class MissingCheckpointError(CheckpointError, MissingFileError):
+    """A checkpoint, saved model or detector folder the caller named does not exist.
+
+    Both a :class:`CheckpointError` and a :class:`MissingFileError` (so a ``FileNotFoundError``):
+    code that catches either keeps working, and the command line treats it as a usage mistake.
+    """
+
+    exit_code = 2
 
 
 class RunFolderError(DiaError, RuntimeError):

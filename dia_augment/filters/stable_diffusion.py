@@ -19,7 +19,7 @@ from diffusers import (
 from torch import Tensor, nn
 
 from dia_augment.filters.base import Dissolver
-from dia_augment.errors import InputError
+from dia_augment.errors import InputError, MissingCheckpointError
 from dia_augment.utils.io import CheckpointError, is_hub_id
 
 __all__ = [
@@ -118,7 +118,7 @@ def _load_components(pretrained: str | os.PathLike, kwargs: dict[str, Any]) -> d
     path = Path(pretrained)
     local = path.is_dir()
     if not local and not is_hub_id(str(pretrained)):
-        raise CheckpointError(
+        raise MissingCheckpointError(
             f"Stable Diffusion directory not found: {pretrained}; pass an existing diffusers pipeline directory "
             f"or a hub id such as {SD_VERSIONS['1.5']!r}"
         )
@@ -138,8 +138,9 @@ def _load_components(pretrained: str | os.PathLike, kwargs: dict[str, Any]) -> d
         if local:
             raise CheckpointError(f"could not load the Stable Diffusion pipeline in {path}: {err}") from err
         raise CheckpointError(
-            f"the Stable Diffusion weights {pretrained!r} could not be loaded from the Hugging Face hub or its "
-            f"cache ({type(err).__name__}: {err}); {_download_hint(str(pretrained))}"
+            f"the Stable Diffusion weights {pretrained!r} (taken as a hub id: there is no local folder of that name) "
+            f"could not be loaded from the Hugging Face hub or its cache ({type(err).__name__}: {err}); "
+            f"{_download_hint(str(pretrained))}"
         ) from err
     except ValueError as err:
         raise CheckpointError(f"{pretrained} is not a loadable Stable Diffusion pipeline: {err}") from err

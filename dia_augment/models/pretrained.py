@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from dia_augment.models.dia_resnet import DIAResNet
+from dia_augment.errors import MissingCheckpointError
 from dia_augment.utils.io import CheckpointError, load_tensors
 
 __all__ = ["load_pretrained_backbone", "read_state_dict"]
@@ -26,7 +27,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"pretrained weights not found: {path}")
+        raise MissingCheckpointError(f"pretrained weights not found: {path}")
     if path.suffix == ".safetensors":
         return load_tensors(path, what="pretrained weights")
     try:

@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from dia_augment.errors import CheckpointError, InputError
+from dia_augment.errors import CheckpointError, InputError, MissingCheckpointError
 
 __all__ = [
     "atomic_open",
@@ -121,7 +121,7 @@ def read_json(
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{what} not found: {path}")
+        raise MissingCheckpointError(f"{what} not found: {path}")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -191,7 +191,7 @@ def load_tensors(
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{what} not found: {path}")
+        raise MissingCheckpointError(f"{what} not found: {path}")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
