@@ -112,9 +112,11 @@ def draw_views(
 
 def _resize_matrix(length: int, size: int) -> Tensor:
     """The ``(size, length)`` matrix of a 1-D bilinear antialiased resize from ``length`` to ``size``."""
-    impulses = torch.eye(length, dtype=torch.float64).reshape(length, 1, length, 1)
-    out = F.interpolate(impulses, size=(size, 1), mode="bilinear", align_corners=False, antialias=True)
-    return out[:, 0, :, 0].T.float()
+    # one impulse per row of a (1 x length) image; along the width (an output height of 1
+    # keeps the rows apart, while an output width of 1 trips the antialiased kernel)
+    impulses = torch.eye(length, dtype=torch.float64).reshape(length, 1, 1, length)
+    out = F.interpolate(impulses, size=(1, size), mode="bilinear", align_corners=False, antialias=True)
+    return out[:, 0, 0, :].T.float()
 
 
 def _view_matrices(views: ViewSet, size: int) -> tuple[Tensor, Tensor]:

@@ -261,7 +261,7 @@ def save_score_histogram(
         b'\\x89PNG'
     """
     if labels is None:
-        s = _as_arrays(scores, np.zeros(len(scores), dtype=np.int64))[0]
+        s = _as_arrays(scores, np.zeros(len(scores), dtype=np.int64), need_both=False)[0]
         groups = [("images", s)]
     else:
         s, normal = _as_arrays(scores, labels, need_both=False)

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from dia_augment.detect import Threshold, calibrate_threshold
+from dia_augment.errors import InputError
+
+
+def test_normal_quantile_keeps_the_target_share_of_normals_below():
+    t = calibrate_threshold(np.arange(1.0, 21.0), target=0.95)
+    assert (t.value, t.false_alarm_rate, t.sensitivity, t.num_normal) == (19.0, 0.05, None, 20)
+    t = calibrate_threshold(torch.arange(10.0), target=0.9)  # ceil(9) = 9th smallest
+    assert (t.value, t.false_alarm_rate) == (8.0, 0.1)
+    assert calibrate_threshold([3.0, 1.0, 2.0], target=1.0).value == 3.0  # nothing above: no false alarm
+
+
+def test_sensitivity_is_the_highest_threshold_reaching_the_target():
+    t = calibrate_threshold([0.0, 1.0, 2.0, 3.0], [1.5, 2.5, 4.0, 5.0], mode="sensitivity", target=0.75)
+    # three anomalies must be above: the 3rd largest is 2.5, the largest score below it is the normal 2
+    assert (t.value, t.sensitivity, t.false_alarm_rate) == (2.0, 0.75, 0.25)
+    t = calibrate_threshold([5.0], [1.0, 2.0], mode="sensitivity", target=1.0)  # nothing below 1: next float down
+    assert t.value == np.nextafter(1.0, -np.inf) and t.sensitivity == 1.0 and t.false_alarm_rate == 1.0
+
+
+def _best_f1_by_brute_force(normal, anomaly):
+    best = None
+    for t in sorted(set(normal) | set(anomaly) | {min(normal + anomaly) - 1.0}):
+        tp = sum(a > t for a in anomaly)
+        fp = sum(n > t for n in normal)
+        f1 = 2 * tp / (2 * tp + fp + len(anomaly) - tp)
+        if best is None or f1 >= best[0]:
+            best = (f1, t)
+    return best
+
+
+def test_best_f1_matches_a_brute_force_search():
+    t = calibrate_threshold([0.0, 1.0, 2.0, 3.0], [2.5, 4.0, 5.0], mode="f1")
+    assert (t.value, t.sensitivity, t.false_alarm_rate, t.target) == (2.0, 1.0, 0.25, None)  # F1 = 6/7
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        normal = rng.normal(0, 1, 30).round(1).tolist()
+        anomaly = rng.normal(1.5, 1, 7).round(1).tolist()
+        f1, value = _best_f1_by_brute_force(normal, anomaly)
+        got = calibrate_threshold(normal, anomaly, mode="f1").value
+        tp, fp = sum(a > got for a in anomaly), sum(n > got for n in normal)
+        assert 2 * tp / (2 * tp + fp + len(anomaly) - tp) == pytest.approx(f1)
+        assert got == pytest.approx(value) or got > value  # ties go to the highest threshold
+
+
+@pytest.mark.parametrize("mode", ["sensitivity", "f1"])
+def test_modes_needing_anomalies_refuse_a_set_without_any(mode):
+    with pytest.raises(InputError, match=f"calibration mode '{mode}' needs labelled anomalies.*has none"):
+        calibrate_threshold([0.1, 0.2], [], mode=mode)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(normal_scores=[]), "normal_scores is empty"),
+        (dict(normal_scores=[0.1, float("nan")]), "normal_scores contains NaN"),
+        (dict(normal_scores=[[0.1]]), "normal_scores must be 1-D"),
+        (dict(normal_scores=[0.1], target=1.5), "target must be a number in \\(0, 1\\]"),
+        (dict(normal_scores=[0.1], mode="best"), "calibration mode must be one of"),
+    ],
+)
+def test_bad_calibration_input(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        calibrate_threshold(**kwargs)
+
+
+def test_threshold_round_trips_and_describes_its_false_alarm_rate():
+    t = calibrate_threshold(np.arange(1.0, 21.0), target=0.95)
+    assert Threshold.from_dict(t.to_dict()) == t
+    assert t.describe() == (
+        "threshold 19 (keeps 95.0% of the calibration normals below it): expected false-alarm rate 5.0% on 20 calibration normals"
+    )
