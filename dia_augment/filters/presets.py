@@ -1,19 +1,44 @@
 """UNet size presets and the noise schedule of DDPM dissolvers.
 
-| preset  | block_out_channels      | layers | attention        | params (3 ch, 32 px) | use |
-| ------- | ----------------------- | ------ | ---------------- | -------------------- | --- |
-| micro   | (16, 32)                | 1      | none             | ~0.1 M               | unit tests |
-| tiny    | (32, 64, 64)            | 1      | none             | ~1.1 M               | CPU training, demos |
-| paper   | (128, 256, 256, 256)    | 2      | at the 2nd level | ~36 M                | GPU; the DDPM CIFAR-10 layout |
+| preset          | block_out_channels   | layers | attention                  | params (3 ch) | GMACs at 32 px | use |
+| --------------- | -------------------- | ------ | -------------------------- | ------------- | -------------- | --- |
+| `micro`         | (16, 32)             | 1      | none                       | ~0.1 M        |                | unit tests |
+| `tiny`          | (32, 64, 64)         | 1      | none                       | 1.06 M        | 0.245          | CPU training, demos |
+| `dia-reference` | (64, 128, 256, 512)  | 1      | every level and the middle | 43.9 M        | 2.14           | GPU; closest to the paper's UNet |
+| `ddpm-cifar10`  | (128, 256, 256, 256) | 2      | at the 2nd level           | 35.7 M        | 6.05           | GPU; the DDPM CIFAR-10 layout |
+
+``dia-reference`` is the closest diffusers ``UNet2DModel`` to the paper code's network,
+``denoising_diffusion_pytorch.Unet(dim=64, dim_mults=(1, 2, 4, 8))`` (36.3 M parameters, 1.85
+GMACs at 32 px counted the same way): the same widths per resolution on the way up (512, 256,
+128, 64 at 4, 8, 16, 32 px) with two ResNet blocks each, attention at every level and in the
+middle. It differs in ways diffusers cannot express: softmax attention where the reference uses
+linear attention at the levels, one ResNet block per level on the way down (the reference has
+two, at the narrower widths 64, 64, 128, 256), no weight-standardised convolutions, a 3x3
+input convolution (7x7 in the reference). See ``docs/fidelity.md``.
+
+The name ``paper`` is a deprecated alias of ``ddpm-cifar10``: that layout is diffusers' DDPM
+CIFAR-10 UNet, not the paper's.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from diffusers import DDPMScheduler, UNet2DModel
 
-__all__ = ["UNET_PRESETS", "unet_config", "make_unet", "make_scheduler"]
+from dia_augment.errors import ConfigError
+
+__all__ = ["UNET_PRESETS", "PRESET_NAMES", "DEPRECATED_PRESETS", "resolve_preset", "unet_config", "make_unet", "make_scheduler"]
+
+_DDPM_CIFAR10 = {
+    "block_out_channels": (128, 256, 256, 256),
+    "layers_per_block": 2,
+    "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+    "norm_num_groups": 32,
+    "dropout": 0.1,
+}
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
     "micro": {
@@ -30,22 +55,56 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
         "up_block_types": ("UpBlock2D", "UpBlock2D", "UpBlock2D"),
         "norm_num_groups": 16,
     },
-    "paper": {
-        "block_out_channels": (128, 256, 256, 256),
-        "layers_per_block": 2,
-        "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
-        "up_block_types": ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-        "norm_num_groups": 32,
-        "dropout": 0.1,
+    "dia-reference": {
+        "block_out_channels": (64, 128, 256, 512),
+        "layers_per_block": 1,
+        "down_block_types": ("AttnDownBlock2D",) * 4,
+        "up_block_types": ("AttnUpBlock2D",) * 4,
+        "norm_num_groups": 8,
+        "attention_head_dim": 32,
     },
+    "ddpm-cifar10": _DDPM_CIFAR10,
+    "paper": _DDPM_CIFAR10,  # deprecated alias, kept so that old configs and commands still load
 }
+
+#: Old preset names and what they now are.
+DEPRECATED_PRESETS = {"paper": "ddpm-cifar10"}
+#: The preset names to offer (the deprecated aliases left out).
+PRESET_NAMES = tuple(name for name in UNET_PRESETS if name not in DEPRECATED_PRESETS)
+
+
+def resolve_preset(preset: str) -> str:
+    """The current name of a preset; a deprecated alias warns (``FutureWarning``) and is translated.
+
+    Examples:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     resolve_preset("paper")
+        'ddpm-cifar10'
+        >>> resolve_preset("tiny")
+        'tiny'
+    """
+    if preset not in UNET_PRESETS:
+        raise ConfigError(f"unknown UNet preset {preset!r}; choose from {list(PRESET_NAMES)}")
+    if preset in DEPRECATED_PRESETS:
+        new = DEPRECATED_PRESETS[preset]
+        warnings.warn(
+            f"the UNet preset {preset!r} is now called {new!r} (it is diffusers' DDPM CIFAR-10 layout, not the "
+            f"paper's network; for the closest to that, use 'dia-reference'); {preset!r} will be removed",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return new
+    return preset
 
 
 def unet_config(preset: str, resolution: int, channels: int = 3) -> dict[str, Any]:
     """The ``UNet2DModel`` config of a preset at a resolution and channel count.
 
     Args:
-        preset: ``"micro"``, ``"tiny"`` or ``"paper"``.
+        preset: a name of :data:`PRESET_NAMES` (``"micro"``, ``"tiny"``, ``"dia-reference"``,
+            ``"ddpm-cifar10"``); the deprecated ``"paper"`` means ``"ddpm-cifar10"``.
         resolution: the square working resolution (``sample_size``); must be divisible by
             ``2 ** (number of blocks - 1)``.
         channels: image channels (1 or 3).
@@ -54,14 +113,13 @@ def unet_config(preset: str, resolution: int, channels: int = 3) -> dict[str, An
         >>> unet_config("tiny", 32, 1)["block_out_channels"]
         (32, 64, 64)
     """
-    if preset not in UNET_PRESETS:
-        raise ValueError(f"unknown UNet preset {preset!r}; choose from {sorted(UNET_PRESETS)}")
+    preset = resolve_preset(preset)
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3; got {channels}")
+        raise ConfigError(f"channels must be 1 or 3; got {channels}")
     config = dict(UNET_PRESETS[preset])
     factor = 2 ** (len(config["block_out_channels"]) - 1)
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < factor or resolution % factor:
-        raise ValueError(f"resolution {resolution!r} must be a positive multiple of {factor} for the {preset!r} preset")
+        raise ConfigError(f"resolution {resolution!r} must be a positive multiple of {factor} for the {preset!r} preset")
     config.update(sample_size=resolution, in_channels=channels, out_channels=channels)
     return config
 

@@ -353,5 +353,26 @@ class TestBadInput:
             unet_config("tiny", 30)
 
 
+class TestPresets:
+    def test_paper_is_a_deprecated_alias_of_ddpm_cifar10(self):
+        from dia_augment.filters.presets import PRESET_NAMES
+
+        with pytest.warns(FutureWarning, match="'paper' is now called 'ddpm-cifar10'.*'dia-reference'"):
+            old = unet_config("paper", 32)
+        assert old == unet_config("ddpm-cifar10", 32)
+        assert "paper" not in PRESET_NAMES and {"dia-reference", "ddpm-cifar10"} <= set(PRESET_NAMES)
+
+    def test_dia_reference_layout(self):
+        # the paper code's Unet(dim=64, dim_mults=(1, 2, 4, 8)): widths 64 * (1, 2, 4, 8) at 32, 16, 8, 4 px on the
+        # way up, two ResNet blocks per level there, attention at every level and in the middle, GroupNorm(8)
+        config = unet_config("dia-reference", 32)
+        assert config["block_out_channels"] == (64, 128, 256, 512)
+        assert config["layers_per_block"] == 1  # diffusers' up blocks then have 1 + 1 = 2 ResNet blocks
+        assert set(config["down_block_types"]) == {"AttnDownBlock2D"} and set(config["up_block_types"]) == {"AttnUpBlock2D"}
+        assert config["norm_num_groups"] == 8 and config["attention_head_dim"] == 32
+        with pytest.raises(ValueError, match="multiple of 8"):
+            unet_config("dia-reference", 20)
+
+
 # Output of the seeded micro UNet (torch.manual_seed(0)) at t = 60, row 3, first 4 pixels.
 EXPECTED_SLICE = [0.3769, 0.4209, 0.4364, 0.4411]
