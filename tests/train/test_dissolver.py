@@ -1,12 +1,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -152,60 +148,6 @@ def test_the_readiness_check_is_fixed_across_runs(tmp_path):
 
 # ---- checkpoints and resume --------------------------------------------------------------------
 
-CHILD = textwrap.dedent(
-    """
-    import sys, time
-    import torch
-    torch.set_num_threads(1)
-    _step = torch.optim.Adam.step
-    def slow_step(self, *args, **kwargs):  # slow enough to be killed between checkpoints
-        time.sleep(0.05)
-        return _step(self, *args, **kwargs)
-    torch.optim.Adam.step = slow_step
-    sys.path.insert(0, {tests!r})
-    from test_dissolver import RESUME_RUN, images, train
-    train(images(12, size=16), sys.argv[1], **RESUME_RUN)
-    """
-)
-RESUME_RUN = dict(resolution=16, preset="micro", train_steps=40, batch_size=4, lr=1e-3, checkpoint_every=10, eval_every=10,
-                  log_every=1, grid_images=1, progress=False)
-
-
-def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
-    script = tmp_path / "child.py"
-    script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
-    killed = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, str(script), str(killed)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while latest_checkpoint(killed) is None:
-        assert child.poll() is None, child.stderr.read().decode()
-        assert time.monotonic() < deadline, "no checkpoint within 120 s"
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    child.stderr.close()
-    assert child.returncode == -signal.SIGKILL
-    step = int(latest_checkpoint(killed).name.split("-")[1])
-    assert 10 <= step < 40
-    assert not (killed / "dissolver").exists()
-
-    with one_thread():
-        resumed = train(images(12, size=16), killed, resume=True, **RESUME_RUN)
-        straight = train(images(12, size=16), tmp_path / "straight", **RESUME_RUN)
-    for (name, x), (_, y) in zip(resumed.unet.state_dict().items(), straight.unet.state_dict().items()):
-        assert torch.equal(x, y), name
-    raw_a = load_tensors(latest_checkpoint(killed) / "unet.safetensors")
-    raw_b = load_tensors(latest_checkpoint(tmp_path / "straight") / "unet.safetensors")
-    assert all(torch.equal(raw_a[k], raw_b[k]) for k in raw_b)
-    # the log of the resumed run reads as one run: the killed run's records past its checkpoint are dropped
-    for kind, key in (("train", "loss"), ("eval", "holdout_loss")):
-        a, b = records(killed, kind), records(tmp_path / "straight", kind)
-        assert [(r["step"], r[key]) for r in a] == [(r["step"], r[key]) for r in b]
-    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["step-00000040"]
-
-
 def test_resume_extends_a_finished_run_and_refuses_other_settings(tmp_path):
     with one_thread():
         train(images(12), tmp_path / "a", train_steps=4, grid_images=0)
@@ -312,3 +254,44 @@ def test_cli_trains_on_the_normal_train_split_of_a_folder(tmp_path):
     assert loaded.resolution == 8 and loaded.model_channels == 1
     # the seeded 80 / 20 split keeps 12 of the 15 normal images for training, and no lesion
     assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["num_images"] == 12
+
+
+# ---- runs of dia_augment 0.1 -------------------------------------------------------------------
+
+LEGACY_COMMIT = "b2b6322"  # the last version with filters/training.py
+
+
+def _legacy_trainer(tmp_path, monkeypatch):
+    """The dissolver trainer of dia_augment 0.1, read from the repository's history."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        source = subprocess.run(["git", "-C", str(root), "show", f"{LEGACY_COMMIT}:dia_augment/filters/training.py"],
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("the repository's history is not available")
+    (tmp_path / "legacy_training.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("legacy_training", tmp_path / "legacy_training.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "legacy_training", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_old_run_is_refused_until_converted_and_then_resumes_to_the_old_trainers_weights(tmp_path, monkeypatch):
+    from dia_augment.train.convert import convert_run
+
+    legacy = _legacy_trainer(tmp_path, monkeypatch)
+    old = dict(resolution=8, preset="micro", batch_size=4, progress=False, grid_images=0, lr=1e-3)
+    data = images(14)
+    with one_thread():
+        legacy.train_dissolver(data, tmp_path / "old", steps=3, checkpoint_every=3, **old)
+        straight = legacy.train_dissolver(data, tmp_path / "straight", steps=7, checkpoint_every=7, **old)
+        with pytest.raises(RunFolderError, match=r"python -m dia_augment\.train\.convert"):
+            train(data, tmp_path / "old", train_steps=7, checkpoint_every=7, grid_images=0, lr=1e-3, resume=True)
+        assert convert_run(tmp_path / "old").name == "step-00000003"
+        resumed = train(data, tmp_path / "old", train_steps=7, checkpoint_every=7, grid_images=0, lr=1e-3, resume=True)
+    for x, y in zip(resumed.unet.parameters(), straight.unet.parameters()):
+        assert torch.equal(x, y)
+    assert not (tmp_path / "old" / "checkpoint").exists()

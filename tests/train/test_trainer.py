@@ -1,8 +1,4 @@
 import json
-import multiprocessing
-import os
-import signal
-import time
 
 import pytest
 import torch
@@ -56,57 +52,6 @@ def test_dataset_input_gives_the_same_run(tmp_path):
     a = train_model(_config(mode="csi", epochs=1), x, out_dir=tmp_path / "a")
     b = train_model(_config(mode="csi", epochs=1), ds, out_dir=tmp_path / "b")
     _assert_same_weights(a, b)
-
-
-class _SlowImages(torch.utils.data.Dataset):
-    """The test images, slowed down so that the run is still going when it gets killed."""
-
-    def __init__(self, x):
-        self.x = x
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        time.sleep(0.02)
-        return self.x[i]
-
-
-def _killable_run(out):
-    torch.set_num_threads(1)
-    train_model(_config(epochs=3, checkpoint_every=2), _SlowImages(_images()), ResizeDissolving(4), out_dir=out)
-
-
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    torch.set_num_threads(1)
-    out = tmp_path / "killed"
-    # a spawned child (a fork after torch has started its thread pools can deadlock);
-    # SIGKILL gives it no chance to clean up
-    proc = multiprocessing.get_context("spawn").Process(target=_killable_run, args=(out,))
-    proc.start()
-    deadline = time.time() + 120
-    try:
-        while latest_checkpoint(out) is None:
-            assert proc.is_alive(), f"the training process ended early with exit code {proc.exitcode}"
-            assert time.time() < deadline, "no checkpoint appeared"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.join()
-    finally:
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    assert proc.exitcode == -signal.SIGKILL
-    assert not (out / "model.safetensors").exists()  # killed before the end
-    killed_at = latest_checkpoint(out)
-    step = int(killed_at.name.split("-")[1])
-    assert 2 <= step < 12 and step % 2 == 0
-    config = _config(epochs=3, checkpoint_every=2)
-    resumed = train_model(config, _images(), ResizeDissolving(4), out_dir=out, resume=True)
-    reference = train_model(config, _images(), ResizeDissolving(4), out_dir=tmp_path / "reference")
-    _assert_same_weights(resumed, reference)  # bit-exact on CPU
-    log = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert log == list(range(1, 13))  # the steps logged after the checkpoint by the killed run are dropped
 
 
 def test_resume_without_checkpoint_starts_fresh_and_resume_after_end_is_a_no_op(tmp_path):
