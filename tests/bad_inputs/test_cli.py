@@ -43,6 +43,10 @@ def grid(*extra: str, dissolver: str = "gaussian", data: str = "embedded") -> li
     return ["dissolve-grid", "--dissolver", dissolver, "--data", data, "--out", "grid.png", *extra]
 
 
+def train(*extra: str, data: str = MISSING) -> list[str]:
+    return ["train", "--data", data, "--out", "run", "--mode", "csi", *extra]
+
+
 def train_dissolver(*extra: str, data: str = MISSING) -> list[str]:
     return ["train-dissolver", "--data", data, "--out", "run", *extra]
 
@@ -70,6 +74,11 @@ CASES = [
     cli_case("train-dissolver-steps-zero", train_dissolver("--train-steps", "0"), 2, ("--train-steps", "train_steps")),
     cli_case("train-dissolver-batch-size-zero", train_dissolver("--train-steps", "2", "--batch-size", "0"), 2,
              ("--batch-size", "batch_size")),
+    cli_case("train-missing-data", train("--epochs", "1"), 2, MISSING),
+    cli_case("train-epochs-zero", train("--epochs", "0"), 2, ("--epochs", "epochs")),
+    cli_case("train-step-range-inverted", train("--step-range", "100", "30"), 2, ("--step-range", "step_range")),
+    cli_case("train-crop-scale-above-one", train("--crop-scale", "0.5", "2"), 2, ("--crop-scale", "crop_scale")),
+    cli_case("train-width-zero", train("--width", "0"), 2, ("--width", "width")),
     cli_case("predict-missing-detector", ["predict", "--detector", MISSING, "--images", "image.png", "--out", "p"], 2, MISSING),
     cli_case("predict-batch-size-zero",
              ["predict", "--detector", MISSING, "--images", "image.png", "--out", "p", "--batch-size", "0"], 2,
@@ -87,6 +96,7 @@ SUBPROCESS = {
     "grid-missing-data",
     "grid-missing-dissolver",
     "train-dissolver-missing-data",
+    "train-epochs-zero",
     "predict-missing-detector",
     "export-missing-detector",
 }
