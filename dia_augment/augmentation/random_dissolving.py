@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 from kornia.augmentation import IntensityAugmentationBase2D
-from kornia.augmentation.utils import _transform_output_shape
 from torch import Tensor
 
+from dia_augment.errors import InputError
 from dia_augment.filters.base import Dissolver
-from dia_augment.utils.checks import check_probability, check_range_pair
+from dia_augment.utils.checks import check_images, check_probability, check_range_pair
 from dia_augment.utils.random import draw_steps, make_generator
 
 __all__ = ["RandomDissolving"]
@@ -33,6 +33,12 @@ class RandomDissolving(IntensityAugmentationBase2D):
     - every random draw (gate, steps, a stochastic backend's noise) comes from ``generator``
       and is recorded in ``_params``, so ``aug(x, params=aug._params)`` replays bit-exactly;
     - gradients flow to the input (the model's weights stay frozen).
+
+    It uses kornia's extension points for custom augmentations: ``generate_parameters`` draws
+    the steps (and a stochastic backend's noise), ``apply_transform`` dissolves, and the one
+    override beyond them, ``forward_parameters``, draws the gate from ``generator`` as well;
+    kornia's own ``transform_inputs`` does the rest (shapes, ``keepdim``, the cast back to the
+    input's dtype under autocast).
 
     kornia's form works too: ``RandomDissolving(step_range=(100, 500), version="1.5", p=0.5,
     **from_pretrained_kwargs)`` builds a Stable Diffusion dissolver.
@@ -101,29 +107,28 @@ class RandomDissolving(IntensityAugmentationBase2D):
             "step_range",
         )
         self.generator = make_generator(generator)
+        #: ``(a, b)``: draw the step as ``low + floor(u (high - low))`` with ``u ~ Beta(a, b)`` instead of
+        #: uniformly (a training curriculum sets it, see :func:`~dia_augment.utils.random.step_curriculum`).
+        self.step_beta: tuple[float, float] | None = None
 
     # ---------------------------------------------------------------------------------- params
-    def _draw_device(self) -> torch.device:
-        return self.generator.device if self.generator is not None else torch.device("cpu")
-
-    def __batch_prob_generator__(
-        self, batch_shape: tuple[int, ...], p: float, p_batch: float, same_on_batch: bool
-    ) -> Tensor:
+    def forward_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, Tensor]:
+        """The gate (``batch_prob``) and :meth:`generate_parameters`, every draw from ``generator``."""
         n = batch_shape[0]
-        if p == 1.0:
-            return torch.ones(n, device=self.device, dtype=self.dtype)
-        if p == 0.0:
-            return torch.zeros(n, device=self.device, dtype=self.dtype)
-        draws = torch.rand(1 if same_on_batch else n, generator=self.generator, device=self._draw_device())
-        return (draws < p).to(device=self.device, dtype=self.dtype).expand(n).contiguous()
+        device = self.generator.device if self.generator is not None else torch.device("cpu")
+        if self.p in (0.0, 1.0):
+            gate = torch.full((n,), self.p)
+        else:
+            gate = (torch.rand(1 if self.same_on_batch else n, generator=self.generator, device=device) < self.p).float()
+        params = {"batch_prob": gate.expand(n).contiguous(), **self.generate_parameters(batch_shape)}
+        params["forward_input_shape"] = torch.tensor(batch_shape, dtype=torch.long)
+        return params
 
     def generate_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, Tensor]:
-        n = batch_shape[0]
-        device = self._draw_device()
-        step = draw_steps(1 if self.same_on_batch else n, self.step_range, self.generator)
-        params = {"step": step.expand(n).contiguous()}
-        draw_shape = torch.Size((1 if self.same_on_batch else n, *batch_shape[1:]))
-        noise = self.dissolver.draw_noise(draw_shape, self.generator, device)
+        n, draws = batch_shape[0], 1 if self.same_on_batch else batch_shape[0]
+        params = {"step": draw_steps(draws, self.step_range, self.generator, beta=self.step_beta).expand(n).contiguous()}
+        device = self.generator.device if self.generator is not None else torch.device("cpu")
+        noise = self.dissolver.draw_noise(torch.Size((draws, *batch_shape[1:])), self.generator, device)
         if noise is not None:
             params["noise"] = noise.expand(n, *noise.shape[1:]).contiguous()
         return params
@@ -132,37 +137,25 @@ class RandomDissolving(IntensityAugmentationBase2D):
     def apply_transform(
         self, input: Tensor, params: dict[str, Tensor], flags: dict[str, Any], transform: Tensor | None = None
     ) -> Tensor:
-        noise = params.get("noise")
-        return self.dissolver(input, params["step"].to(input.device), noise=noise)
+        """Dissolve only the rows the gate selects, in one call; the other rows are returned untouched.
 
-    def transform_inputs(
-        self,
-        input: Tensor,
-        params: dict[str, Tensor],
-        flags: dict[str, Any],
-        transform: Tensor | None = None,
-        **kwargs: Any,
-    ) -> Tensor:
-        """Dissolve only the rows the gate selects, in one call, and leave the others untouched."""
-        params, flags = self._process_kwargs_to_params_and_flags(
-            self._params if params is None else params, flags, **kwargs
-        )
-        ori_shape = input.shape
-        x = self.transform_tensor(input)
-        self.validate_tensor(x)
-        if self.p == 1.0 and self.p_batch == 1.0:
-            output = self.apply_transform(x, params, flags)
-        else:
-            rows = torch.atleast_1d(params["batch_prob"] > 0.5).to(x.device).nonzero().flatten()
-            n = rows.numel()  # the one host sync: the selected rows' count decides the model's batch
-            if n == x.shape[0]:
-                output = self.apply_transform(x, params, flags)
-            elif n == 0:
-                output = x
-            else:
-                picked = {k: params[k].to(x.device)[rows] for k in ("step", "noise") if k in params}
-                output = x.index_put((rows,), self.apply_transform(x[rows], picked, flags))
-        return _transform_output_shape(output, ori_shape) if self.keepdim else output
+        kornia runs this on the whole batch and keeps the gated rows of its output, so skipping the
+        model for the other rows changes nothing but the cost. The whole batch is checked, and
+        replayed ``params`` must be of its size.
+        """
+        check_images(input, name="input")
+        n = input.shape[0]
+        for key in ("batch_prob", "step", "noise"):
+            if key in params and params[key].shape[0] != n:
+                raise InputError(f"params[{key!r}] holds {params[key].shape[0]} rows but the batch has {n}: replay "
+                                 "params on a batch of the size they were drawn for")
+        rows = torch.atleast_1d(params["batch_prob"] > 0.5).to(input.device).nonzero().flatten()
+        if rows.numel() == 0:  # the one host sync: the selected rows' count decides the model's batch
+            return input
+        picked = {k: params[k].to(input.device)[rows] for k in ("step", "noise") if k in params}
+        if rows.numel() == n:
+            return self.dissolver(input, picked["step"], noise=picked.get("noise"))
+        return input.index_put((rows,), self.dissolver(input[rows], picked["step"], noise=picked.get("noise")))
 
     def __repr__(self) -> str:
         return (

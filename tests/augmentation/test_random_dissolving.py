@@ -162,3 +162,49 @@ class TestBadArguments:
             aug(torch.randint(0, 255, (2, 3, 8, 8)))
         with pytest.raises(ValueError, match="NaN"):
             aug(torch.full((2, 3, 8, 8), float("nan")))
+
+
+class TestKorniaContract:
+    """What RandomDissolving relies on in the installed kornia; an upgrade that breaks it fails here."""
+
+    def test_only_public_extension_points_are_overridden(self):
+        import inspect
+
+        import dia_augment.augmentation.random_dissolving as module
+
+        own = {name for name, value in vars(RandomDissolving).items()
+               if callable(value) and inspect.getsourcefile(value) == inspect.getsourcefile(module)}
+        assert own - {"__init__", "__repr__"} == {"forward_parameters", "generate_parameters", "apply_transform"}
+        assert "kornia.augmentation.utils" not in inspect.getsource(module)  # no private helper imported
+
+    def test_kornia_skips_nothing_the_gate_keeps_and_blends_nothing_else(self, ddpm):
+        # kornia calls apply_transform on the whole batch and keeps its gated rows: the output
+        # equals dissolving the gated rows alone and leaves the others bit-identical.
+        aug = RandomDissolving(ddpm, p=0.5, generator=5)
+        x = batch(12)
+        y = aug(x)
+        gate = aug._params["batch_prob"] > 0.5
+        assert torch.equal(y[~gate], x[~gate])
+        torch.testing.assert_close(y[gate], ddpm(x[gate], aug._params["step"][gate]))
+
+    def test_autocast_returns_the_input_dtype(self, ddpm):
+        aug = RandomDissolving(ddpm, p=1.0, generator=0)
+        x = batch(4)
+        expected = aug(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = aug(x, params=aug._params)
+        assert got.dtype == torch.float32  # kornia's transform_inputs casts back under autocast
+        torch.testing.assert_close(got, expected, atol=0.05, rtol=0)
+
+    def test_the_whole_batch_is_checked_whatever_the_gate(self):
+        bad = batch(4)
+        bad[3] = float("nan")
+        for p in (0.0, 0.5, 1.0):
+            with pytest.raises(ValueError, match="NaN"):
+                RandomDissolving(GaussianDissolving(), p=p, generator=0)(bad)
+
+    def test_replayed_params_of_another_batch_size_are_refused(self):
+        aug = RandomDissolving(GaussianDissolving(), p=0.5, generator=0)
+        aug(batch(4))
+        with pytest.raises(ValueError, match=r"params\['batch_prob'\] holds 4 rows but the batch has 6"):
+            aug(batch(6), params=aug._params)
