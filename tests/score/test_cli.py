@@ -108,3 +108,26 @@ def test_score_command_end_to_end_with_a_trained_model(tmp_path):
     assert torch.equal(load_tensors(out / "scores.safetensors")["scores"], expected)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["auroc"] == pytest.approx(evaluate(expected, test.labels)["auroc"])
+
+
+def test_score_command_falls_back_to_simclr_in_one_line_and_records_it(tmp_path, capsys, monkeypatch):
+    import dia_augment.train
+
+    class NegativeShift(TinyModel):
+        def forward(self, x):
+            out = super().forward(x)
+            return out._replace(shift_logits=out.shift_logits - 100.0)
+
+    model = NegativeShift(channels=1, size=8)
+    config = types.SimpleNamespace(mode="csi", shift="rotation", num_shifts=4, image_size=8, in_channels=1)
+    monkeypatch.setattr(dia_augment.train, "load_model", lambda path: (model, config))
+    data = tmp_path / "toy.npz"
+    _write_npz(data, seed=3)
+    out = tmp_path / "o"
+    argv = ["score", "--checkpoint", "x", "--data", str(data), "--normal-class", "0", "--out", str(out)]
+    assert main(argv + ["--num-samples", "1", "--no-progress"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
+    assert len(notes) == 1 and "--method simclr" in notes[0] and "mean training logit is <= 0" in notes[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["method"], metrics["method_requested"]) == ("simclr", "csi") and "--method simclr" in metrics["method_note"]
+    assert imread(out / "score_histogram.png").shape[-1] == 4
