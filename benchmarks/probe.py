@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> None:
             print(f"{spec['label']}: {seconds:.1f} s")
 
 
-def report(records: list[dict[str, Any]], plot: Path | None, changes: tuple[float, ...] = EQUAL_CHANGES) -> str:
+def report(
+    records: list[dict[str, Any]], plot: Path | None, changes: tuple[float, ...] = EQUAL_CHANGES, title: str | None = None
+) -> str:
     """The table of every record, the erasure at equal anatomy change, and the plot."""
     from dia_augment.probe import erasure_at_change, format_probe_table, save_probe_plot
 
@@ -138,8 +140,8 @@ def report(records: list[dict[str, Any]], plot: Path | None, changes: tuple[floa
         lines.append(f"{label:<{width}}  " + "  ".join("      -" if v is None else f"{v:7.3f}" for v in values))
     if plot is not None:
         first = records[0]
-        save_probe_plot(curves, plot, title=f"Lesion probe on {first['data']} ({first['num_images']} twins, "
-                        f"{first['image_size']} px; labels: t)")
+        name = title or f"Lesion probe on {first['data']}"
+        save_probe_plot(curves, plot, title=f"{name} ({first['num_images']} twins, {first['image_size']} px; labels: t)")
     return "\n".join(lines)
 
 
@@ -158,10 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", action="store_true", help="print the table of --out (no probing)")
     parser.add_argument("--plot", type=Path, default=None, help="with --report: write the plot here")
+    parser.add_argument("--title", default=None, help="with --report: the plot's title (default: the data)")
+    parser.add_argument("--changes", type=float, nargs="+", default=list(EQUAL_CHANGES),
+                        help="with --report: the anatomy changes at which to compare erasure")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     if args.report:
-        print(report(read_records(args.out), args.plot))
+        print(report(read_records(args.out), args.plot, tuple(args.changes), args.title))
         return
     if not args.dissolvers:
         parser.error("give --dissolvers (or --report)")

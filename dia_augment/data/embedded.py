@@ -199,16 +199,14 @@ LESION_SIGMA = (0.6, 1.1)
 _CUTOFF = 2.5
 
 
-def _check_pair(pair: tuple[float, float], name: str, low: float, high: float, open_low: bool = True) -> tuple[float, float]:
-    """Check a ``(low, high)`` range of numbers inside ``(low, high]`` (or ``[low, high]``)."""
+def _check_pair(pair: tuple[float, float], name: str, low: float, high: float) -> tuple[float, float]:
+    """Check a ``(a, b)`` range of numbers with ``low < a <= b <= high``."""
     try:
         a, b = (float(v) for v in pair)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a (low, high) pair of numbers; got {pair!r}") from None
-    above = (lambda v: v > low) if open_low else (lambda v: v >= low)
-    if not (above(a) and a <= b <= high):
-        bracket = "(" if open_low else "["
-        raise InputError(f"{name} must be (low, high) with {bracket}{low:g} <= low <= high <= {high:g}; got {pair!r}")
+    if not low < a <= b <= high:
+        raise InputError(f"{name} must be (low, high) with {low:g} < low <= high <= {high:g}; got {pair!r}")
     return a, b
 
 

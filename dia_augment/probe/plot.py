@@ -60,8 +60,12 @@ def save_probe_plot(
             ax.plot(xs[:1], ys[:1], "*", ms=11, label=label)
             continue
         (line,) = ax.plot(xs, ys, "o-", ms=4, lw=1.3, label=label)
-        for x, y, t in points:
-            ax.annotate(str(t), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=line.get_color())
+        steps_at: dict[tuple[float, float], list[int]] = {}
+        for x, y, t in points:  # steps that land on one point share one label
+            steps_at.setdefault((x, y), []).append(t)
+        for (x, y), ts in steps_at.items():
+            text = str(ts[0]) if len(ts) == 1 else f"{ts[0]}-{ts[-1]}"
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=line.get_color())
     ax.set_xlabel("anatomy change: mean |D(clean) - clean| outside the lesions")
     ax.set_ylabel("lesion erasure (L2, " + ("overall" if erasure_key == "erasure" else "in the lesions") + ")")
     ax.set_title(title or "Lesion probe: erasure vs anatomy change (labels: t)", fontsize=9)
