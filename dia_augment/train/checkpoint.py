@@ -1,15 +1,14 @@
 """Crash-safe training checkpoints: safetensors for tensors, JSON for everything else.
 
-A checkpoint is a folder ``checkpoints/step-XXXXXXXX/`` holding
+A checkpoint of the run engine is a folder ``checkpoints/step-XXXXXXXX/`` holding
 
-- ``model.safetensors``: the model's state dict;
+- the trainer's model files (``model.safetensors``; the dissolver's ``unet`` and ``ema``);
 - ``optimizer.safetensors`` + ``optimizer.json``: the optimiser's tensor state (flattened to
   names ``state.<param index>.<key>``) and the rest (parameter groups, scalar state);
-- ``rng-rank<r>.safetensors``: each process's augmentation generator state, plus torch's CPU
-  (and CUDA) RNG states;
-- ``state.json``: step, epoch, step within the epoch, the data-order generator state at the
-  start of the epoch (as a tensor file entry), the scheduler state;
-- ``config.json``: the :class:`~dia_augment.train.config.TrainConfig`;
+- ``rng-rank<r>.safetensors``: each process's generators, plus torch's CPU (and CUDA) RNG states;
+- ``order.safetensors``: the data-order generator's state at the start of the epoch;
+- ``state.json``: step, epoch, step within the epoch, processes, the scheduler's state;
+- ``config.json``: the run's config;
 - ``manifest.json``: written last, listing the files.
 
 The folder is written under a temporary name and renamed into place, so a crash (even
@@ -32,7 +31,6 @@ from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_wr
 
 __all__ = [
     "CHECKPOINT_DIR",
-    "checkpoint_name",
     "flatten_optimizer_state",
     "unflatten_optimizer_state",
     "latest_checkpoint",
@@ -48,16 +46,6 @@ __all__ = [
 CHECKPOINT_DIR = "checkpoints"
 _PREFIX = "step-"
 _TMP_PREFIX = ".tmp-step-"
-
-
-def checkpoint_name(step: int) -> str:
-    """Folder name of the checkpoint after ``step`` steps.
-
-    Examples:
-        >>> checkpoint_name(12)
-        'step-00000012'
-    """
-    return f"{_PREFIX}{step:08d}"
 
 
 def flatten_optimizer_state(state_dict: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -165,21 +153,22 @@ def read_checkpoint_file(folder: Path, name: str) -> Any:
     return read_json(folder / name, what="checkpoint file")
 
 
-def rng_tensors(generator: torch.Generator) -> dict[str, Tensor]:
-    """This process's RNG states as named tensors: augmentation generator, torch CPU, CUDA devices."""
-    states = {"generator": generator.get_state(), "torch_cpu": torch.random.get_rng_state()}
+def rng_tensors(generators: Mapping[str, torch.Generator]) -> dict[str, Tensor]:
+    """This process's RNG states as named tensors: its generators, torch's CPU RNG and each CUDA device's."""
+    states = {name: g.get_state() for name, g in generators.items()}
+    states["torch_cpu"] = torch.random.get_rng_state()
     if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            states[f"cuda.{i}"] = s
+        states.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     return states
 
 
-def restore_rng(states: Mapping[str, Tensor], generator: torch.Generator) -> None:
-    """Inverse of :func:`rng_tensors`."""
-    missing = {"generator", "torch_cpu"} - set(states)
+def restore_rng(states: Mapping[str, Tensor], generators: Mapping[str, torch.Generator], path: Path) -> None:
+    """Inverse of :func:`rng_tensors` (``path`` names the file in errors)."""
+    missing = sorted({*generators, "torch_cpu"} - set(states))
     if missing:
-        raise CheckpointError(f"RNG state is missing {sorted(missing)}")
-    generator.set_state(states["generator"])
+        raise CheckpointError(f"{path} is missing the generator state(s) {missing}")
+    for name, g in generators.items():
+        g.set_state(states[name])
     torch.random.set_rng_state(states["torch_cpu"])
     cuda = [states[k] for k in sorted((k for k in states if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():

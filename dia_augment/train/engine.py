@@ -36,6 +36,8 @@ from dia_augment.train.checkpoint import (
     latest_checkpoint,
     read_checkpoint_file,
     remove_stale,
+    restore_rng,
+    rng_tensors,
     unflatten_optimizer_state,
 )
 from dia_augment.train.data import ImageSource, as_dataset, epoch_batches, epoch_loader
@@ -71,8 +73,6 @@ class Engine:
     kind = ""
     #: Also checkpoint at the end of every epoch.
     checkpoint_each_epoch = False
-    #: The files of a checkpoint that hold the model, besides those the engine writes.
-    model_files: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -171,24 +171,6 @@ class Engine:
         return derived_generator(self.config.seed, f"{tag}/{self.rank}", self.device)
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def _rng_tensors(self) -> dict[str, Tensor]:
-        states = {name: g.get_state() for name, g in self.generators.items()}
-        states["torch_cpu"] = torch.random.get_rng_state()
-        if torch.cuda.is_available():
-            states.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-        return states
-
-    def _restore_rng(self, states: dict[str, Tensor], path: Path) -> None:
-        missing = sorted({*self.generators, "torch_cpu"} - set(states))
-        if missing:
-            raise CheckpointError(f"{path} is missing the generator state(s) {missing}")
-        for name, g in self.generators.items():
-            g.set_state(states[name])
-        torch.random.set_rng_state(states["torch_cpu"])
-        cuda = [states[k] for k in sorted((k for k in states if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
-        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-
     def save_checkpoint(self, order_state: Tensor) -> None:
         """Write the checkpoint after ``self.step`` steps (all processes take part)."""
         accel = self.accelerator
@@ -196,7 +178,7 @@ class Engine:
         if self.main:
             tmp = begin_checkpoint(self.out_dir, self.step)
         accel.wait_for_everyone()
-        atomic_save_tensors(self._rng_tensors(), tmp / f"rng-rank{self.rank}.safetensors")
+        atomic_save_tensors(rng_tensors(self.generators), tmp / f"rng-rank{self.rank}.safetensors")
         accel.wait_for_everyone()
         if self.main:
             optimizer_tensors, optimizer_rest = flatten_optimizer_state(self.optimizer.state_dict())
@@ -228,7 +210,7 @@ class Engine:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         path = folder / f"rng-rank{self.rank}.safetensors"
-        self._restore_rng(read_checkpoint_file(folder, path.name), path)
+        restore_rng(read_checkpoint_file(folder, path.name), self.generators, path)
         order.set_state(read_checkpoint_file(folder, "order.safetensors")["order_state"])
         self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
         self.elapsed = float(state.get("elapsed_s", 0.0))

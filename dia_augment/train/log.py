@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -55,13 +54,11 @@ def save_loss_curve(metrics: str | os.PathLike, path: str | os.PathLike, title: 
         >>> (d / "loss.png").read_bytes()[:4]
         b'\\x89PNG'
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from dia_augment.score.metrics import new_figure, write_png
 
     records = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()]
     train = [r for r in records if r.get("kind") == "train"]
-    figure = Figure(figsize=(5.0, 3.2), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(5.0, 3.2)
     ax = figure.add_subplot(1, 1, 1)
     keys = sorted({k for r in train for k in r if k.startswith("loss")})
     for key in keys:
@@ -72,8 +69,4 @@ def save_loss_curve(metrics: str | os.PathLike, path: str | os.PathLike, title: 
     ax.grid(alpha=0.3)
     if keys:
         ax.legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    write_png(figure, path)
