@@ -55,8 +55,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--group-by",
         default=None,
-        help="split by patient so that none is in train and test: a manifest column, or a regular expression "
-        "on each file's path whose first group is the patient id (a manifest's 'group' column is used without it)",
+        help="split by patient so that none is in train and test: a manifest column, dicom:PatientID (a DICOM "
+        "header element), or a regular expression on each file's path whose first group is the patient id "
+        "(a manifest's 'group' column is used without it)",
     )
     group.add_argument(
         "--window",

@@ -271,7 +271,7 @@ class OneClassImageFolder(OneClassImageFiles):
             groups = None
             if group_by is not None:
                 relative = [(p, p.relative_to(root / name).as_posix()) for name, fs in files.items() for p in fs]
-                found = file_groups([r for _, r in relative], group_by, where=str(root))
+                found = file_groups([r for _, r in relative], group_by, where=str(root), paths=[p for p, _ in relative])
                 groups = {p: g for (p, _), g in zip(relative, found)}
             paths, names = seeded_split_files(files, split, normal_classes, train_fraction, seed, groups)
         else:

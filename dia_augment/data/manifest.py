@@ -174,7 +174,7 @@ class OneClassManifest(OneClassImageFiles):
             group_by = "group"
         groups = None
         if group_by is not None:
-            groups = file_groups(table.columns["path"], group_by, table.columns, where=f"manifest {table.file}")
+            groups = file_groups(table.columns["path"], group_by, table.columns, f"manifest {table.file}", table.paths)
         group_of = dict(zip(table.paths, groups)) if groups is not None else None
         if "split" in table.columns:
             if split not in set(table.columns["split"]):

@@ -41,6 +41,7 @@ __all__ = [
     "is_dicom",
     "is_nifti",
     "count_images",
+    "dicom_tag",
     "read_dicom",
     "read_nifti_slice",
 ]
@@ -269,6 +270,26 @@ def _dicom_frames(path: Path) -> int:
     except Exception as err:  # pydicom raises several types for a file that is not DICOM
         raise DataError(f"cannot read DICOM file {path}: {err}") from err
     return int(getattr(ds, "NumberOfFrames", 1) or 1)
+
+
+def dicom_tag(path: str | os.PathLike, keyword: str) -> str:
+    """The value of a DICOM header element as a stripped string (e.g. ``PatientID``); only the header is read.
+
+    Raises:
+        DataError: not a DICOM file, an unknown keyword, or the file lacks the element or leaves it empty.
+    """
+    path = _check_file(Path(path))
+    pydicom = _import("pydicom")
+    if pydicom.datadict.tag_for_keyword(keyword) is None:
+        raise DataError(f"{keyword!r} is not a DICOM keyword (e.g. PatientID, StudyInstanceUID)")
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as err:  # pydicom raises several types for a file that is not DICOM
+        raise DataError(f"cannot read DICOM file {path}: {err}") from err
+    value = str(getattr(ds, keyword, "") or "").strip()
+    if not value:
+        raise DataError(f"DICOM file {path} has no {keyword}")
+    return value
 
 
 def count_images(path: str | os.PathLike, options: ReadOptions | None = None) -> list[int | None]:

@@ -70,8 +70,9 @@ def open_one_class(
         train_fraction: the train share of each class where the source has no official split
             (of the groups, with ``group_by``).
         group_by: split by group so that no group (patient) is in train and test: a manifest
-            column, or a regular expression on each file's path (relative to its class folder,
-            or as written in the manifest); see :func:`~dia_augment.data.split.file_groups`.
+            column, ``"dicom:PatientID"`` (a DICOM header element), or a regular expression on
+            each file's path (relative to its class folder, or as written in the manifest); see
+            :func:`~dia_augment.data.split.file_groups`.
             A manifest's ``group`` column is used without it.
         window: the intensity window of DICOM and NIfTI files: ``"lung"``, ``"mediastinum"``,
             ``"brain"``, ``"bone"``, ``"file"``, ``"minmax"``, ``"CENTER,WIDTH"`` or ``None``

@@ -25,8 +25,11 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
+from pathlib import Path
+
 import torch
 
+from dia_augment.data.medical import dicom_tag
 from dia_augment.errors import ConfigError, DataError
 
 __all__ = [
@@ -41,6 +44,8 @@ __all__ = [
 
 T = TypeVar("T")
 
+# The prefix of a group_by that reads a DICOM header element.
+_DICOM_PREFIX = "dicom:"
 # Absorbs float round-off in train_fraction * n (e.g. 0.29 * 100 = 28.999...).
 _FLOOR_EPS = 1e-9
 
@@ -117,20 +122,26 @@ def warn_per_image_split(name: str, why: str) -> None:
 
 
 def file_groups(
-    names: Sequence[str], group_by: str, columns: Mapping[str, Sequence[str]] | None = None, where: str = "data"
+    names: Sequence[str],
+    group_by: str,
+    columns: Mapping[str, Sequence[str]] | None = None,
+    where: str = "data",
+    paths: Sequence[Path] | None = None,
 ) -> list[str]:
-    """The group (patient) of each file: a column's values, or a regular expression's match in the file's path.
+    """The group (patient) of each file: a column's values, a DICOM tag, or a regular expression's match in its path.
 
-    ``group_by`` naming one of ``columns`` (a manifest's columns) takes that column. Otherwise it
-    is a regular expression searched in each name (``re.search``); the group is its first
-    capture group when it has one, else the whole match, e.g. ``"^([^/]+)/"`` for a folder per
-    patient or ``"patient(\\d+)"`` for an id in the file name.
+    ``group_by`` naming one of ``columns`` (a manifest's columns) takes that column;
+    ``"dicom:KEYWORD"`` reads a header element of each (DICOM) file, e.g. ``"dicom:PatientID"``.
+    Otherwise it is a regular expression searched in each name (``re.search``); the group is its
+    first capture group when it has one, else the whole match, e.g. ``"^([^/]+)/"`` for a folder
+    per patient or ``"patient(\\d+)"`` for an id in the file name.
 
     Args:
         names: the files' paths as strings (relative to the data folder, or as written in a manifest).
-        group_by: a column name or a regular expression.
+        group_by: a column name, ``"dicom:KEYWORD"`` or a regular expression.
         columns: the manifest's columns, name to one value per file.
         where: the data source, for error messages.
+        paths: the files themselves, needed for ``"dicom:KEYWORD"``.
 
     Raises:
         ConfigError: ``group_by`` is neither a column nor a valid regular expression.
@@ -150,6 +161,10 @@ def file_groups(
         if empty:
             raise DataError(f"{where}: {len(empty)} row(s) have an empty {group_by!r} value, e.g. {empty[0]}")
         return groups
+    if group_by.startswith(_DICOM_PREFIX):
+        if paths is None:
+            raise ConfigError(f"group_by {group_by!r} reads the files' DICOM headers: {where} gives no files")
+        return [dicom_tag(path, group_by[len(_DICOM_PREFIX) :]) for path in paths]
     try:
         pattern = re.compile(group_by)
     except re.error as err:

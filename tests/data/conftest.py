@@ -51,6 +51,7 @@ def write_dicom(
     window: tuple[float, float] | None = None,
     photometric: str = "MONOCHROME2",
     signed: bool = False,
+    patient: str | None = None,
 ) -> Path:
     """Write a CT DICOM file of the stored values ``(H, W)`` or ``(frames, H, W)`` (16 bits)."""
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -69,6 +70,8 @@ def write_dicom(
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
+    if patient is not None:
+        ds.PatientID = patient
     ds.PixelData = stored.astype(np.int16 if signed else np.uint16).tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path

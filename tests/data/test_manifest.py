@@ -116,6 +116,26 @@ class TestGroupedSplit:
             make_class_folder(tmp_path / "s" / "test", {"n": 2})
             OneClassImageFolder(tmp_path / "s", "train", "n", group_by="x")
 
+    def test_group_by_the_dicom_patient_id(self, tmp_path):
+        stored = np.zeros((2, 2))
+        for i in range(12):  # file names carry no patient; the headers do (patient i % 4)
+            cls = "normal" if i % 3 else "sick"
+            write_dicom(tmp_path / "scans" / cls / f"IM{i:04d}.dcm", stored + i, patient=f"PAT{i % 4}")
+        split = {s: OneClassImageFolder(tmp_path / "scans", s, "normal", group_by="dicom:PatientID",
+                                         train_fraction=0.5) for s in ("train", "test")}
+        patient = {s: {int(p.stem[2:]) % 4 for p in d.paths} for s, d in split.items()}
+        assert len(patient["test"]) == 2 and not patient["train"] & patient["test"]
+        assert len(split["test"]) == 6 and all(p.parent.name == "normal" for p in split["train"].paths)
+        rows = [(f"scans/{p.parent.name}/{p.name}", p.parent.name) for p in sorted((tmp_path / "scans").rglob("*.dcm"))]
+        manifest = OneClassManifest(write_manifest(tmp_path, rows, header="path,label"), "test", "normal",
+                                    group_by="dicom:PatientID", train_fraction=0.5)
+        assert sorted(manifest.paths) == sorted(split["test"].paths)
+        write_dicom(tmp_path / "scans" / "normal" / "anonymous.dcm", stored)
+        with pytest.raises(DataError, match="anonymous.dcm has no PatientID"):
+            OneClassImageFolder(tmp_path / "scans", "test", "normal", group_by="dicom:PatientID")
+        with pytest.raises(DataError, match="not a DICOM keyword"):
+            OneClassImageFolder(tmp_path / "scans", "test", "normal", group_by="dicom:PatientNumber")
+
     def test_without_groups_a_manifest_splits_like_its_class_folder(self, tmp_path):
         root = make_class_folder(tmp_path / "data", {"normal": 9, "lesion": 6})
         rows = [(f"data/{p.parent.name}/{p.name}", p.parent.name) for p in sorted(root.rglob("*.png"))]
