@@ -11,7 +11,33 @@ from dia_augment.detect.detector import AnomalyDetector
 from dia_augment.errors import InputError
 from dia_augment.utils.checks import check_images
 
-__all__ = ["build_detector"]
+__all__ = ["build_detector", "split_calibration"]
+
+
+def split_calibration(images: Tensor, fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Split normal images into ``(rest, calibration)``: a seeded ``fraction`` held out for the threshold.
+
+    Call it **before training** and train on ``rest`` only, so that the calibration images are
+    new to the model and the threshold's false-alarm rate is not optimistic.
+
+    Args:
+        images: :math:`(N, C, H, W)` normal images.
+        fraction: the share held out, in ``(0, 1)``; at least one image on each side.
+        seed: the seed of the draw.
+
+    Examples:
+        >>> rest, calibration = split_calibration(torch.arange(10.0).view(10, 1, 1, 1), 0.2, seed=0)
+        >>> rest.shape[0], calibration.shape[0], sorted(torch.cat([rest, calibration]).flatten().tolist()) == list(range(10))
+        (8, 2, True)
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, float) or not 0 < fraction < 1:
+        raise InputError(f"calibration_fraction must be a float in (0, 1); got {fraction!r}")
+    n = images.shape[0]
+    held = round(fraction * n)
+    if held < 1 or held >= n:
+        raise InputError(f"cannot hold {fraction:.0%} of {n} normal images out for calibration: pass more images or calibration_images")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return images[order[held:]], images[order[:held]]
 
 
 def build_detector(
@@ -32,7 +58,8 @@ def build_detector(
 
     The threshold keeps ``target`` of the held-out normals below it (``normal_quantile``), so
     its expected false-alarm rate is at most ``1 - target``; it is never chosen on a test set.
-    Best: pass ``calibration_images`` that training never saw. Otherwise a seeded
+    Best: pass ``calibration_images`` that training never saw (:func:`split_calibration` before
+    training). Otherwise a seeded
     ``calibration_fraction`` of ``normal_images`` is held out of the statistics (the model
     saw them in training, so the stated false-alarm rate may be optimistic; the provenance
     records which of the two was done).
@@ -65,17 +92,7 @@ def build_detector(
     to_dict = getattr(config, "to_dict", None)
     record: dict[str, Any] = {"train_config": to_dict() if callable(to_dict) else None, "mode": getattr(config, "mode", None)}
     if calibration_images is None:
-        if isinstance(calibration_fraction, bool) or not isinstance(calibration_fraction, float) or not 0 < calibration_fraction < 1:
-            raise InputError(f"calibration_fraction must be a float in (0, 1); got {calibration_fraction!r}")
-        n = normal_images.shape[0]
-        held = round(calibration_fraction * n)
-        if held < 1 or held >= n:
-            raise InputError(
-                f"cannot hold {calibration_fraction:.0%} of {n} normal images out for calibration: "
-                "pass more images or calibration_images"
-            )
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        calibration_images, normal_images = normal_images[order[:held]], normal_images[order[held:]]
+        normal_images, calibration_images = split_calibration(normal_images, calibration_fraction, seed)
         record["calibration"] = f"a seeded {calibration_fraction:.0%} slice of the normal training images (seen in training)"
     else:
         record["calibration"] = "normal images held out of training"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from dia_augment.detect import AnomalyDetector, build_detector, calibrate_threshold
+from dia_augment.detect import AnomalyDetector, build_detector, calibrate_threshold, split_calibration
 from dia_augment.errors import CheckpointError, InputError, InputTypeError, MissingFileError
 from dia_augment.score import csi_score, simclr_score
 from dia_augment.utils.io import load_tensors
@@ -202,3 +202,12 @@ def test_build_detector_holds_a_seeded_slice_out_for_calibration(tiny_model):
     assert held.threshold.num_normal == 3 and held.provenance["calibration"] == "normal images held out of training"
     with pytest.raises(InputError, match="cannot hold 10% of 4 normal images out"):
         build_detector(tiny_model, config, normals[:4], calibration_fraction=0.1, progress=False)
+
+
+def test_split_calibration_is_seeded_and_disjoint():
+    x = torch.arange(20.0).view(20, 1, 1, 1)
+    rest, held = split_calibration(x, 0.25, seed=3)
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(held.flatten(), order[:5].float()) and torch.equal(rest.flatten(), order[5:].float())
+    with pytest.raises(InputError, match="calibration_fraction must be a float in \\(0, 1\\)"):
+        split_calibration(x, 1.0)
