@@ -4,6 +4,8 @@ Writes into ``--out``: ``model.safetensors`` and ``config.json`` (what ``dia-aug
 reads), ``run.json`` (what made the run), ``metrics.jsonl`` with ``loss.png`` beside it, and the
 last checkpoint. A folder holding another run is refused: ``--resume`` continues it (same
 settings), ``--overwrite`` replaces it. Every field of ``TrainConfig`` is an option.
+``--recipe reference`` sets the paper code's recipe (``TrainConfig.reference()``) for every
+option still at its default; options given after it win.
 
 Example::
 
@@ -14,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from dia_augment.cli._config_options import add_config_options, config_from_args
 from dia_augment.errors import ConfigError
@@ -39,9 +42,28 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     policy.add_argument("--overwrite", action="store_true", help="replace the run in --out")
 
 
+class _RecipeAction(argparse.Action):
+    """``--recipe reference``: the paper code's value for every config option still at its default."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        recipe = TrainConfig.reference()
+        for f in dataclasses.fields(TrainConfig):
+            if hasattr(namespace, f.name) and getattr(namespace, f.name) == parser.get_default(f.name):
+                setattr(namespace, f.name, getattr(recipe, f.name))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` options to ``parser``."""
     add_run_options(parser)
+    parser.add_argument(
+        "--recipe",
+        choices=["reference"],
+        default=None,
+        action=_RecipeAction,
+        help="'reference': the paper code's recipe (LARS, lr 0.1 warmed up x10 over 10 epochs, 1000 epochs, "
+        "resnet18_imagenet at 224 px, batch 32, shift loss on every row, ...) for the options not given before it",
+    )
     parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading")
     parser.add_argument(
         "--training-type",

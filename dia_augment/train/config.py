@@ -18,12 +18,25 @@ from dia_augment.filters.presets import UNET_PRESETS, unet_config
 from dia_augment.models.dia_resnet import MODEL_NAMES
 from dia_augment.shift.transforms import NUM_SHIFTS, SHIFT_KINDS
 from dia_augment.train.fields import check_fields, config_from_dict, config_to_dict
+from dia_augment.train.losses import LOSS_MODES, LOSS_NORMALISATIONS
+from dia_augment.utils.random import STEP_CURRICULA
 
-__all__ = ["TrainConfig", "DissolverTrainConfig", "TRAIN_MODES", "OPTIMIZERS", "MIXED_PRECISION", "DENOISING_LOSSES"]
+__all__ = [
+    "TrainConfig",
+    "DissolverTrainConfig",
+    "TRAIN_MODES",
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
+    "MIXED_PRECISION",
+    "DENOISING_LOSSES",
+]
 
 #: ``simclr``: two views, no shifts; ``csi``: two views x K shifts; ``dia``: CSI plus the dissolved view.
 TRAIN_MODES = ("simclr", "csi", "dia")
 OPTIMIZERS = ("sgd", "lars")
+#: ``warmup_cosine``: linear warm-up from 0, then cosine to 0; ``gradual_warmup_cosine``: the paper
+#: code's, from ``lr`` up to 10 x ``lr`` over the warm-up epochs, then a cosine over all the epochs.
+LR_SCHEDULES = ("warmup_cosine", "gradual_warmup_cosine")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 #: The dissolver's training losses: L1 (the paper's) or L2 between the predicted and the true noise.
 DENOISING_LOSSES = ("l1", "l2")
@@ -56,14 +69,25 @@ class TrainConfig:
         lr: peak learning rate.
         momentum: SGD / LARS momentum.
         weight_decay: weight decay.
-        optimizer: ``"sgd"`` or ``"lars"``.
-        warmup_epochs: linear warm-up length (fractions allowed), then cosine decay per step.
+        optimizer: ``"sgd"`` or ``"lars"`` (LARS as the paper's code: every parameter, trust 0.001).
+        lr_schedule: ``"warmup_cosine"`` (linear warm-up from 0 to ``lr``, then cosine to 0) or
+            ``"gradual_warmup_cosine"`` (the paper's: from ``lr`` up to 10 x ``lr`` over the warm-up, then a
+            cosine over all the epochs).
+        warmup_epochs: warm-up length (fractions allowed); the schedule is applied per step.
         temperature: NT-Xent temperature.
+        loss_mode: ``"shifted_removed"`` (an anchor's own dissolved copy is neither positive nor negative, the
+            paper's default) or ``"naive"`` (it is a negative).
+        loss_normalisation: ``"reference"`` (the NT-Xent sum over the clean anchors divided by the row count,
+            as the paper's code) or ``"anchor_mean"`` (the mean over anchors: 1.5 x the DIA term).
         shift_loss_weight: weight of the shift cross-entropy (``csi`` / ``dia``).
-        shift_loss_on_dissolved: also train the shift head on the dissolved rows; by default
-            it sees the clean rows only, as in the reference code.
+        shift_loss_on_dissolved: train the shift head on the dissolved rows too (every row, as the reference
+            code does); ``--no-shift-loss-on-dissolved`` keeps it to the clean rows.
+        dissolve_all_views: apply the dissolver to the two clean views as well, as the paper's code does for its
+            blur baselines (its blur ignores the flag that spares the clean views); ``dia`` mode only.
         step_range: ``(low, high)`` range of the dissolving (diffusion) step; ``None`` uses the
             dissolver's ``default_step_range``.
+        step_curriculum: how the step is drawn in ``step_range``: ``"uniform"`` or one of the paper code's Beta
+            curricula (``beta_by_epoch``, ``beta_by_epoch_reversed``, ``beta_skewed``, ``beta_skewed_reversed``).
         seed: seeds the model initialisation, the data order and every augmentation draw.
         mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (through Accelerate).
         checkpoint_every: also checkpoint every this many optimiser steps (0: at the end of each epoch only).
@@ -93,11 +117,16 @@ class TrainConfig:
     momentum: float = _at_least(0.9, 0)
     weight_decay: float = _at_least(1e-6, 0)
     optimizer: str = _choices("sgd", OPTIMIZERS)
+    lr_schedule: str = _choices("warmup_cosine", LR_SCHEDULES)
     warmup_epochs: float = _at_least(1.0, 0)
     temperature: float = 0.5
+    loss_mode: str = _choices("shifted_removed", LOSS_MODES)
+    loss_normalisation: str = _choices("reference", LOSS_NORMALISATIONS)
     shift_loss_weight: float = _at_least(1.0, 0)
-    shift_loss_on_dissolved: bool = False
+    shift_loss_on_dissolved: bool = True
+    dissolve_all_views: bool = False
     step_range: tuple[int, int] | None = _at_least(None, 0)
+    step_curriculum: str = _choices("uniform", STEP_CURRICULA)
     seed: int = 0
     mixed_precision: str = _choices("no", MIXED_PRECISION)
     checkpoint_every: int = _at_least(0, 0)
@@ -118,6 +147,53 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.crop_scale must satisfy 0 < low <= high <= 1; got {self.crop_scale}")
         if self.step_range is not None and not self.step_range[0] < self.step_range[1]:
             raise ConfigError(f"TrainConfig.step_range must be (low, high) with 0 <= low < high; got {self.step_range}")
+        if self.dissolve_all_views and self.mode != "dia":
+            raise ConfigError(f"TrainConfig.dissolve_all_views needs mode 'dia'; got mode {self.mode!r}")
+
+    @classmethod
+    def reference(cls, **overrides: Any) -> TrainConfig:
+        """The paper code's recipe (its README's command and its defaults), with ``overrides`` on top.
+
+        DIA with rotation, ``resnet18_imagenet`` (width 64) at 224 px, batch 32, 1000 epochs, LARS
+        (every parameter, trust 0.001, eps 1e-8) around SGD with momentum 0.9 and weight decay
+        1e-6, lr 0.1 warmed up to 10 x over 10 epochs then a cosine over the epochs, NT-Xent at
+        temperature 0.5 in ``shifted_removed`` mode with the paper's normalisation, the shift loss
+        on every row, steps uniform in ``[30, 100)``, crop scale ``(0.08, 1)``. For the blur
+        baselines add ``dissolve_all_views=True`` (the reference blurs every view). What this
+        recipe cannot set (the dissolver's weights and input range, dissolving once per shift) is
+        listed in ``docs/fidelity.md``.
+
+        Examples:
+            >>> cfg = TrainConfig.reference(epochs=2)
+            >>> cfg.optimizer, cfg.lr_schedule, cfg.warmup_epochs, cfg.epochs, cfg.image_size
+            ('lars', 'gradual_warmup_cosine', 10.0, 2, 224)
+        """
+        recipe: dict[str, Any] = {
+            "mode": "dia",
+            "shift": "rotation",
+            "num_shifts": NUM_SHIFTS,
+            "model": "resnet18_imagenet",
+            "width": 64,
+            "proj_dim": 128,
+            "image_size": 224,
+            "crop_scale": (0.08, 1.0),
+            "epochs": 1000,
+            "batch_size": 32,
+            "lr": 0.1,
+            "momentum": 0.9,
+            "weight_decay": 1e-6,
+            "optimizer": "lars",
+            "lr_schedule": "gradual_warmup_cosine",
+            "warmup_epochs": 10.0,
+            "temperature": 0.5,
+            "loss_mode": "shifted_removed",
+            "loss_normalisation": "reference",
+            "shift_loss_weight": 1.0,
+            "shift_loss_on_dissolved": True,
+            "step_range": (30, 100),
+            "step_curriculum": "uniform",
+        }
+        return cls(**{**recipe, **overrides})
 
     @property
     def shifts(self) -> int:
@@ -142,7 +218,8 @@ class DissolverTrainConfig:
 
     Args:
         resolution: the dissolver's working resolution; images are resized to it (bilinear, antialiased).
-        preset: the UNet size, ``"micro"``, ``"tiny"`` or ``"paper"``.
+        preset: the UNet size, ``"micro"``, ``"tiny"``, ``"dia-reference"`` (the closest to the paper's UNet) or
+            ``"ddpm-cifar10"`` (``"paper"`` is its deprecated old name).
         train_steps: the number of optimiser steps.
         epochs: the number of passes over the training images (the last partial batch is dropped).
         batch_size: images per optimiser step over all processes.

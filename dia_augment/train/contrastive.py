@@ -21,9 +21,10 @@ from dia_augment.train.checkpoint import latest_checkpoint, read_checkpoint_file
 from dia_augment.train.config import TrainConfig
 from dia_augment.train.data import ImageSource
 from dia_augment.train.engine import Engine
-from dia_augment.train.optim import LARS, warmup_cosine_schedule
+from dia_augment.train.optim import LARS, gradual_warmup_cosine_schedule, warmup_cosine_schedule
 from dia_augment.train.step import build_rows, training_loss
 from dia_augment.utils.io import atomic_save_tensors, atomic_write_json, load_tensors, read_json
+from dia_augment.utils.random import step_curriculum
 
 __all__ = ["train_model", "load_model", "ContrastiveTrainer"]
 
@@ -64,8 +65,12 @@ class ContrastiveTrainer(Engine):
         if config.pretrained:
             load_pretrained_backbone(model, config.pretrained)
         optimizer = _make_optimizer(model, config)
-        warmup_steps = min(round(config.warmup_epochs * self.steps_per_epoch), self.total_steps)
-        self.scheduler = warmup_cosine_schedule(optimizer, self.total_steps, warmup_steps)
+        if config.lr_schedule == "gradual_warmup_cosine":
+            self.scheduler = gradual_warmup_cosine_schedule(optimizer, self.steps_per_epoch, config.epochs,
+                                                            config.warmup_epochs)
+        else:
+            warmup_steps = min(round(config.warmup_epochs * self.steps_per_epoch), self.total_steps)
+            self.scheduler = warmup_cosine_schedule(optimizer, self.total_steps, warmup_steps)
         self.model, self.optimizer = accel.prepare(model, optimizer)
         self.generators = {"generator": self.generator("augment")}
         self.augment = SimCLRAugmentation(config.image_size, crop_scale=config.crop_scale).to(self.device)
@@ -76,11 +81,13 @@ class ContrastiveTrainer(Engine):
 
     def train_step(self, batch: Tensor) -> dict[str, Tensor]:
         config, accel = self.config, self.accelerator
+        if self.dissolve is not None:  # the paper's curricula follow its 1-based epoch
+            self.dissolve.step_beta = step_curriculum(config.step_curriculum, self.epoch + 1)
         rows = build_rows(batch, self.augment, config.shifts, config.shift, self.dissolve, self.generators["generator"],
-                          image_offset=self.rank * batch.shape[0])
+                          image_offset=self.rank * batch.shape[0], dissolve_all_views=config.dissolve_all_views)
         with accel.autocast():
             parts = training_loss(self.model, rows, config.temperature, config.shift_loss_weight,
-                                  config.shift_loss_on_dissolved)
+                                  config.shift_loss_on_dissolved, config.loss_mode, config.loss_normalisation)
         self.optimizer.zero_grad(set_to_none=True)
         accel.backward(parts.total)
         self.optimizer.step()

@@ -40,6 +40,7 @@ def build_rows(
     dissolve: RandomDissolving | None = None,
     generator: torch.Generator | None = None,
     image_offset: int = 0,
+    dissolve_all_views: bool = False,
 ) -> TrainingRows:
     """The rows of one step: two h-flipped views (plus a dissolved one), K shifts each, SimCLR-augmented.
 
@@ -60,6 +61,8 @@ def build_rows(
         generator: the flips and the SimCLR augmentation draw from it (give ``dissolve`` the
             same generator to draw every random number of the step from one stream).
         image_offset: index of this process's first image in the global batch.
+        dissolve_all_views: dissolve the two clean views too (each with its own draw), as the
+            paper's code does for its blur baselines; the rows keep their clean / dissolved roles.
 
     Shape:
         - images: :math:`(B, C, H, W)`
@@ -76,7 +79,11 @@ def build_rows(
         if dissolve.p != 1.0:
             raise InputError(f"the dissolved view needs RandomDissolving(p=1); got p={dissolve.p}")
         with torch.no_grad():
+            if dissolve_all_views:
+                views = [dissolve(images), dissolve(images)]
             views.append(dissolve(images))
+    elif dissolve_all_views:
+        raise InputError("dissolve_all_views needs a dissolve augmentation")
     shifted = torch.cat([shifted_views(v, shift, num_shifts, generator) for v in views])
     labels = make_row_labels(
         images.shape[0], num_shifts, 2, len(views) - 2, image_offset=image_offset, device=images.device
@@ -89,13 +96,16 @@ def training_loss(
     rows: TrainingRows,
     temperature: float = 0.5,
     shift_loss_weight: float = 1.0,
-    shift_loss_on_dissolved: bool = False,
+    shift_loss_on_dissolved: bool = True,
+    loss_mode: str = "shifted_removed",
+    loss_normalisation: str = "reference",
 ) -> LossParts:
     """NT-Xent on the rows' projections plus the shift head's cross-entropy.
 
-    The shift term is skipped when there is a single shift (SimCLR). It covers the clean rows,
-    or every row with ``shift_loss_on_dissolved``. With several processes the contrastive
-    negatives span the global batch (see :func:`~dia_augment.train.losses.contrastive_loss`).
+    The shift term is skipped when there is a single shift (SimCLR). It covers every row, the
+    dissolved ones included, as in the paper's code, or the clean rows only without
+    ``shift_loss_on_dissolved``. With several processes the contrastive negatives span the
+    global batch (see :func:`~dia_augment.train.losses.contrastive_loss`).
 
     Args:
         model: returns a :class:`~dia_augment.models.ModelOutput` (projection and shift logits).
@@ -103,6 +113,8 @@ def training_loss(
         temperature: NT-Xent temperature.
         shift_loss_weight: weight of the shift cross-entropy.
         shift_loss_on_dissolved: include the dissolved rows in the shift cross-entropy.
+        loss_mode: ``"shifted_removed"`` or ``"naive"`` (see :func:`~dia_augment.train.losses.contrastive_loss`).
+        loss_normalisation: ``"reference"`` or ``"anchor_mean"``.
 
     Examples:
         >>> from dia_augment.models import DIAResNet
@@ -113,7 +125,7 @@ def training_loss(
         True
     """
     out = model(rows.images)
-    contrastive = contrastive_loss(out.projection, rows.labels, temperature)
+    contrastive = contrastive_loss(out.projection, rows.labels, temperature, loss_mode, loss_normalisation)
     if int(rows.labels.shift.max()) == 0:
         shift = contrastive.new_zeros(())
     else:

@@ -77,10 +77,10 @@ def test_shift_loss_value_and_dissolved_rows():
     clean = ~rows.labels.dissolved
     expected_clean = torch.nn.functional.cross_entropy(out.shift_logits[clean], rows.labels.shift[clean])
     expected_all = torch.nn.functional.cross_entropy(out.shift_logits, rows.labels.shift)
-    parts = training_loss(model, rows, shift_loss_weight=0.5)
-    torch.testing.assert_close(parts.shift, expected_clean)
-    torch.testing.assert_close(parts.total, parts.contrastive + 0.5 * expected_clean)
-    torch.testing.assert_close(training_loss(model, rows, shift_loss_on_dissolved=True).shift, expected_all)
+    parts = training_loss(model, rows, shift_loss_weight=0.5)  # every row, as the paper's code
+    torch.testing.assert_close(parts.shift, expected_all)
+    torch.testing.assert_close(parts.total, parts.contrastive + 0.5 * expected_all)
+    torch.testing.assert_close(training_loss(model, rows, shift_loss_on_dissolved=False).shift, expected_clean)
     simclr = TrainingRows(rows.images[:4], make_row_labels(2, num_shifts=1))
     assert float(training_loss(model, simclr).shift) == 0.0
 
