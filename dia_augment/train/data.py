@@ -12,28 +12,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from dia_augment.errors import InputError, InputTypeError
 from dia_augment.utils.checks import check_images
 
-__all__ = ["ImageSource", "TensorImages", "ResizedImages", "as_dataset", "collate_images", "epoch_batches", "epoch_loader"]
+__all__ = ["ImageSource", "ResizedImages", "resize_images", "as_dataset", "collate_images", "epoch_batches", "epoch_loader"]
 
 #: The images a trainer or a scorer reads: a ``(N, C, H, W)`` tensor or a Dataset of images / pairs.
 ImageSource = Tensor | Dataset
-
-
-class TensorImages(Dataset):
-    """A ``(N, C, H, W)`` tensor as a Dataset of ``(C, H, W)`` images."""
-
-    def __init__(self, images: Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, index: int) -> Tensor:
-        return self.images[index]
 
 
 class ResizedImages(Dataset):
@@ -74,7 +61,7 @@ def collate_images(items: list) -> Tensor:
 
 
 def as_dataset(images: ImageSource) -> Dataset:
-    """Check an image source (the tensor whole, a Dataset's first item) and return it as a Dataset.
+    """Check an image source (the tensor whole, a Dataset's first item) and return it as a Dataset (a tensor as a ``TensorDataset``).
 
     Raises:
         InputTypeError: neither a tensor nor a Dataset.
@@ -86,7 +73,7 @@ def as_dataset(images: ImageSource) -> Dataset:
     """
     if isinstance(images, Tensor):
         check_images(images, name="training images")
-        return TensorImages(images)
+        return TensorDataset(images)
     if not isinstance(images, Dataset):
         raise InputTypeError(f"images must be a (N, C, H, W) tensor or a torch Dataset; got {type(images).__name__}")
     if len(images) == 0:  # type: ignore[arg-type]
@@ -112,6 +99,6 @@ def epoch_batches(indices: Tensor, permutation: Tensor, global_batch: int, world
 
 
 def epoch_loader(dataset: Dataset, batches: list[list[int]], num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    """A DataLoader that reads ``batches`` (from :func:`epoch_batches`) of ``dataset`` in order."""
+    """A DataLoader that reads ``batches`` (from :func:`epoch_batches`) of ``dataset`` in order, as image batches."""
     return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, pin_memory=pin_memory,
                       collate_fn=collate_images)

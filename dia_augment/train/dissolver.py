@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 from dia_augment.errors import CheckpointError, ConfigError, InputError
 from dia_augment.filters.ddpm import DDPMDissolving
@@ -36,7 +36,7 @@ from dia_augment.filters.presets import make_scheduler, make_unet
 from dia_augment.shift.views import random_hflip
 from dia_augment.train.checkpoint import read_checkpoint_file
 from dia_augment.train.config import DENOISING_LOSSES, DissolverTrainConfig
-from dia_augment.train.data import ImageSource, ResizedImages, TensorImages, as_dataset, collate_images, resize_images
+from dia_augment.train.data import ImageSource, ResizedImages, as_dataset, collate_images, resize_images
 from dia_augment.train.engine import Engine
 from dia_augment.utils.io import JsonlLogger
 from dia_augment.utils.random import derived_generator, draw_steps
@@ -103,8 +103,8 @@ class DissolverTrainer(Engine):
     def make_dataset(self, images: ImageSource) -> Dataset:
         resolution = self.config.resolution
         dataset = as_dataset(images)
-        if isinstance(dataset, TensorImages):  # resized once, up front
-            return TensorImages(torch.cat([resize_images(c, resolution) for c in dataset.images.split(256)]))
+        if isinstance(dataset, TensorDataset):  # resized once, up front
+            return TensorDataset(torch.cat([resize_images(c, resolution) for c in dataset.tensors[0].split(256)]))
         return ResizedImages(dataset, resolution)
 
     def select_train_indices(self) -> Tensor:
