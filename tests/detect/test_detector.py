@@ -211,3 +211,14 @@ def test_split_calibration_is_seeded_and_disjoint():
     assert torch.equal(held.flatten(), order[:5].float()) and torch.equal(rest.flatten(), order[5:].float())
     with pytest.raises(InputError, match="calibration_fraction must be a float in \\(0, 1\\)"):
         split_calibration(x, 1.0)
+
+
+def test_evaluate_uses_minus_the_anomaly_score_and_the_card_shows_it(tiny_model):
+    from dia_augment.score import auroc
+
+    det = AnomalyDetector.fit(tiny_model, images(6, 0), calibration=images(4, 1), num_views=2, image_size=8, progress=False)
+    x, labels = images(6, 2), torch.tensor([0, 0, 0, 1, 1, 1])
+    metrics = det.evaluate(x, labels)
+    assert metrics["auroc"] == pytest.approx(auroc(-det.score(x), labels))
+    assert f"| auroc | {metrics['auroc']:.4f} |" in det.model_card()
+    assert "expected false-alarm rate" in det.model_card()
