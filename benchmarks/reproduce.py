@@ -2,9 +2,20 @@
 
 The one-class protocol (normal images for training; AUROC with normal as the positive class)
 over the grid of the paper's table, {CSI without dissolving; DIA with Gaussian, median and
-DDPM dissolving} x {rotation, cutperm}, plus an ablation the paper lacks: **resize only**
+DDPM dissolving} x {rotation, cutperm}, plus ablations the paper lacks: **resize only**
 (down to the dissolver's resolution and back, no model), which separates what the resize does
-from what the diffusion model does.
+from what the diffusion model does; our blur form; and the paper code's input-range flaw.
+
+Methods:
+    csi                   CSI, no dissolving
+    gaussian, median      the paper's blur baselines as its code runs them: kernel 7 (OpenCV's
+                          default Gaussian kernel), zero padding, applied to every view
+    gaussian-step,        our blur form: a dissolver of the third view only, Gaussian sigma = 0.02 t
+    median-step           (reflect padding) or a kernel-7 median for t > 0
+    ddpm                  DIA with the DDPM dissolver (explicit input range)
+    ddpm-reference-range  the same dissolver fed [0, 1] images as the paper's code does (a flaw,
+                          run as an ablation: see docs/fidelity.md)
+    resize                down to the dissolver's resolution and back, no model
 
 Data sets and their normal class:
     sarscov2     SARS-CoV-2 CT, normal = non-COVID; seeded 80/20 split of each class (seed 0)
@@ -24,8 +35,10 @@ Presets (``--budget``):
            sees twice the dissolver's resolution, as the paper's 224 px vs 32 px keeps it above),
            15 epochs; batch 32, lr 0.1; 4 test-time samples; the DDPM dissolver: tiny preset, L1,
            1500 steps. About 5 minutes a cell on a 2-core CPU.
-    paper  the paper's settings for a GPU: resnet18_imagenet at 224 px, width 64, a 32 px
-           dissolver, batch 32, 100 epochs, 10 test-time samples, dissolver 20000 steps.
+    paper  the paper code's recipe (TrainConfig.reference(): resnet18_imagenet at 224 px, width 64,
+           batch 32, LARS, lr 0.1 warmed up x10 over 10 epochs then cosine, shift loss on every
+           row) for a GPU, 100 epochs; a 32 px dissolver of the 'dia-reference' UNet, 20000 steps,
+           dissolving with its online weights as the reference; 10 test-time samples.
 
 Run (background, resumable):
     nohup python benchmarks/reproduce.py --budget cpu --out runs/reproduce &
@@ -62,13 +75,15 @@ DATASETS = {
     "retinamnist": DataSpec(str(DATA_ROOT / "retinamnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 100}),
     "breastmnist": DataSpec(str(DATA_ROOT / "breastmnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 100}),
 }
-METHODS = ("csi", "gaussian", "median", "ddpm", "resize")
+METHODS = ("csi", "gaussian", "median", "gaussian-step", "median-step", "ddpm", "ddpm-reference-range", "resize")
+#: Methods whose dissolver also blurs the two clean views (the paper code's blur baselines).
+ALL_VIEWS = ("gaussian", "median")
 SHIFTS = ("rotation", "cutperm")
 BUDGETS = {
     "cpu": {"model": "resnet18", "width": 16, "batch_size": 32, "lr": 0.1, "dissolver_preset": "tiny", "dissolver_steps": 1500,
-            "test_samples": 4},
-    "paper": {"model": "resnet18_imagenet", "width": 64, "batch_size": 32, "lr": 0.1, "dissolver_preset": "paper", "dissolver_steps": 20000,
-              "test_samples": 10},
+            "dissolver_weights": "ema", "test_samples": 4, "recipe": "library defaults"},
+    "paper": {"model": "resnet18_imagenet", "width": 64, "batch_size": 32, "lr": 0.1, "dissolver_preset": "dia-reference",
+              "dissolver_steps": 20000, "dissolver_weights": "online", "test_samples": 10, "recipe": "reference"},
 }
 #: Data set -> an already trained DDPM dissolver directory (``--dissolver-dir``), instead of training one.
 DISSOLVER_DIRS: dict[str, str] = {}
@@ -95,38 +110,46 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 
 def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_images: Any, out: Path) -> Any:
-    from dia_augment.filters import DDPMDissolving, GaussianDissolving, MedianDissolving, ResizeDissolving
+    from dia_augment.filters import DDPMDissolving, ResizeDissolving, make_dissolver
     from dia_augment.train import DissolverTrainConfig, train_dissolver
 
     resolution = spec.dissolver_resolution[budget]
     if method == "csi":
         return None
-    if method == "gaussian":
-        return GaussianDissolving(kernel_size=7)
-    if method == "median":
-        return MedianDissolving(kernel_size=7)
+    if method in ("gaussian", "median"):
+        return make_dissolver(f"{method}-reference", kernel_size=7)
+    if method in ("gaussian-step", "median-step"):
+        return make_dissolver(method.removesuffix("-step"), kernel_size=7)
     if method == "resize":
         return ResizeDissolving(resolution)
-    if dataset in DISSOLVER_DIRS:
-        return DDPMDissolving.from_pretrained(DISSOLVER_DIRS[dataset], resolution=resolution)
-    folder = out / "dissolvers" / f"{dataset}_{budget}_{resolution}px"
-    if (folder / "dissolver" / "dissolver_config.json").is_file():
-        return DDPMDissolving.from_pretrained(folder / "dissolver", resolution=resolution)
     settings = BUDGETS[budget]
-    print(f"training the {resolution} px DDPM dissolver of {dataset} ({settings['dissolver_steps']} steps)", flush=True)
-    config = DissolverTrainConfig(resolution=resolution, preset=settings["dissolver_preset"],
-                                  train_steps=settings["dissolver_steps"], checkpoint_every=250, seed=0)
-    return train_dissolver(config, train_images, folder, resume=True, data_source=spec.source)
+    options = {"resolution": resolution, "weights": settings["dissolver_weights"],
+               "input_range": "reference" if method == "ddpm-reference-range" else "explicit"}
+    if dataset in DISSOLVER_DIRS:
+        return DDPMDissolving.from_pretrained(DISSOLVER_DIRS[dataset], **options)
+    folder = out / "dissolvers" / f"{dataset}_{budget}_{resolution}px"
+    if not (folder / "dissolver" / "dissolver_config.json").is_file():
+        print(f"training the {resolution} px DDPM dissolver of {dataset} ({settings['dissolver_steps']} steps)", flush=True)
+        config = DissolverTrainConfig(resolution=resolution, preset=settings["dissolver_preset"],
+                                      train_steps=settings["dissolver_steps"], checkpoint_every=250, seed=0)
+        train_dissolver(config, train_images, folder, resume=True, data_source=spec.source)
+    return DDPMDissolving.from_pretrained(folder / "dissolver", **options)
 
 
 def cell_settings(dataset: str, method: str, budget: str) -> dict[str, Any]:
     """The settings a cell's record carries, so a resumed run can tell finished cells made with others."""
     spec, settings = DATASETS[dataset], BUDGETS[budget]
+    ddpm = method in ("ddpm", "ddpm-reference-range")
+    blur_form = {"gaussian": "kernel 7, zero padding, every view", "median": "kernel 7, zero padding, every view",
+                 "gaussian-step": "sigma 0.02 t, reflect, dissolved view", "median-step": "kernel 7, reflect, dissolved view"}
     return {
         "image_size": spec.image_size[budget], "dissolver_resolution": spec.dissolver_resolution[budget],
         "epochs": spec.epochs[budget], "width": settings["width"], "model": settings["model"],
-        "test_samples": settings["test_samples"],
-        "dissolver": DISSOLVER_DIRS.get(dataset, "trained by this script") if method == "ddpm" else method,
+        "test_samples": settings["test_samples"], "recipe": settings["recipe"],
+        # the loss defaults followed the paper's code from this version on (older cells lack these keys)
+        "loss_normalisation": "reference", "shift_loss_on_dissolved": True,
+        "dissolver": DISSOLVER_DIRS.get(dataset, "trained by this script") if ddpm else blur_form.get(method, method),
+        "dissolver_weights": settings["dissolver_weights"] if ddpm else None,
     }
 
 
@@ -159,11 +182,13 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
         )
     train_set, test_set = data_cache[dataset]
     dissolver = dissolver_for(method, dataset, spec, budget, train_set.images, out)
-    config = TrainConfig(
-        mode="csi" if method == "csi" else "dia", shift=shift, model=settings["model"], width=settings["width"],
-        image_size=size, epochs=spec.epochs[budget], batch_size=settings["batch_size"], lr=settings["lr"],
-        seed=seed, checkpoint_every=20, progress=sys.stderr.isatty(),
-    )
+    run = {"mode": "csi" if method == "csi" else "dia", "shift": shift, "image_size": size, "epochs": spec.epochs[budget],
+           "dissolve_all_views": method in ALL_VIEWS, "seed": seed, "checkpoint_every": 20, "progress": sys.stderr.isatty()}
+    if settings["recipe"] == "reference":
+        config = TrainConfig.reference(**run)
+    else:
+        config = TrainConfig(model=settings["model"], width=settings["width"], batch_size=settings["batch_size"],
+                             lr=settings["lr"], **run)
     run_dir = out / "cells" / f"{budget}_{dataset}_{method}_{shift}_s{seed}"
     start = time.perf_counter()
     model = train_model(config, train_set.images, dissolver=dissolver, out_dir=run_dir, resume=True, data_source=spec.source)
