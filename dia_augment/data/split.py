@@ -1,14 +1,14 @@
 """The seeded train / test splits used for data sets without an official split.
 
-Per-class split (the default). The files of each class are sorted by path and shuffled with a generator seeded from
-``(seed, class name)``; the first ``floor(train_fraction * n)`` files of a class go to train
+Per-class split (the default). The files of each class are sorted by path and shuffled with a
+generator seeded from ``(seed, class name)``; the first ``floor(train_fraction * n)`` files of a class go to train
 and the rest to test. The train split of a one-class task keeps the normal classes' share only;
 the test split holds the held-out share of every class. Seeding each class by its own name makes
 a class's split independent of which other classes are present.
 
 Grouped split (``group_by``), so that no patient is in both train and test. Every file gets a
-group (a patient id, from a manifest column or a regular expression on its path, see
-:func:`file_groups`). The sorted distinct groups are shuffled with a generator seeded from
+group (a patient id, from a manifest column, a DICOM header element or a regular expression on
+its path, see :func:`file_groups`). The sorted distinct groups are shuffled with a generator seeded from
 ``seed``; the first ``floor(train_fraction * G)`` of the ``G`` groups (at least one, at most
 ``G - 1``) are the train groups, the others the test groups, for every class at once: a
 patient's normal and abnormal images land on the same side. Train keeps the normal images of
@@ -23,9 +23,8 @@ import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
-
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
