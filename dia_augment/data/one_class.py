@@ -185,6 +185,8 @@ def load_one_class(
         (torch.Size([400, 1, 16, 16]), {'normal': 200, 'lesions': 200})
     """
     if parse_source(source).kind == "embedded":
+        if group_by is not None:
+            raise ConfigError(f"the '{EMBEDDED}' data set has no patients: group_by does not apply")
         if normal_class not in (None, EMBEDDED_CLASS_NAMES[0]):
             raise ValueError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
         if channels not in (None, 1, 3):

@@ -215,6 +215,8 @@ class TestSources:
         assert (parse_source("manifest:x.txt").kind, parse_source("manifest:x.txt").location) == ("manifest", "x.txt")
         assert parse_source("kvasir:/d").name == "kvasir" and parse_source("/d/train.CSV").kind == "manifest"
         assert parse_source("unknown:/d").kind == "folder"
+        with pytest.raises(ConfigError, match="no patients"):
+            load_one_class("embedded", "train", group_by="x")
 
     def test_sarscov2_warns_about_per_image_splits_unless_grouped(self, tmp_path):
         for cls in ("COVID", "non-COVID"):
