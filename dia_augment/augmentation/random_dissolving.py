@@ -8,7 +8,7 @@ import torch
 from kornia.augmentation import IntensityAugmentationBase2D
 from torch import Tensor
 
-from dia_augment.errors import InputError
+from dia_augment.errors import ConfigError, InputError, InputTypeError
 from dia_augment.filters.base import Dissolver
 from dia_augment.utils.checks import check_images, check_probability, check_range_pair
 from dia_augment.utils.random import draw_steps, make_generator
@@ -36,8 +36,9 @@ class RandomDissolving(IntensityAugmentationBase2D):
 
     It uses kornia's extension points for custom augmentations: ``generate_parameters`` draws
     the steps (and a stochastic backend's noise), ``apply_transform`` dissolves, and the one
-    override beyond them, ``forward_parameters``, draws the gate from ``generator`` as well;
-    kornia's own ``transform_inputs`` does the rest (shapes, ``keepdim``, the cast back to the
+    overrides beyond them are ``forward_parameters``, which draws the gate from ``generator`` as
+    well, and ``__unpack_input__`` / ``transform_tensor``, which check the whole batch (whatever
+    the gate draws) before kornia standardises it; kornia's own ``transform_inputs`` does the rest (shapes, ``keepdim``, the cast back to the
     input's dtype under autocast).
 
     kornia's form works too: ``RandomDissolving(step_range=(100, 500), version="1.5", p=0.5,
@@ -90,12 +91,12 @@ class RandomDissolving(IntensityAugmentationBase2D):
 
             dissolver = StableDiffusionDissolving(version=version or "1.5", **kwargs)
         elif not isinstance(dissolver, Dissolver):
-            raise TypeError(
+            raise InputTypeError(
                 f"dissolver must be a Dissolver (e.g. DDPMDissolving); got {type(dissolver).__name__}"
                 + (" — pass step_range= as a keyword" if isinstance(dissolver, (tuple, list)) else "")
             )
         elif version is not None or kwargs:
-            raise ValueError(
+            raise ConfigError(
                 "version= and from_pretrained keywords only apply when no dissolver is given; "
                 f"got version={version!r} and {sorted(kwargs)}"
             )
@@ -134,17 +135,27 @@ class RandomDissolving(IntensityAugmentationBase2D):
         return params
 
     # ------------------------------------------------------------------------------- transform
+    def __unpack_input__(self, input: Tensor) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise InputTypeError(f"input must be a torch.Tensor; got {type(input).__name__}")
+        return input
+
+    def transform_tensor(self, input: Tensor, **kwargs: Any) -> Tensor:
+        """Check the whole input (whatever the gate draws) before kornia standardises its shape."""
+        check_images(input[None] if input.ndim == 3 else input, name="input")
+        return super().transform_tensor(input, **kwargs)
+
     def apply_transform(
         self, input: Tensor, params: dict[str, Tensor], flags: dict[str, Any], transform: Tensor | None = None
     ) -> Tensor:
         """Dissolve only the rows the gate selects, in one call; the other rows are returned untouched.
 
         kornia runs this on the whole batch and keeps the gated rows of its output, so skipping the
-        model for the other rows changes nothing but the cost. The whole batch is checked, and
-        replayed ``params`` must be of its size.
+        model for the other rows changes nothing but the cost. Replayed ``params`` must be of its size.
         """
-        check_images(input, name="input")
         n = input.shape[0]
+        if "step" not in params:
+            raise InputError(f"params has no 'step' (it has {sorted(params)}): replay the params a call recorded")
         for key in ("batch_prob", "step", "noise"):
             if key in params and params[key].shape[0] != n:
                 raise InputError(f"params[{key!r}] holds {params[key].shape[0]} rows but the batch has {n}: replay "

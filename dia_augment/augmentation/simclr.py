@@ -8,6 +8,7 @@ import kornia.augmentation as K
 import torch
 from torch import Tensor, nn
 
+from dia_augment.errors import ConfigError
 from dia_augment.utils.checks import check_images, check_probability
 
 __all__ = ["SimCLRAugmentation"]
@@ -15,10 +16,10 @@ __all__ = ["SimCLRAugmentation"]
 
 def _check_pair(pair: Sequence[float], name: str, positive: bool = True) -> tuple[float, float]:
     if not isinstance(pair, Sequence) or len(pair) != 2:
-        raise ValueError(f"{name} must be a pair (low, high); got {pair!r}")
+        raise ConfigError(f"{name} must be a pair (low, high); got {pair!r}")
     lo, hi = float(pair[0]), float(pair[1])
     if not lo <= hi or (positive and lo <= 0):
-        raise ValueError(f"{name} = {tuple(pair)} must satisfy 0 < low <= high")
+        raise ConfigError(f"{name} = {tuple(pair)} must satisfy 0 < low <= high")
     return lo, hi
 
 
@@ -64,15 +65,15 @@ class SimCLRAugmentation(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(output_size, bool) or not isinstance(output_size, int) or output_size < 1:
-            raise ValueError(f"output_size must be a positive int; got {output_size!r}")
+            raise ConfigError(f"output_size must be a positive int; got {output_size!r}")
         crop_scale = _check_pair(crop_scale, "crop_scale")
         if crop_scale[1] > 1:
-            raise ValueError(f"crop_scale = {crop_scale} must lie within (0, 1]")
+            raise ConfigError(f"crop_scale = {crop_scale} must lie within (0, 1]")
         crop_ratio = _check_pair(crop_ratio, "crop_ratio")
         if not isinstance(jitter, Sequence) or len(jitter) != 4 or min(float(j) for j in jitter) < 0:
-            raise ValueError(f"jitter must be 4 non-negative strengths (brightness, contrast, saturation, hue); got {jitter!r}")
+            raise ConfigError(f"jitter must be 4 non-negative strengths (brightness, contrast, saturation, hue); got {jitter!r}")
         if float(jitter[3]) > 0.5:
-            raise ValueError(f"hue jitter must be in [0, 0.5]; got {jitter[3]}")
+            raise ConfigError(f"hue jitter must be in [0, 0.5]; got {jitter[3]}")
         self.output_size = output_size
         self.p_jitter = check_probability(p_jitter, "p_jitter")
         self.p_gray = check_probability(p_gray, "p_gray")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dia_augment.errors import InputError, InputTypeError
 from dia_augment.shift.transforms import SHIFT_KINDS
 
 __all__ = ["TRAINING_TYPE_BACKENDS", "parse_training_type"]
@@ -35,11 +36,11 @@ def parse_training_type(name: str) -> tuple[str | None, str]:
         (None, 'cutperm')
     """
     if not isinstance(name, str):
-        raise TypeError(f"training type must be a string; got {type(name).__name__}")
+        raise InputTypeError(f"training type must be a string; got {type(name).__name__}")
     if name in SHIFT_KINDS:
         return None, name
     prefix, _, shift = name.rpartition("_")
     if prefix in TRAINING_TYPE_BACKENDS and shift in SHIFT_KINDS:
         return TRAINING_TYPE_BACKENDS[prefix], shift
     known = sorted(f"{p}_{s}" for p in TRAINING_TYPE_BACKENDS for s in SHIFT_KINDS) + list(SHIFT_KINDS)
-    raise ValueError(f"unknown training type {name!r}; expected one of {known}")
+    raise InputError(f"unknown training type {name!r}; expected one of {known}")

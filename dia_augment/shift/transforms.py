@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from dia_augment.errors import InputError, InputTypeError
 from dia_augment.utils.checks import check_images
 
 __all__ = ["NUM_SHIFTS", "SHIFT_KINDS", "rotate", "cutperm", "shift_transform", "expand_shifts"]
@@ -27,24 +28,24 @@ SHIFT_KINDS = ("rotation", "cutperm")
 def _check_k(k: int | Tensor, batch_size: int) -> int | Tensor:
     """Validate ``k``: an int or a ``(B,)`` integer tensor, values in ``[0, 4)``."""
     if isinstance(k, bool) or not isinstance(k, (int, Tensor)):
-        raise TypeError(f"k must be an int or a (B,) integer tensor; got {type(k).__name__}")
+        raise InputTypeError(f"k must be an int or a (B,) integer tensor; got {type(k).__name__}")
     if isinstance(k, int):
         if not 0 <= k < NUM_SHIFTS:
-            raise ValueError(f"k = {k} is outside [0, {NUM_SHIFTS})")
+            raise InputError(f"k = {k} is outside [0, {NUM_SHIFTS})")
         return k
     if k.is_floating_point() or k.is_complex() or k.dtype == torch.bool:
-        raise TypeError(f"k must hold integer shifts; got dtype {k.dtype}")
+        raise InputTypeError(f"k must hold integer shifts; got dtype {k.dtype}")
     if k.ndim != 1 or k.shape[0] != batch_size:
-        raise ValueError(f"k must be an int or a ({batch_size},) tensor; got shape {tuple(k.shape)}")
+        raise InputError(f"k must be an int or a ({batch_size},) tensor; got shape {tuple(k.shape)}")
     lo, hi = torch.stack([k.min(), k.max()]).tolist()
     if lo < 0 or hi >= NUM_SHIFTS:
-        raise ValueError(f"k has values in [{lo}, {hi}], outside [0, {NUM_SHIFTS})")
+        raise InputError(f"k has values in [{lo}, {hi}], outside [0, {NUM_SHIFTS})")
     return k.long()
 
 
 def _rotate_all(images: Tensor, k: int) -> Tensor:
     if k != 0 and images.shape[-1] != images.shape[-2]:
-        raise ValueError(f"rotation needs square images; got H x W = {tuple(images.shape[-2:])}")
+        raise InputError(f"rotation needs square images; got H x W = {tuple(images.shape[-2:])}")
     return torch.rot90(images, k, dims=(-2, -1))
 
 
@@ -135,7 +136,7 @@ def shift_transform(images: Tensor, k: int | Tensor, kind: str = "rotation") -> 
         return rotate(images, k)
     if kind == "cutperm":
         return cutperm(images, k)
-    raise ValueError(f"kind must be one of {SHIFT_KINDS}; got {kind!r}")
+    raise InputError(f"kind must be one of {SHIFT_KINDS}; got {kind!r}")
 
 
 def expand_shifts(images: Tensor, kind: str = "rotation", num_shifts: int = NUM_SHIFTS) -> tuple[Tensor, Tensor]:
@@ -166,9 +167,9 @@ def expand_shifts(images: Tensor, kind: str = "rotation", num_shifts: int = NUM_
         True
     """
     if kind not in SHIFT_KINDS:
-        raise ValueError(f"kind must be one of {SHIFT_KINDS}; got {kind!r}")
+        raise InputError(f"kind must be one of {SHIFT_KINDS}; got {kind!r}")
     if isinstance(num_shifts, bool) or not isinstance(num_shifts, int) or not 1 <= num_shifts <= NUM_SHIFTS:
-        raise ValueError(f"num_shifts must be an int in [1, {NUM_SHIFTS}]; got {num_shifts!r}")
+        raise InputError(f"num_shifts must be an int in [1, {NUM_SHIFTS}]; got {num_shifts!r}")
     check_images(images, channels=None, check_range=False)
     shifted = torch.cat([shift_transform(images, k, kind) for k in range(num_shifts)])
     labels = torch.arange(num_shifts, device=images.device).repeat_interleave(images.shape[0])
