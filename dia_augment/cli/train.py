@@ -20,6 +20,7 @@ import dataclasses
 
 from dia_augment.cli._config_options import add_config_options, config_from_args
 from dia_augment.errors import ConfigError
+from dia_augment.filters import DISSOLVER_NAMES
 from dia_augment.shift.training_type import TRAINING_TYPE_BACKENDS, parse_training_type
 from dia_augment.train.config import TrainConfig
 
@@ -71,8 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the paper's names, e.g. diffusion_rotation, blurgaussian_cutperm or rotation; sets --dissolver, "
         "--shift and --mode (dia, or csi when it names no dissolver)",
     )
-    backends = sorted(set(TRAINING_TYPE_BACKENDS.values()))
-    parser.add_argument("--dissolver", choices=backends, default=None, help="dissolving backend of a dia run")
+    backends = sorted(set(TRAINING_TYPE_BACKENDS.values()) | set(DISSOLVER_NAMES))
+    parser.add_argument(
+        "--dissolver",
+        choices=backends,
+        default=None,
+        help="dissolving backend of a dia run; the paper's blur baselines are gaussian-reference / median-reference "
+        "with --dissolve-all-views (gaussian / median are our step-dependent blurs of the dissolved view)",
+    )
     parser.add_argument("--dissolver-path", default=None, help="saved dissolver folder (ddpm) or pipeline (sd)")
     parser.add_argument(
         "--dissolver-resolution", type=int, default=None, help="the dissolver's working resolution (required for resize)"

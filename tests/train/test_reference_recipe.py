@@ -121,3 +121,13 @@ def test_dissolve_all_views_blurs_the_clean_views_too():
     assert rows.labels.dissolved.tolist() == [False] * 4 + [True] * 2
     with pytest.raises(ValueError, match="dissolve_all_views needs a dissolve"):
         build_rows(x, identity, 1, "rotation", None, torch.Generator().manual_seed(0), dissolve_all_views=True)
+
+
+def test_cli_offers_the_reference_blurs_for_every_view():
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    args = parser.parse_args(["--data", "embedded", "--out", "unused", "--recipe", "reference",
+                              "--dissolver", "gaussian-reference", "--dissolve-all-views"])
+    mode, backend, shift = train_cli.resolve_objective(args)
+    assert (mode, backend, shift) == ("dia", "gaussian-reference", "rotation")
+    assert config_from_args(TrainConfig, args, mode=mode, shift=shift) == TrainConfig.reference(dissolve_all_views=True)
