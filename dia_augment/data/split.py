@@ -127,13 +127,13 @@ def file_groups(
     where: str = "data",
     paths: Sequence[Path] | None = None,
 ) -> list[str]:
-    """The group (patient) of each file: a column's values, a DICOM tag, or a regular expression's match in its path.
+    r"""The group (patient) of each file: a column's values, a DICOM tag, or a regular expression's match in its path.
 
     ``group_by`` naming one of ``columns`` (a manifest's columns) takes that column;
     ``"dicom:KEYWORD"`` reads a header element of each (DICOM) file, e.g. ``"dicom:PatientID"``.
     Otherwise it is a regular expression searched in each name (``re.search``); the group is its
     first capture group when it has one, else the whole match, e.g. ``"^([^/]+)/"`` for a folder
-    per patient or ``"patient(\\d+)"`` for an id in the file name.
+    per patient or ``"patient(\d+)"`` for an id in the file name.
 
     Args:
         names: the files' paths as strings (relative to the data folder, or as written in a manifest).
