@@ -19,7 +19,7 @@ from diffusers import (
 from torch import Tensor, nn
 
 from dia_augment.filters.base import Dissolver
-from dia_augment.errors import InputError, MissingCheckpointError
+from dia_augment.errors import ConfigError, MissingCheckpointError
 from dia_augment.utils.io import CheckpointError, is_hub_id
 
 __all__ = [
@@ -91,7 +91,7 @@ def encode_empty_prompt(
         ``(prompt_embeds, pooled)``: :math:`(1, L, D)` and, for SDXL, :math:`(1, P)` (else ``None``).
     """
     if (tokenizer_2 is None) != (text_encoder_2 is None):
-        raise InputError("SDXL needs both tokenizer_2 and text_encoder_2 (or neither, for SD 1.x / 2.x)")
+        raise ConfigError("SDXL needs both tokenizer_2 and text_encoder_2 (or neither, for SD 1.x / 2.x)")
 
     def ids(tok: Any, encoder: nn.Module) -> Tensor:
         batch = tok([""], padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
@@ -209,7 +209,7 @@ class StableDiffusionDissolving(Dissolver):
             ``revision``, ``variant`` ... passed to the diffusers pipeline's ``from_pretrained``.
 
     Raises:
-        InputError: an unknown version, inconsistent components, or keywords without weights to load.
+        ConfigError: an unknown version, inconsistent components, or keywords without weights to load.
         CheckpointError: a missing local directory, or weights that cannot be loaded (offline:
             the message says what to download and where to put it).
 
@@ -258,7 +258,7 @@ class StableDiffusionDissolving(Dissolver):
         **from_pretrained_kwargs: Any,
     ) -> None:
         if version not in SD_VERSIONS:
-            raise InputError(f"unknown Stable Diffusion version {version!r}; choose from {sorted(SD_VERSIONS)}")
+            raise ConfigError(f"unknown Stable Diffusion version {version!r}; choose from {sorted(SD_VERSIONS)}")
         given = {
             "vae": vae,
             "unet": unet,
@@ -270,10 +270,10 @@ class StableDiffusionDissolving(Dissolver):
         }
         given = {k: v for k, v in given.items() if v is not None}
         if pipeline is not None and pretrained is not None:
-            raise InputError("pass either pipeline= or pretrained=, not both")
+            raise ConfigError("pass either pipeline= or pretrained=, not both")
         if pipeline is not None or (pretrained is None and given):
             if from_pretrained_kwargs:
-                raise InputError(
+                raise ConfigError(
                     f"from_pretrained keywords {sorted(from_pretrained_kwargs)} only apply when loading weights "
                     "(pretrained= or version=), not with pipeline= or components"
                 )
@@ -284,25 +284,25 @@ class StableDiffusionDissolving(Dissolver):
         components.update(given)
         missing = [k for k in ("vae", "unet", "text_encoder", "tokenizer") if components[k] is None]
         if missing:
-            raise InputError(f"Stable Diffusion dissolving needs {missing}: pass them, a pipeline= or pretrained=")
+            raise ConfigError(f"Stable Diffusion dissolving needs {missing}: pass them, a pipeline= or pretrained=")
         vae, unet = components["vae"], components["unet"]
         if vae.config.in_channels != 3 or vae.config.out_channels != 3:
-            raise InputError(f"the VAE must map RGB images; got {vae.config.in_channels} -> {vae.config.out_channels}")
+            raise ConfigError(f"the VAE must map RGB images; got {vae.config.in_channels} -> {vae.config.out_channels}")
         if unet.config.in_channels != vae.config.latent_channels or unet.config.out_channels != unet.config.in_channels:
-            raise InputError(
+            raise ConfigError(
                 f"the UNet must map the VAE's {vae.config.latent_channels} latent channels to as many; got "
                 f"{unet.config.in_channels} -> {unet.config.out_channels} (an inpainting or image-variation UNet?)"
             )
         is_sdxl = unet.config.addition_embed_type == "text_time"
         if is_sdxl != (components["text_encoder_2"] is not None):
-            raise InputError(
+            raise ConfigError(
                 "an SDXL UNet (addition_embed_type='text_time') needs text_encoder_2 and tokenizer_2, and only it"
             )
         prediction_type = "epsilon"
         if components["scheduler"] is not None:
             prediction_type = components["scheduler"].config.get("prediction_type", "epsilon")
         if prediction_type not in _PREDICTION_TYPES:
-            raise InputError(f"unsupported prediction_type {prediction_type!r}; supported: {_PREDICTION_TYPES}")
+            raise ConfigError(f"unsupported prediction_type {prediction_type!r}; supported: {_PREDICTION_TYPES}")
 
         super().__init__(resolution=None, model_channels=3, check_inputs=check_inputs)
         self.vae = vae.requires_grad_(False).eval()

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from dia_augment.errors import InputError
+from dia_augment.errors import ConfigError
 from dia_augment.models.resnet import ResNet18Backbone
 from dia_augment.utils.checks import check_images
 
@@ -76,16 +76,16 @@ class DIAResNet(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels not in (1, 3):
-            raise InputError(f"in_channels must be 1 or 3; got {in_channels!r}")
+            raise ConfigError(f"in_channels must be 1 or 3; got {in_channels!r}")
         for name, value in (("num_shifts", num_shifts), ("proj_dim", proj_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive int; got {value!r}")
+                raise ConfigError(f"{name} must be a positive int; got {value!r}")
         mean = (0.5,) * in_channels if mean is None else tuple(float(m) for m in mean)
         std = (0.5,) * in_channels if std is None else tuple(float(s) for s in std)
         if len(mean) != in_channels or len(std) != in_channels:
-            raise InputError(f"mean and std need {in_channels} values; got {len(mean)} and {len(std)}")
+            raise ConfigError(f"mean and std need {in_channels} values; got {len(mean)} and {len(std)}")
         if min(std) <= 0:
-            raise InputError(f"std must be positive; got {std}")
+            raise ConfigError(f"std must be positive; got {std}")
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
         self.in_channels = in_channels
@@ -123,7 +123,7 @@ def build_model(name: str, in_channels: int = 3, width: int = 64, num_shifts: in
         'cifar'
     """
     if name not in MODEL_NAMES:
-        raise InputError(f"unknown model {name!r}; expected one of {sorted(MODEL_NAMES)}")
+        raise ConfigError(f"unknown model {name!r}; expected one of {sorted(MODEL_NAMES)}")
     stem = MODEL_NAMES[name]
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if stem == "imagenet" and in_channels == 3 else (None, None)
     return DIAResNet(stem, in_channels, width, num_shifts, proj_dim, mean=mean, std=std)

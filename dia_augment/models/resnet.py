@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from dia_augment.errors import InputError
+from dia_augment.errors import ConfigError
 
 __all__ = ["BasicBlock", "ResNet18Backbone", "STEMS"]
 
@@ -78,11 +78,11 @@ class ResNet18Backbone(nn.Module):
     def __init__(self, stem: str = "cifar", in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
         if stem not in STEMS:
-            raise InputError(f"stem must be one of {STEMS}; got {stem!r}")
+            raise ConfigError(f"stem must be one of {STEMS}; got {stem!r}")
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise InputError(f"width must be a positive int; got {width!r}")
+            raise ConfigError(f"width must be a positive int; got {width!r}")
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise InputError(f"in_channels must be a positive int; got {in_channels!r}")
+            raise ConfigError(f"in_channels must be a positive int; got {in_channels!r}")
         self.stem = stem
         self.width = width
         if stem == "cifar":

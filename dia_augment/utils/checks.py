@@ -1,9 +1,10 @@
 """Input validation shared by every public entry point.
 
 Each check raises :class:`~dia_augment.errors.InputError` (a ``ValueError``) or
-:class:`~dia_augment.errors.InputTypeError` (a ``TypeError``) with a message that names the
-argument and the problem, so that a wrong input never turns into a silent wrong answer, and the
-command line shows it as one line.
+:class:`~dia_augment.errors.InputTypeError` (a ``TypeError``) for the data a call works on, and
+:class:`~dia_augment.errors.ConfigError` (a ``ValueError``) for a setting such as a probability or
+a step range, with a message that names the argument and the problem, so that a wrong input never
+turns into a silent wrong answer, and the command line shows it as one line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numbers
 import torch
 from torch import Tensor
 
-from dia_augment.errors import InputError, InputTypeError
+from dia_augment.errors import ConfigError, InputError, InputTypeError
 
 __all__ = [
     "check_images",
@@ -128,16 +129,16 @@ def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t
 
 
 def check_probability(p: float, name: str = "p") -> float:
-    """Check that ``p`` is a number in ``[0, 1]``.
+    """Check that the setting ``p`` is a number in ``[0, 1]`` (:class:`~dia_augment.errors.ConfigError` if not).
 
     Examples:
         >>> check_probability(0.5)
         0.5
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise InputTypeError(f"{name} must be a float in [0, 1]; got {type(p).__name__}")
+        raise ConfigError(f"{name} must be a float in [0, 1]; got {type(p).__name__}")
     if not 0.0 <= float(p) <= 1.0:
-        raise InputError(f"{name} must be in [0, 1]; got {p}")
+        raise ConfigError(f"{name} must be in [0, 1]; got {p}")
     return float(p)
 
 
@@ -145,7 +146,7 @@ def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tup
     """Check a half-open integer range ``(a, b)`` with ``low <= a < b <= high``.
 
     Both ends must be integers (an integral float such as ``30.0`` is accepted); ``(30.5, 100)``
-    is rejected rather than truncated.
+    is rejected rather than truncated. A bad range is a :class:`~dia_augment.errors.ConfigError`.
 
     Examples:
         >>> check_range_pair((30, 100), 0, 1000, "step_range")
@@ -153,18 +154,18 @@ def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tup
         >>> check_range_pair((30.5, 100), 0, 1000, "step_range")
         Traceback (most recent call last):
         ...
-        dia_augment.errors.InputError: step_range must hold two integers; got (30.5, 100)
+        dia_augment.errors.ConfigError: step_range must hold two integers; got (30.5, 100)
     """
     if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, Tensor)) or len(pair) != 2:
-        raise InputError(f"{name} must be a pair (low, high); got {pair!r}")
+        raise ConfigError(f"{name} must be a pair (low, high); got {pair!r}")
     values = [v.item() if isinstance(v, Tensor) and v.numel() == 1 else v for v in pair]
     if not all(_is_integral(v) for v in values):
-        raise InputError(f"{name} must hold two integers; got {tuple(values)}")
+        raise ConfigError(f"{name} must hold two integers; got {tuple(values)}")
     a, b = int(values[0]), int(values[1])
     if a >= b:
-        raise InputError(f"{name} = {(a, b)} is empty or inverted: it needs low < high")
+        raise ConfigError(f"{name} = {(a, b)} is empty or inverted: it needs low < high")
     if a < low or b > high:
-        raise InputError(f"{name} = {(a, b)} must lie within [{low}, {high}]")
+        raise ConfigError(f"{name} = {(a, b)} must lie within [{low}, {high}]")
     return a, b
 
 

@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from dia_augment.errors import CheckpointError, InputError
+from dia_augment.errors import CheckpointError, ConfigError, InputError
 from dia_augment.filters import DDPMDissolving
 from dia_augment.filters.stable_diffusion import StableDiffusionDissolving
 from dia_augment.models import DIAResNet, load_pretrained_backbone
 from dia_augment.utils.io import atomic_open, atomic_save_tensors, atomic_write_json, load_tensors, read_json
 from tests.bad_inputs import assert_raises_naming, case, micro_ddpm
 
-DDPM_CONTENT = "filters/ddpm.py does not check the content of dissolver_config.json (AttributeError / TypeError deep inside)"
-PICKLE_ONLY = "filters/ddpm.py lets diffusers fall back to unpickling .bin weights when a folder has no safetensors"
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -125,19 +123,19 @@ DISSOLVER_CASES = [
     case("ddpm-config-corrupt", lambda tmp: DDPMDissolving.from_pretrained(saved_dissolver(tmp, config="{")),
          CheckpointError, "dissolver_config.json"),
     case("ddpm-config-list", lambda tmp: DDPMDissolving.from_pretrained(saved_dissolver(tmp, config=[8])),
-         CheckpointError, "dissolver_config.json", xfail=DDPM_CONTENT),
+         CheckpointError, "dissolver_config.json"),
     case("ddpm-config-resolution-string",
          lambda tmp: DDPMDissolving.from_pretrained(saved_dissolver(tmp, config=config_with(resolution="8"))),
-         CheckpointError, "dissolver_config.json", "resolution", xfail=DDPM_CONTENT),
+         CheckpointError, "dissolver_config.json", "resolution"),
     case("ddpm-config-resize-mode",
          lambda tmp: DDPMDissolving.from_pretrained(saved_dissolver(tmp, config=config_with(resize_mode="lanczos"))),
-         CheckpointError, "dissolver_config.json", "resize_mode", xfail=DDPM_CONTENT),
+         CheckpointError, "dissolver_config.json", "resize_mode"),
     case("ddpm-resolution-mismatch", lambda tmp: DDPMDissolving.from_pretrained(saved_dissolver(tmp), resolution=32),
          CheckpointError, "resolution=32", "8 px"),
     case("ddpm-truncated-weights", lambda tmp: DDPMDissolving.from_pretrained(truncated_unet(tmp)), CheckpointError,
          "dissolver"),
     case("ddpm-pickle-weights-only", lambda tmp: DDPMDissolving.from_pretrained(saved_dissolver(tmp, safe=False)),
-         CheckpointError, "safetensors", xfail=PICKLE_ONLY),
+         CheckpointError, "safetensors"),
 ]
 
 SD_CASES = [
@@ -145,13 +143,13 @@ SD_CASES = [
          CheckpointError, "no_pipeline_here"),
     case("sd-folder-without-index", lambda tmp: StableDiffusionDissolving(pretrained=tmp), CheckpointError,
          "model_index.json"),
-    case("sd-unknown-version", lambda tmp: StableDiffusionDissolving(version="3"), InputError, "version", "'3'"),
+    case("sd-unknown-version", lambda tmp: StableDiffusionDissolving(version="3"), ConfigError, "version", "'3'"),
     case("sd-pipeline-and-pretrained", lambda tmp: StableDiffusionDissolving(pretrained=tmp, pipeline=object()),
-         InputError, "pipeline=", "pretrained="),
-    case("sd-missing-components", lambda tmp: StableDiffusionDissolving(unet=torch.nn.Identity()), InputError,
+         ConfigError, "pipeline=", "pretrained="),
+    case("sd-missing-components", lambda tmp: StableDiffusionDissolving(unet=torch.nn.Identity()), ConfigError,
          "vae", "text_encoder", "tokenizer"),
     case("sd-keywords-with-pipeline",
-         lambda tmp: StableDiffusionDissolving(pipeline=object(), local_files_only=True), InputError,
+         lambda tmp: StableDiffusionDissolving(pipeline=object(), local_files_only=True), ConfigError,
          "local_files_only"),
 ]
 
