@@ -42,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--num-images must be at least 1; got {args.num_images}")
     kwargs = {"kernel_size": args.kernel_size} if args.kernel_size is not None and args.dissolver in ("gaussian", "median") else {}
     dissolver = make_dissolver(args.dissolver, path=args.dissolver_path, resolution=args.resolution, **kwargs)
+    if args.scale < 1:
+        raise InputError(f"--scale must be at least 1; got {args.scale}")
+    bad = [t for t in args.steps if not 0 <= t < dissolver.num_train_timesteps]
+    if bad:
+        raise InputError(f"--steps {bad} are outside the dissolver's steps [0, {dissolver.num_train_timesteps})")
     normal = args.normal_class[0] if args.normal_class and len(args.normal_class) == 1 else args.normal_class
     data = load_one_class(
         args.data, args.split, normal_class=normal, image_size=args.image_size, channels=args.channels, seed=args.data_seed

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from dia_augment.augmentation.random_dissolving import RandomDissolving
 from dia_augment.augmentation.simclr import SimCLRAugmentation
-from dia_augment.errors import CheckpointError, ConfigError
+from dia_augment.errors import CheckpointError, ConfigError, MissingFileError
 from dia_augment.filters.base import Dissolver
 from dia_augment.models.dia_resnet import DIAResNet, build_model
 from dia_augment.models.pretrained import load_pretrained_backbone
@@ -178,6 +178,7 @@ def load_model(path: str | os.PathLike) -> tuple[DIAResNet, TrainConfig]:
         ``(model, config)``, the model in eval mode on CPU.
 
     Raises:
+        MissingFileError: ``path`` does not exist.
         CheckpointError: nothing loadable at ``path``, or weights that do not fit the config.
 
     Examples:
@@ -190,6 +191,8 @@ def load_model(path: str | os.PathLike) -> tuple[DIAResNet, TrainConfig]:
         ('simclr', True)
     """
     path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"no trained model at {path}: the folder does not exist")
     folder = path
     if not (path / "model.safetensors").is_file():
         folder = latest_checkpoint(path) or path

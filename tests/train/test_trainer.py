@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dia_augment.filters.base import ResizeDissolving
-from dia_augment.errors import RunFolderError
+from dia_augment.errors import MissingFileError, RunFolderError
 from dia_augment.train import TrainConfig, load_model, train_model
 from dia_augment.train.checkpoint import latest_checkpoint
 from dia_augment.utils.io import CheckpointError, load_tensors
@@ -99,8 +99,11 @@ def test_bad_inputs_raise(tmp_path):
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"mode": "csi", "colour": 1})
-    with pytest.raises(CheckpointError, match="no trained model"):
+    with pytest.raises(MissingFileError, match="no trained model at .*nothing: the folder does not exist"):
         load_model(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no trained model"):
+        load_model(tmp_path / "empty")
     train_model(_config(mode="csi", epochs=1), _images(8), out_dir=tmp_path / "run")
     (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
