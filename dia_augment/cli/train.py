@@ -21,6 +21,7 @@ import dataclasses
 from dia_augment.cli._config_options import add_config_options, config_from_args
 from dia_augment.errors import ConfigError
 from dia_augment.filters import DISSOLVER_NAMES
+from dia_augment.filters.ddpm import DISSOLVER_WEIGHTS, INPUT_RANGES
 from dia_augment.shift.training_type import TRAINING_TYPE_BACKENDS, parse_training_type
 from dia_augment.train.config import TrainConfig
 
@@ -84,6 +85,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dissolver-resolution", type=int, default=None, help="the dissolver's working resolution (required for resize)"
     )
+    parser.add_argument(
+        "--dissolver-weights",
+        choices=list(DISSOLVER_WEIGHTS),
+        default="ema",
+        help="ddpm: the saved EMA weights, or the online ones the paper's code dissolves with",
+    )
+    parser.add_argument(
+        "--dissolver-input-range",
+        choices=list(INPUT_RANGES),
+        default="explicit",
+        help="ddpm: 'reference' feeds [0, 1] images to the [-1, 1] model as the paper's code does (an ablation of a flaw)",
+    )
     add_config_options(parser, TrainConfig)
 
 
@@ -113,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     if backend is not None:
         from dia_augment.filters import make_dissolver
 
-        dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution)
+        options = {"weights": args.dissolver_weights, "input_range": args.dissolver_input_range} if backend == "ddpm" else {}
+        dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution, **options)
     data = load_one_class(args.data, "train", args.normal_class, image_size=args.load_size, seed=args.data_seed)
     train_model(config, data.images, dissolver, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
                 data_source=args.data)

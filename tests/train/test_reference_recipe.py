@@ -56,12 +56,13 @@ def test_curricula_match_the_reference_over_two_cycles(name):
 @pytest.mark.parametrize(("a", "b"), [(20.0, 3.2), (1.0, 1.7), (1.7, 1.0), (0.5, 0.5)])
 def test_beta_steps_have_the_beta_moments(a, b):
     # t = 30 + floor(70 u): E[t] = 30 + 70 E[u] - 0.5 up to the floor's bias, which is below 0.5
-    steps = draw_steps(40000, (30, 100), torch.Generator().manual_seed(0), beta=(a, b)).double()
+    n = 10000
+    steps = draw_steps(n, (30, 100), torch.Generator().manual_seed(0), beta=(a, b)).double()
     assert int(steps.min()) >= 30 and int(steps.max()) <= 99
     mean_u, var_u = a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1))
-    assert float(steps.mean()) == pytest.approx(30 + 70 * mean_u - 0.5, abs=0.5 + 4 * 70 * math.sqrt(var_u / 40000))
+    assert float(steps.mean()) == pytest.approx(30 + 70 * mean_u - 0.5, abs=0.5 + 4 * 70 * math.sqrt(var_u / n))
     assert float(steps.var()) == pytest.approx(70**2 * var_u + 1 / 12, rel=0.05)
-    again = draw_steps(40000, (30, 100), torch.Generator().manual_seed(0), beta=(a, b)).double()
+    again = draw_steps(n, (30, 100), torch.Generator().manual_seed(0), beta=(a, b)).double()
     assert torch.equal(steps, again)  # one generator, one stream: reproducible
 
 
@@ -131,3 +132,28 @@ def test_cli_offers_the_reference_blurs_for_every_view():
     mode, backend, shift = train_cli.resolve_objective(args)
     assert (mode, backend, shift) == ("dia", "gaussian-reference", "rotation")
     assert config_from_args(TrainConfig, args, mode=mode, shift=shift) == TrainConfig.reference(dissolve_all_views=True)
+
+
+def test_cli_dissolver_weights_and_input_range_reach_the_dissolver(tmp_path, monkeypatch):
+    from dia_augment.filters import DDPMDissolving
+    from dia_augment.filters.presets import make_scheduler, make_unet
+
+    torch.manual_seed(0)
+    DDPMDissolving(make_unet("micro", 8, 1), make_scheduler()).save_pretrained(tmp_path / "dis", online_unet=make_unet("micro", 8, 1))
+    seen = {}
+
+    def fake_train(config, images, dissolver, **kwargs):  # stop before training: only the dissolver is checked
+        seen["dissolver"] = dissolver
+
+    monkeypatch.setattr("dia_augment.train.train_model", fake_train)
+    monkeypatch.setattr("dia_augment.data.load_one_class", lambda *a, **k: argparse.Namespace(images=torch.rand(4, 1, 8, 8)))
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    args = parser.parse_args(["--data", "embedded", "--out", str(tmp_path / "run"), "--dissolver", "ddpm",
+                              "--dissolver-path", str(tmp_path / "dis"), "--dissolver-weights", "online",
+                              "--dissolver-input-range", "reference"])
+    assert train_cli.run(args) == 0
+    dissolver = seen["dissolver"]
+    assert dissolver.input_range == "reference"
+    online = DDPMDissolving.from_pretrained(tmp_path / "dis", weights="online")
+    assert all(torch.equal(a, b) for a, b in zip(dissolver.unet.state_dict().values(), online.unet.state_dict().values()))
