@@ -10,9 +10,13 @@ round trip alone. The twins are the embedded set's anomalies and their clean ver
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from dia_augment.filters import DISSOLVER_NAMES
 from dia_augment.probe.probe import PROBE_STEPS
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 NAME = "probe"
 HELP = "Measure how much of small lesions a dissolver erases against how much anatomy it changes (the lesion probe)."
@@ -44,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def load_twins(args: argparse.Namespace):  # noqa: ANN201 - (clean, lesioned, mask) tensors
+def load_twins(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor]:
     """The twins the options ask for: ``(clean, lesioned, mask)``."""
     import torch
 

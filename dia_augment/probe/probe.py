@@ -113,16 +113,21 @@ def probe_dissolver(
     device = _device(dissolver)
     totals = {t: ProbeTotals() for t in steps}
     num = clean.shape[0]
+    was_training = dissolver.training
+    dissolver.eval()  # no dropout: both twins must see the same function
     bar = tqdm(total=len(steps) * num, desc=desc, unit="twin", disable=not progress)
-    for start in range(0, num, batch_size):
-        c, l, m = (x[start : start + batch_size] for x in (clean, lesioned, mask))
-        both = torch.cat([c, l]).to(device)
-        for t in steps:
-            noise = dissolver.draw_noise(c.shape, generator, device)
-            if noise is not None:
-                noise = torch.cat([noise, noise])
-            out = dissolver(both, t, noise=noise).cpu()
-            totals[t].add(c, l, m, out[: len(c)], out[len(c) :])
-            bar.update(len(c))
-    bar.close()
+    try:
+        for start in range(0, num, batch_size):
+            c, l, m = (x[start : start + batch_size] for x in (clean, lesioned, mask))
+            both = torch.cat([c, l]).to(device)
+            for t in steps:
+                noise = dissolver.draw_noise(c.shape, generator, device)
+                if noise is not None:
+                    noise = torch.cat([noise, noise])
+                out = dissolver(both, t, noise=noise).cpu()
+                totals[t].add(c, l, m, out[: len(c)], out[len(c) :])
+                bar.update(len(c))
+    finally:
+        bar.close()
+        dissolver.train(was_training)
     return [{"t": t, **totals[t].summary()} for t in steps]

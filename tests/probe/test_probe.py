@@ -134,6 +134,25 @@ class TestAnalyticCases:
         assert s["change_psnr"] == pytest.approx(-10 * math.log10(mse.item()), rel=1e-5)
 
 
+class TestDDPM:
+    def test_a_random_ddpm_at_t0_is_nearly_the_identity_and_its_mode_is_kept(self):
+        from dia_augment.filters import DDPMDissolving
+        from dia_augment.filters.presets import make_scheduler, make_unet
+
+        twins = make_embedded_anomalies(6, 16, seed=1)  # at the model's resolution: no resize
+        torch.manual_seed(0)
+        ddpm = DDPMDissolving(make_unet("micro", 16, 3), make_scheduler())
+        ddpm.train()
+        t0, t500 = probe_dissolver(ddpm, *twins, steps=(0, 500), batch_size=4, progress=False)
+        assert ddpm.training  # restored after the probe, which runs in eval mode
+        # x0 = (x - sqrt(1 - abar_0) eps) / sqrt(abar_0) with 1 - abar_0 ~ 4e-5: 0.0064 eps in [-1, 1],
+        # 0.0032 eps in [0, 1]; the same eps-sized wobble on both twins leaves their difference alone.
+        assert abs(t0["erasure"]) < 0.01 and t0["change_mae"] < 0.005
+        assert t500["change_mae"] > 10 * t0["change_mae"]  # a random model at a large t changes everything
+        again = probe_dissolver(ddpm, *twins, steps=(0, 500), batch_size=6, progress=False)
+        assert again[1]["erasure"] == pytest.approx(t500["erasure"], abs=1e-5)
+
+
 class TestResizeReference:
     def test_resize_only_erases_part_of_the_lesions_whatever_t(self, twins):
         reference = resize_reference(BoxBlur(resolution=16), 32)
