@@ -11,14 +11,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from dia_augment.errors import CheckpointError, InputError, InputTypeError
+from dia_augment.errors import CheckpointError, ConfigError, InputError, InputTypeError
 from dia_augment.score import CSIScorer, aupr, auroc, csi_score, fpr_at_tpr, max_similarity, per_class_auroc
 from dia_augment.score import shift_score, simclr_score
 from dia_augment.utils.io import atomic_save_tensors
 from tests.bad_inputs import assert_raises_naming, case, images, with_value
 
 METRICS_BARE = "score/metrics.py raises a bare ValueError, not the package's InputError"
-SCORER_BARE = "score/scorer.py raises a bare ValueError / TypeError, not the package's errors"
+SCORER_BARE = "score/scorer.py raises a bare ValueError / TypeError, not the package's errors (ConfigError for settings)"
 
 Out = namedtuple("Out", "features projection shift_logits")
 
@@ -152,22 +152,22 @@ METRIC_CASES = [
 
 SCORER_CASES = [
     case("model-function", lambda tmp: CSIScorer(lambda y: y), InputTypeError, "model", xfail=SCORER_BARE),
-    case("shift-kind", lambda tmp: scorer(shift="flip"), InputError, "shift", "flip", xfail=SCORER_BARE),
-    case("num-shifts-zero", lambda tmp: scorer(num_shifts=0), InputError, "num_shifts", xfail=SCORER_BARE),
-    case("num-shifts-five", lambda tmp: scorer(num_shifts=5), InputError, "num_shifts", "[1, 4]", xfail=SCORER_BARE),
-    case("num-shifts-float", lambda tmp: scorer(num_shifts=2.0), InputError, "num_shifts", xfail=SCORER_BARE),
-    case("num-samples-zero", lambda tmp: scorer(num_samples=0), InputError, "num_samples", xfail=SCORER_BARE),
-    case("resize-factor-zero", lambda tmp: scorer(resize_factor=0), InputError, "resize_factor", xfail=SCORER_BARE),
-    case("resize-factor-above-one", lambda tmp: scorer(resize_factor=1.5), InputError, "resize_factor",
+    case("shift-kind", lambda tmp: scorer(shift="flip"), ConfigError, "shift", "flip", xfail=SCORER_BARE),
+    case("num-shifts-zero", lambda tmp: scorer(num_shifts=0), ConfigError, "num_shifts", xfail=SCORER_BARE),
+    case("num-shifts-five", lambda tmp: scorer(num_shifts=5), ConfigError, "num_shifts", "[1, 4]", xfail=SCORER_BARE),
+    case("num-shifts-float", lambda tmp: scorer(num_shifts=2.0), ConfigError, "num_shifts", xfail=SCORER_BARE),
+    case("num-samples-zero", lambda tmp: scorer(num_samples=0), ConfigError, "num_samples", xfail=SCORER_BARE),
+    case("resize-factor-zero", lambda tmp: scorer(resize_factor=0), ConfigError, "resize_factor", xfail=SCORER_BARE),
+    case("resize-factor-above-one", lambda tmp: scorer(resize_factor=1.5), ConfigError, "resize_factor",
          xfail=SCORER_BARE),
-    case("resize-factor-string", lambda tmp: scorer(resize_factor="0.54"), InputError, "resize_factor",
+    case("resize-factor-string", lambda tmp: scorer(resize_factor="0.54"), ConfigError, "resize_factor",
          xfail=SCORER_BARE),
-    case("image-size-zero", lambda tmp: scorer(image_size=0), InputError, "image_size", xfail=SCORER_BARE),
-    case("batch-size-zero", lambda tmp: scorer(batch_size=0), InputError, "batch_size", xfail=SCORER_BARE),
-    case("seed-string", lambda tmp: scorer(seed="0"), InputTypeError, "seed", xfail=SCORER_BARE),
+    case("image-size-zero", lambda tmp: scorer(image_size=0), ConfigError, "image_size", xfail=SCORER_BARE),
+    case("batch-size-zero", lambda tmp: scorer(batch_size=0), ConfigError, "batch_size", xfail=SCORER_BARE),
+    case("seed-string", lambda tmp: scorer(seed="0"), ConfigError, "seed", xfail=SCORER_BARE),
     case("augmentation-not-callable", lambda tmp: scorer(augmentation=3), InputTypeError, "augmentation",
          xfail=SCORER_BARE),
-    case("chunk-size-zero", lambda tmp: scorer(chunk_size=0), InputError, "chunk_size", xfail=SCORER_BARE),
+    case("chunk-size-zero", lambda tmp: scorer(chunk_size=0), ConfigError, "chunk_size", xfail=SCORER_BARE),
     case("fit-nan", lambda tmp: scorer().fit(with_value(images(4, 1, 8), float("nan"))), InputError, "images",
          "NaN"),
     case("fit-range", lambda tmp: scorer().fit(images(4, 1, 8) * 255), InputError, "images", "[0, 1]"),
