@@ -18,7 +18,9 @@ from dia_augment.data import (
     resize_square,
     split_indices,
 )
+from dia_augment.data.manifest import read_manifest
 from dia_augment.data.recipes import sarscov2
+from dia_augment.data.window import parse_window
 from dia_augment.errors import ConfigError, DataError, InputError, InputTypeError, MissingFileError
 from tests.bad_inputs import assert_raises_naming, case, images, with_value
 
@@ -113,6 +115,29 @@ FILE_CASES = [
          xfail=DATA_BARE),
 ]
 
+MANIFEST_CASES = [
+    case("manifest-missing", lambda tmp: read_manifest(tmp / "scans.csv"), MissingFileError, "scans.csv"),
+    case("manifest-no-header", lambda tmp: read_manifest(manifest(tmp, "a.png,normal\n")), DataError, "scans.csv",
+         "path and label"),
+    case("manifest-no-rows", lambda tmp: read_manifest(manifest(tmp, "path,label\n")), DataError, "scans.csv",
+         "no files"),
+    case("manifest-empty-label", lambda tmp: read_manifest(manifest(tmp, "path,label\na.png,\n")), DataError,
+         "scans.csv", "line 2", "label"),
+    case("manifest-split-value", lambda tmp: read_manifest(manifest(tmp, "path,label,split\na.png,ok,valid\n")),
+         DataError, "scans.csv", "line 2", "valid"),
+    case("manifest-listed-file-missing", lambda tmp: read_manifest(manifest(tmp, "path,label\nb.png,ok\n")),
+         DataError, "scans.csv", "b.png"),
+    case("manifest-source-without-normal-class",
+         lambda tmp: load_one_class(str(manifest(tmp, "path,label\na.png,ok\n")), "train"), ConfigError,
+         "normal_class", "scans.csv"),
+    case("manifest-normal-class-not-a-label",
+         lambda tmp: load_one_class(str(manifest(tmp, "path,label\na.png,ok\n")), "train", "healthy"), ConfigError,
+         "healthy", "scans.csv"),
+    case("window-name", lambda tmp: parse_window("soft"), ConfigError, "window", "soft"),
+    case("window-width-zero", lambda tmp: parse_window("40,0"), ConfigError, "window", "40,0"),
+    case("window-triple", lambda tmp: parse_window((40, 80, 1)), ConfigError, "window"),
+]
+
 VALUE_CASES = [
     case("one-class-data-nan", lambda tmp: one_class(images=with_value(images(3, 1, 4), float("nan"))), InputError,
          "images", "NaN"),
@@ -144,6 +169,12 @@ VALUE_CASES = [
 ]
 
 
+def manifest(tmp: Path, text: str) -> Path:
+    """``tmp/scans.csv`` holding ``text``, beside an image ``a.png``."""
+    png(tmp / "a.png")
+    return _write(tmp / "scans.csv", text)
+
+
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -167,6 +198,6 @@ def _medmnist(tmp: Path) -> Path:
     return npz(tmp, **arrays)
 
 
-@pytest.mark.parametrize("call, error, names", FILE_CASES + VALUE_CASES)
+@pytest.mark.parametrize("call, error, names", FILE_CASES + MANIFEST_CASES + VALUE_CASES)
 def test_data_rejects(call, error, names, tmp_path):
     assert_raises_naming(call, tmp_path, error, names)
