@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import dia_augment
 
 # name -> kind: "class", "function" or "str"; `from dia_augment import X` must give exactly that kind
@@ -40,11 +42,28 @@ EXPECTED = {
 }
 
 
-def test_import_is_light():
-    """Importing the package does not pull the trainer, scorer or data modules (they load on use)."""
-    code = "import sys, dia_augment; print(any(m in sys.modules for m in ('sklearn', 'dia_augment.score', 'dia_augment.train')))"
+@pytest.fixture(scope="module")
+def fresh_import():
+    """In a fresh process: what ``import dia_augment`` loads, then the kind of ``from dia_augment import X``
+    for every public name after every sub-package is imported (so no sub-module can shadow a name)."""
+    code = (
+        "import inspect, json, sys, dia_augment\n"
+        "light = not any(m in sys.modules for m in ('sklearn', 'dia_augment.score', 'dia_augment.train'))\n"
+        "import dia_augment.train, dia_augment.score, dia_augment.data, dia_augment.shift\n"
+        "kind = lambda v: 'class' if inspect.isclass(v) else 'function' if inspect.isfunction(v) else type(v).__name__\n"
+        "ns = {}\n"
+        "for name in dia_augment.__all__:\n"
+        "    exec(f'from dia_augment import {name} as value', ns)\n"
+        "    ns[name] = kind(ns['value'])\n"
+        "print(json.dumps({'light': light, 'kinds': {n: ns[n] for n in dia_augment.__all__}}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    return json.loads(out.stdout)
+
+
+def test_import_is_light(fresh_import):
+    """Importing the package does not pull the trainer, scorer or data modules (they load on use)."""
+    assert fresh_import["light"] is True
 
 
 def test_all_is_exactly_the_public_api():
@@ -55,20 +74,8 @@ def _kind(value):
     return "class" if inspect.isclass(value) else "function" if inspect.isfunction(value) else type(value).__name__
 
 
-def test_every_public_name_is_what_it_says():
-    """Checked in a fresh process after importing every sub-package, so no sub-module can shadow a name."""
-    code = (
-        "import json, dia_augment, dia_augment.train, dia_augment.score, dia_augment.data, dia_augment.shift\n"
-        "import inspect\n"
-        "kind = lambda v: 'class' if inspect.isclass(v) else 'function' if inspect.isfunction(v) else type(v).__name__\n"
-        "ns = {}\n"
-        "for name in dia_augment.__all__:\n"
-        "    exec(f'from dia_augment import {name} as value', ns)\n"
-        "    ns[name] = kind(ns['value'])\n"
-        "print(json.dumps({n: ns[n] for n in dia_augment.__all__}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == EXPECTED
+def test_every_public_name_is_what_it_says(fresh_import):
+    assert fresh_import["kinds"] == EXPECTED
     assert {name: _kind(getattr(dia_augment, name)) for name in dia_augment.__all__} == EXPECTED
 
 
