@@ -25,7 +25,7 @@ from dia_augment.errors import ConfigError, DataError, InputError, InputTypeErro
 from tests.bad_inputs import assert_raises_naming, case, images, with_value
 
 DATA_BARE = "dia_augment/data raises a bare ValueError / TypeError / FileNotFoundError, not the package's errors"
-EMBEDDED_BARE = "data/embedded.py raises a bare ValueError, not the package's InputError"
+EMBEDDED_BARE = "data/embedded.py raises a bare ValueError, not the package's ConfigError"
 
 
 def png(path: Path, size: int = 6, value: int = 100) -> Path:
@@ -89,29 +89,29 @@ FILE_CASES = [
          lambda tmp: load_one_class(str(class_folder(tmp, empty_normal=True)), "train", "ok"), DataError, "ok"),
     case("folder-with-corrupt-image", lambda tmp: load_one_class(str(_split_folder_with_corrupt(tmp)), "train", "ok"),
          DataError, "broken.png"),
-    case("folder-split-name", lambda tmp: load_one_class(str(class_folder(tmp)), "validation", "ok"), InputError,
+    case("folder-split-name", lambda tmp: load_one_class(str(class_folder(tmp)), "validation", "ok"), ConfigError,
          "split", "validation", xfail=DATA_BARE),
     case("folder-fraction", lambda tmp: load_one_class(str(class_folder(tmp)), "train", "ok", train_fraction=1.5),
-         InputError, "train_fraction", xfail=DATA_BARE),
+         ConfigError, "train_fraction", xfail=DATA_BARE),
     case("folder-channels", lambda tmp: load_one_class(str(class_folder(tmp)), "train", "ok", channels=2),
-         InputError, "channels", xfail=DATA_BARE),
+         ConfigError, "channels", xfail=DATA_BARE),
     case("folder-image-size", lambda tmp: load_one_class(str(class_folder(tmp)), "train", "ok", image_size=0),
-         InputError, "image_size", xfail=DATA_BARE),
+         ConfigError, "image_size", xfail=DATA_BARE),
     case("npz-missing-keys", lambda tmp: load_one_class(str(npz(tmp, x=np.zeros(3))), "train", "0"), DataError, "set.npz",
          "missing"),
     case("npz-corrupt", lambda tmp: load_one_class(str(_write(tmp / "set.npz", "zip?")), "train", "0"), DataError,
          "set.npz"),
     case("npz-label-out-of-range",
-         lambda tmp: load_one_class(str(_medmnist(tmp)), "train", normal_class="7"), InputError, "7",
+         lambda tmp: load_one_class(str(_medmnist(tmp)), "train", normal_class="7"), ConfigError, "7",
          xfail=DATA_BARE),
     case("recipe-missing-root", lambda tmp: sarscov2(tmp / "ct", "train"), MissingFileError, "ct", xfail=DATA_BARE),
     case("recipe-wrong-layout", lambda tmp: sarscov2(class_folder(tmp), "train"), DataError, "data", "missing"),
     case("recipe-source-missing-root", lambda tmp: load_one_class(f"sarscov2:{tmp / 'ct'}", "train"),
          MissingFileError, "ct", xfail=DATA_BARE),
     case("unknown-recipe", lambda tmp: load_one_class(f"covid:{tmp}", "train"), MissingFileError, "covid"),
-    case("embedded-normal-class", lambda tmp: load_one_class("embedded", "train", "abnormal"), InputError,
+    case("embedded-normal-class", lambda tmp: load_one_class("embedded", "train", "abnormal"), ConfigError,
          "normal", "abnormal", xfail=DATA_BARE),
-    case("embedded-channels", lambda tmp: load_one_class("embedded", "train", channels=4), InputError, "channels",
+    case("embedded-channels", lambda tmp: load_one_class("embedded", "train", channels=4), ConfigError, "channels",
          xfail=DATA_BARE),
 ]
 
@@ -149,22 +149,22 @@ VALUE_CASES = [
          xfail=DATA_BARE),
     case("one-class-data-class-index", lambda tmp: one_class(classes=torch.full((3,), 5)), InputError, "classes",
          xfail=DATA_BARE),
-    case("convert-channels-two", lambda tmp: convert_channels(images(1, 1, 4)[0], 2), InputError, "channels",
+    case("convert-channels-two", lambda tmp: convert_channels(images(1, 1, 4)[0], 2), ConfigError, "channels",
          xfail=DATA_BARE),
     case("convert-channels-from-four", lambda tmp: convert_channels(images(1, 4, 4)[0], 3), InputError, "image",
          "4", xfail=DATA_BARE),
-    case("resize-square-zero", lambda tmp: resize_square(images(1, 1, 4)[0], 0), InputError, "image_size",
+    case("resize-square-zero", lambda tmp: resize_square(images(1, 1, 4)[0], 0), ConfigError, "image_size",
          xfail=DATA_BARE),
-    case("split-fraction-one", lambda tmp: split_indices(10, 1.0, 0), InputError, "train_fraction", xfail=DATA_BARE),
-    case("split-fraction-string", lambda tmp: split_indices(10, "0.8", 0), InputTypeError, "train_fraction",
+    case("split-fraction-one", lambda tmp: split_indices(10, 1.0, 0), ConfigError, "train_fraction", xfail=DATA_BARE),
+    case("split-fraction-string", lambda tmp: split_indices(10, "0.8", 0), ConfigError, "train_fraction",
          xfail=DATA_BARE),
-    case("embedded-split", lambda tmp: make_embedded_dataset("valid"), InputError, "split", "valid",
+    case("embedded-split", lambda tmp: make_embedded_dataset("valid"), ConfigError, "split", "valid",
          xfail=EMBEDDED_BARE),
-    case("embedded-size", lambda tmp: make_embedded_dataset("train", image_size=4), InputError, "image_size",
+    case("embedded-size", lambda tmp: make_embedded_dataset("train", image_size=4), ConfigError, "image_size",
          xfail=EMBEDDED_BARE),
-    case("embedded-negative-count", lambda tmp: make_embedded_dataset("train", num_normal=-1), InputError, "num_normal",
+    case("embedded-negative-count", lambda tmp: make_embedded_dataset("train", num_normal=-1), ConfigError, "num_normal",
          xfail=EMBEDDED_BARE),
-    case("embedded-train-anomalies", lambda tmp: make_embedded_dataset("train", num_anomalies=3), InputError,
+    case("embedded-train-anomalies", lambda tmp: make_embedded_dataset("train", num_anomalies=3), ConfigError,
          "num_anomalies", xfail=EMBEDDED_BARE),
 ]
 
