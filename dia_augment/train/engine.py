@@ -28,7 +28,7 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from dia_augment.errors import CheckpointError, ConfigError
+from dia_augment.errors import CheckpointError, ConfigError, RunFolderError
 from dia_augment.train.checkpoint import (
     begin_checkpoint,
     finish_checkpoint,
@@ -42,7 +42,7 @@ from dia_augment.train.checkpoint import (
 )
 from dia_augment.train.data import ImageSource, as_dataset, epoch_batches, epoch_loader
 from dia_augment.train.log import save_loss_curve, trim_log
-from dia_augment.train.run_folder import data_record, finish_run, open_run
+from dia_augment.train.run_folder import data_record, differences, finish_run, open_run, start_run
 from dia_augment.utils.io import JsonlLogger, atomic_save_tensors, check_fields
 from dia_augment.utils.random import derive_seed, derived_generator
 
@@ -199,6 +199,11 @@ class Engine:
         if state["world_size"] != self.world:
             raise CheckpointError(f"checkpoint {folder} was written by {state['world_size']} processes; resume it with "
                                   f"the same number (got {self.world})")
+        source = folder / "config.json"  # also guards folders written before run.json existed
+        saved = type(self.config).from_dict(read_checkpoint_file(folder, source.name), str(source)).to_dict()
+        different = differences(saved, self.config.to_dict(), self.config.RESUMABLE)
+        if different:
+            raise RunFolderError(f"cannot resume from {folder}: its settings differ: {'; '.join(different)}")
         self.load_model_tensors(folder, state)
         path = folder / "optimizer.safetensors"
         try:
@@ -233,6 +238,7 @@ class Engine:
             self.load_checkpoint(found, order)
         logger = None
         if self.main:
+            start_run(self.out_dir, self.kind, config_dict, self.data_info)
             remove_stale(self.out_dir, keep=found)
             records = trim_log(self.metrics_path, self.step)
             logger = JsonlLogger(self.metrics_path)

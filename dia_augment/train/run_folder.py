@@ -26,7 +26,8 @@ from typing import Any
 from dia_augment.errors import RunFolderError
 from dia_augment.utils.io import atomic_write_json, read_json
 
-__all__ = ["RUN_FILE", "OUTPUTS", "data_record", "read_run", "open_run", "finish_run", "check_run_fits", "differences"]
+__all__ = ["RUN_FILE", "OUTPUTS", "data_record", "read_run", "open_run", "start_run", "finish_run", "check_run_fits",
+           "differences"]
 
 RUN_FILE = "run.json"
 #: Everything a training run writes into its folder (``overwrite=True`` removes these, nothing else).
@@ -76,7 +77,7 @@ def open_run(
     resume: bool = False,
     overwrite: bool = False,
 ) -> bool:
-    """Apply the run-folder policy and write ``run.json``; returns whether an earlier run is continued.
+    """Apply the run-folder policy; returns whether an earlier run is continued (:func:`start_run` records it).
 
     Args:
         out_dir: the run's folder (created if missing).
@@ -126,11 +127,15 @@ def open_run(
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
+    return continued
+
+
+def start_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data: dict[str, Any]) -> None:
+    """Write ``run.json`` for a run that starts or continues (after :func:`open_run` allowed it)."""
     from dia_augment import __version__
 
     record = {"kind": kind, "package_version": __version__, "data": data, "config": config, "finished": False}
-    atomic_write_json(out / RUN_FILE, record)
-    return continued
+    atomic_write_json(Path(out_dir) / RUN_FILE, record)
 
 
 def finish_run(out_dir: str | os.PathLike, step: int) -> None:

@@ -9,7 +9,7 @@ import torch
 
 from dia_augment.errors import RunFolderError
 from dia_augment.train import DissolverTrainConfig, TrainConfig, check_run_fits, train_dissolver, train_model
-from dia_augment.train.run_folder import data_record, open_run
+from dia_augment.train.run_folder import data_record, open_run, start_run
 
 
 def _csi(out, images, **kw):
@@ -51,7 +51,7 @@ def test_resume_refuses_another_kind_other_data_and_both_flags(tmp_path):
 
 
 def test_check_run_fits_refuses_other_channels_or_size_and_warns_on_another_source(tmp_path):
-    open_run(tmp_path, "contrastive", {}, data_record("sarscov2:/data", 10, (1, 32, 32)), ())
+    start_run(tmp_path, "contrastive", {}, data_record("sarscov2:/data", 10, (1, 32, 32)))
     assert check_run_fits(tmp_path, channels=1, image_size=(32, 32), source="sarscov2:/data")["kind"] == "contrastive"
     with pytest.raises(RunFolderError, match="trained on 1-channel images; the data has 3 channels"):
         check_run_fits(tmp_path, channels=3)

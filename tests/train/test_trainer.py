@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import torch
@@ -108,3 +109,16 @@ def test_bad_inputs_raise(tmp_path):
     (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_model(tmp_path / "run")
+
+
+def test_a_run_written_before_run_json_resumes_only_with_its_own_settings(tmp_path):
+    x = _images(8)
+    cfg = _config(mode="csi", epochs=2, checkpoint_every=1)
+    train_model(_config(mode="csi", epochs=1, checkpoint_every=1), x, out_dir=tmp_path / "ref")
+    (tmp_path / "old" / "checkpoints").mkdir(parents=True)  # an older run: its checkpoint, no run.json
+    shutil.copytree(latest_checkpoint(tmp_path / "ref"), tmp_path / "old" / "checkpoints" / "step-00000002")
+    with pytest.raises(RunFolderError, match=r"its settings differ: epochs \(saved 1, now 2\)"):
+        train_model(cfg, x, out_dir=tmp_path / "old", resume=True)
+    assert not (tmp_path / "old" / "run.json").exists()  # a refused resume leaves the folder as it was
+    resumed = train_model(_config(mode="csi", epochs=1, checkpoint_every=1), x, out_dir=tmp_path / "old", resume=True)
+    _assert_same_weights(resumed, load_model(tmp_path / "ref")[0])
