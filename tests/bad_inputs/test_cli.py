@@ -97,6 +97,11 @@ SUBPROCESS = {
     "grid-missing-dissolver",
     "train-dissolver-missing-data",
     "train-epochs-zero",
+    "train-dissolver-resolution-zero",
+    "grid-num-images-zero",
+    "grid-resize-without-resolution",
+    "probe-num-images-zero",
+    "score-num-samples-zero",
     "predict-missing-detector",
     "export-missing-detector",
 }

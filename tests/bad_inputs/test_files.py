@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dia_augment.errors import CheckpointError, ConfigError, InputError
+from dia_augment.errors import CheckpointError, ConfigError, InputError, MissingCheckpointError
 from dia_augment.filters import DDPMDissolving
 from dia_augment.filters.stable_diffusion import StableDiffusionDissolving
 from dia_augment.models import DIAResNet, load_pretrained_backbone
@@ -170,3 +170,10 @@ def _pickled_object(tmp: Path) -> Path:
 @pytest.mark.parametrize("call, error, names", IO_CASES + PRETRAINED_CASES + DISSOLVER_CASES + SD_CASES)
 def test_files_rejected(call, error, names, tmp_path):
     assert_raises_naming(call, tmp_path, error, names)
+
+
+def test_a_missing_checkpoint_is_caught_as_a_missing_file_and_as_a_checkpoint_error(tmp_path):
+    with pytest.raises(MissingCheckpointError) as info:
+        load_tensors(tmp_path / "model.safetensors", "model weights")
+    assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, CheckpointError)
+    assert info.value.exit_code == 2  # the command line treats it as a usage mistake
