@@ -1,0 +1,133 @@
+"""Anomaly maps of an :class:`~dia_augment.detect.AnomalyDetector`.
+
+The detector's score is differentiable end to end: fixed test-time views (resize matrices),
+shifts, the encoder and the CSI (or SimCLR) score are all torch operations, so
+:func:`detector_score_fn` hands the maps of :mod:`dia_augment.localize.maps` a function with
+gradients. The dissolver that occlusion, integrated gradients and the residual need is the one
+the model was trained against when there is one; without it (a CSI model), a Gaussian blur.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from dia_augment.errors import InputError, InputTypeError
+from dia_augment.localize.maps import MAP_METHODS, ScoreFn, dissolve_residual_map, gradient_map, occlusion_map
+from dia_augment.score.csi import DEFAULT_CHUNK_SIZE, csi_score, simclr_score
+
+if TYPE_CHECKING:
+    from dia_augment.detect import AnomalyDetector
+
+__all__ = ["detector_score_fn", "anomaly_map", "DEFAULT_MAP_STEP"]
+
+#: The dissolving step of the map's dissolved image (the middle of DIA's [30, 100) range).
+DEFAULT_MAP_STEP = 60
+
+
+def detector_score_fn(detector: AnomalyDetector) -> ScoreFn:
+    """The detector's anomaly score as a differentiable function of the images.
+
+    Equals :meth:`AnomalyDetector.score` (higher = more anomalous) but keeps the graph.
+
+    Examples:
+        >>> from dia_augment.detect import AnomalyDetector
+        >>> from dia_augment.models import build_model
+        >>> g = torch.Generator().manual_seed(0)
+        >>> normal = torch.rand(6, 1, 8, 8, generator=g)
+        >>> det = AnomalyDetector.fit(build_model("resnet18", 1, width=2), normal, num_views=2,
+        ...                           method="simclr", progress=False)
+        >>> x = torch.rand(3, 1, 8, 8, generator=g)
+        >>> torch.allclose(detector_score_fn(det)(x), det.score(x), atol=1e-5)
+        True
+    """
+    train_features = detector.train_features
+    train_logits = detector.train_shift_logits
+    device = next(detector.encoder.parameters()).device
+
+    def score(images: Tensor) -> Tensor:
+        z, logits = detector.encoder(images.to(device))
+        if detector.method == "simclr":
+            normality = simclr_score(train_features[0].to(device), z[0], DEFAULT_CHUNK_SIZE)
+        else:
+            normality = csi_score(train_features.to(device), train_logits.to(device), z, logits, DEFAULT_CHUNK_SIZE)
+        return -normality.to(images.device)
+
+    return score
+
+
+def anomaly_map(
+    detector: AnomalyDetector,
+    images: Tensor,
+    method: str = "smoothgrad",
+    *,
+    dissolver: Any = None,
+    step: int = DEFAULT_MAP_STEP,
+    samples: int = 8,
+    noise: float = 0.02,
+    patch: int = 4,
+    stride: int = 2,
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-pixel anomaly maps of ``images`` at their size, higher = more responsible for the score.
+
+    Args:
+        detector: a fitted detector.
+        images: :math:`(N, C, H, W)` in ``[0, 1]`` of the detector's channels and size.
+        method: ``"smoothgrad"``, ``"integrated"`` (from the dissolved image), ``"occlusion"``
+            (patches replaced by their dissolved version) or ``"residual"`` (where dissolving
+            changes the image, times the score's gradient magnitude).
+        dissolver: a :class:`~dia_augment.filters.Dissolver` (called as ``dissolver(x, step)``);
+            ``None``: a Gaussian blur (``make_dissolver("gaussian")``). Unused by SmoothGrad.
+        step: the dissolving step.
+        samples: SmoothGrad noise draws / integrated-gradient path points.
+        noise: SmoothGrad's noise standard deviation in ``[0, 1]`` units.
+        patch: occlusion window side in pixels.
+        stride: occlusion window step.
+        batch_size: images per pass; ``None`` uses the detector's.
+        generator: draws SmoothGrad's noise.
+
+    Shape:
+        - images: :math:`(N, C, H, W)`
+        - output: :math:`(N, H, W)`, float32 on CPU
+
+    Examples:
+        >>> from dia_augment.detect import AnomalyDetector
+        >>> from dia_augment.models import build_model
+        >>> g = torch.Generator().manual_seed(0)
+        >>> det = AnomalyDetector.fit(build_model("resnet18", 1, width=2), torch.rand(6, 1, 8, 8, generator=g),
+        ...                           num_views=2, method="simclr", progress=False)
+        >>> anomaly_map(det, torch.rand(2, 1, 8, 8, generator=g), "occlusion", patch=4, stride=4).shape
+        torch.Size([2, 8, 8])
+    """
+    if method not in MAP_METHODS:
+        raise InputError(f"method must be one of {MAP_METHODS}; got {method!r}")
+    detector._check_input(images)
+    if dissolver is None and method != "smoothgrad":
+        from dia_augment.filters import make_dissolver
+
+        dissolver = make_dissolver("gaussian")
+    if dissolver is not None and not callable(dissolver):
+        raise InputTypeError(f"dissolver must be a Dissolver (callable); got {type(dissolver).__name__}")
+    size = batch_size or detector.batch_size
+    score_fn = detector_score_fn(detector)
+    maps = []
+    for start in range(0, images.shape[0], size):
+        batch = images[start : start + size]
+        if method == "smoothgrad":
+            maps.append(gradient_map(score_fn, batch, "smoothgrad", samples, noise, generator=generator))
+            continue
+        with torch.no_grad():
+            dissolved = dissolver(batch, step).clamp(0, 1)
+        if method == "integrated":
+            maps.append(gradient_map(score_fn, batch, "integrated", samples, baseline=dissolved))
+        elif method == "occlusion":
+            maps.append(occlusion_map(score_fn, batch, dissolved, patch, stride))
+        else:
+            sensitivity = gradient_map(score_fn, batch, "smoothgrad", samples=1, noise=0.0)
+            maps.append(dissolve_residual_map(batch, dissolved, sensitivity))
+    return torch.cat(maps).detach().float().cpu()
+
