@@ -35,11 +35,11 @@ class RandomDissolving(IntensityAugmentationBase2D):
     - gradients flow to the input (the model's weights stay frozen).
 
     It uses kornia's extension points for custom augmentations: ``generate_parameters`` draws
-    the steps (and a stochastic backend's noise), ``apply_transform`` dissolves, and the one
-    overrides beyond them are ``forward_parameters``, which draws the gate from ``generator`` as
-    well, and ``__unpack_input__`` / ``transform_tensor``, which check the whole batch (whatever
-    the gate draws) before kornia standardises it; kornia's own ``transform_inputs`` does the rest (shapes, ``keepdim``, the cast back to the
-    input's dtype under autocast).
+    the steps (and a stochastic backend's noise), ``apply_transform`` dissolves. The overrides
+    beyond them: ``forward_parameters`` draws the gate from ``generator`` as well, and
+    ``__unpack_input__`` / ``transform_tensor`` check the whole batch (whatever the gate draws)
+    before kornia standardises it. kornia's own ``transform_inputs`` does the rest (shapes,
+    ``keepdim``, the cast back to the input's dtype under autocast).
 
     kornia's form works too: ``RandomDissolving(step_range=(100, 500), version="1.5", p=0.5,
     **from_pretrained_kwargs)`` builds a Stable Diffusion dissolver.

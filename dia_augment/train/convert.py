@@ -82,5 +82,7 @@ def convert_run(out_dir: str | os.PathLike) -> Path:
 
 
 if __name__ == "__main__":  # pragma: no cover
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m dia_augment.train.convert RUN_DIR [RUN_DIR ...]")
     for path in sys.argv[1:]:
         print(f"converted {path}: {convert_run(path)}")

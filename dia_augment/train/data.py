@@ -61,7 +61,9 @@ def collate_images(items: list) -> Tensor:
 
 
 def as_dataset(images: ImageSource) -> Dataset:
-    """Check an image source (the tensor whole, a Dataset's first item) and return it as a Dataset (a tensor as a ``TensorDataset``).
+    """Check an image source (the tensor whole, a Dataset's first item) and return it as a Dataset.
+
+    A tensor becomes a ``TensorDataset``.
 
     Raises:
         InputTypeError: neither a tensor nor a Dataset.
