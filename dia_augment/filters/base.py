@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
@@ -11,12 +12,28 @@ from torch import Tensor, nn
 from dia_augment.errors import ConfigError, InputError
 from dia_augment.utils.checks import check_images, check_min_size, check_steps
 
-__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES"]
+__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype"]
 
 RESIZE_MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
+#: The lower precisions a dissolver's model can run in under ``torch.autocast``, by name.
+AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 # ITU-R BT.601 luma, as kornia's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
+
+
+def autocast_dtype(value: torch.dtype | str | None, name: str = "autocast") -> torch.dtype | None:
+    """A dissolver's ``autocast`` setting as a dtype: ``None``, ``torch.bfloat16`` / ``torch.float16`` or their names.
+
+    Examples:
+        >>> autocast_dtype("bfloat16"), autocast_dtype(None)
+        (torch.bfloat16, None)
+    """
+    if value is None or value in AUTOCAST_DTYPES.values():
+        return value  # type: ignore[return-value]
+    if isinstance(value, str) and value in AUTOCAST_DTYPES:
+        return AUTOCAST_DTYPES[value]
+    raise ConfigError(f"{name} must be None, torch.bfloat16, torch.float16 or one of {tuple(AUTOCAST_DTYPES)}; got {value!r}")
 
 
 class Dissolver(nn.Module):
@@ -36,11 +53,19 @@ class Dissolver(nn.Module):
        1-channel image through a 3-channel model is repeated and averaged back; a 3-channel
        image through a 1-channel model dissolves its luma, and the change of the luma is added to
        every channel, so colour survives;
-    3. call :meth:`dissolve` once for the whole batch;
+    3. call :meth:`dissolve` once for the whole batch (under ``torch.autocast`` when
+       ``autocast`` is set, on a ``channels_last`` batch when ``channels_last`` is set);
     4. resize back, clamp to ``[0, 1]`` and cast to the input dtype.
 
     The input checks are the only host synchronisation in the forward pass; pass
-    ``check_inputs=False`` for ``torch.compile`` or CUDA graphs once the data is trusted.
+    ``check_inputs=False`` for ``torch.compile`` or CUDA graphs once the data is trusted: the
+    forward then compiles with ``torch.compile(dissolver, fullgraph=True)`` (no graph break).
+
+    Speed: ``autocast=torch.bfloat16`` runs the model's convolutions and matmuls in bf16 (the
+    matrix units of recent CPUs and of GPUs) while everything around them (the schedule, the
+    x0 formula, the resizes, the clamp) stays in the input's precision; ``channels_last=True``
+    lays the model's weights and inputs out as NHWC, the layout oneDNN and cuDNN convolutions
+    prefer. Both are off by default; ``docs/benchmarks.md`` measures them.
 
     Args:
         resolution: side of the square working resolution, or ``None`` to work at the input size.
@@ -48,6 +73,10 @@ class Dissolver(nn.Module):
         antialias: antialias the down-resize (bilinear / bicubic only).
         model_channels: the channel count :meth:`dissolve` expects, or ``None`` for any.
         check_inputs: validate inputs on every call.
+        autocast: run :meth:`dissolve` under ``torch.autocast(device, autocast)``:
+            ``torch.bfloat16`` (CPU and CUDA), ``torch.float16`` (CUDA), their names, or ``None`` (off).
+        channels_last: hand :meth:`dissolve` a ``channels_last`` batch (a subclass also lays out
+            its model's weights so).
 
     Shape:
         - images: :math:`(B, C, H, W)`, C in {1, 3}
@@ -71,6 +100,8 @@ class Dissolver(nn.Module):
         antialias: bool = False,
         model_channels: int | None = None,
         check_inputs: bool = True,
+        autocast: torch.dtype | str | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
@@ -84,6 +115,8 @@ class Dissolver(nn.Module):
         self.antialias = bool(antialias)
         self.model_channels = model_channels
         self.check_inputs = bool(check_inputs)
+        self.autocast = autocast_dtype(autocast)
+        self.channels_last = bool(channels_last)
         self._warned: set[str] = set()
 
     def _check_resolution(self) -> None:
@@ -158,8 +191,17 @@ class Dissolver(nn.Module):
                 raise InputError(f"noise must have shape {tuple(expected)}; got {tuple(noise.shape)}")
             noise = noise.to(images.device)
         x = self._to_working(images.clamp(0, 1))
-        y = self.dissolve(x, t, noise)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._precision(x.device):
+            y = self.dissolve(x, t, noise)
         return self._from_working(y, x, images).clamp(0, 1).to(images.dtype)
+
+    def _precision(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` in the ``autocast`` dtype on ``device``, or nothing."""
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.autocast)
 
     # ----------------------------------------------------------------------------------------
     def _warn_once(self, key: str, message: str) -> None:
@@ -216,9 +258,11 @@ class Dissolver(nn.Module):
         return self._resize(y, tuple(images.shape[-2:]), down=False)
 
     def extra_repr(self) -> str:
+        fast = f", autocast={self.autocast}" if self.autocast is not None else ""
+        fast += ", channels_last=True" if self.channels_last else ""
         return (
             f"resolution={self.resolution}, resize_mode={self.resize_mode!r}, antialias={self.antialias}, "
-            f"model_channels={self.model_channels}"
+            f"model_channels={self.model_channels}{fast}"
         )
 
 

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from dia_augment import __version__
 from dia_augment.errors import CheckpointError, ConfigError, InputTypeError
-from dia_augment.filters.base import RESIZE_MODES, Dissolver
+from dia_augment.filters.base import AUTOCAST_DTYPES, RESIZE_MODES, Dissolver
 from dia_augment.utils.io import atomic_write_json, is_hub_id, load_tensors, read_json
 
 __all__ = [
@@ -33,6 +33,8 @@ ONLINE_UNET_FOLDER = "unet_online"
 INPUT_RANGES = ("explicit", "reference")
 #: Which weights of a dissolver trained by the library to load.
 DISSOLVER_WEIGHTS = ("ema", "online")
+#: The dissolving settings ``dissolver_config.json`` keeps and ``from_pretrained`` restores.
+_SAVED_OPTIONS = ("resize_mode", "antialias", "add_noise", "clip_sample", "input_range", "autocast", "channels_last")
 _HUB_KWARGS = ("cache_dir", "local_files_only", "token", "revision", "force_download", "proxies")
 
 
@@ -108,6 +110,15 @@ class DDPMDissolving(Dissolver):
         freeze: freeze the UNet's weights and put it in eval mode.
         check_inputs: validate inputs on every call (the forward pass's only host sync).
         input_range: ``"explicit"`` (default) or ``"reference"`` (the paper code's range flaw).
+        autocast: run the UNet under ``torch.autocast`` in this dtype (``torch.bfloat16`` on CPU
+            and CUDA, ``torch.float16`` on CUDA), or ``None``; the schedule, the x0 formula and the
+            clamp stay fp32 (see :class:`~dia_augment.filters.base.Dissolver`).
+        channels_last: lay out the UNet's weights and inputs as ``channels_last``.
+
+    The UNet may also be cast as a whole (``dissolver.to(torch.bfloat16)`` or
+    ``from_pretrained(..., torch_dtype=torch.bfloat16)``): the schedule (``alphas_cumprod``)
+    stays fp32 whatever the module is cast to, since bf16 cannot tell ``1 - abar_t`` apart at
+    small ``t``.
 
     Shape:
         - images: :math:`(B, C, H, W)`, C in {1, 3}, float in ``[0, 1]``
@@ -138,6 +149,8 @@ class DDPMDissolving(Dissolver):
         freeze: bool = True,
         check_inputs: bool = True,
         input_range: str = "explicit",
+        autocast: torch.dtype | str | None = None,
+        channels_last: bool = False,
     ) -> None:
         if input_range not in INPUT_RANGES:
             raise ConfigError(f"input_range must be one of {INPUT_RANGES}; got {input_range!r}")
@@ -155,6 +168,8 @@ class DDPMDissolving(Dissolver):
             antialias=antialias,
             model_channels=config.in_channels,
             check_inputs=check_inputs,
+            autocast=autocast,
+            channels_last=channels_last,
         )
         self.unet = unet
         self.scheduler = scheduler
@@ -166,6 +181,14 @@ class DDPMDissolving(Dissolver):
         self.register_buffer("alphas_cumprod", scheduler.alphas_cumprod.detach().clone().float(), persistent=False)
         if freeze:
             unet.requires_grad_(False).eval()
+        if self.channels_last:
+            unet.to(memory_format=torch.channels_last)
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 (nn.Module's signature)
+        """Move and cast as ``nn.Module`` does, but keep the schedule fp32 whatever the UNet's dtype."""
+        super()._apply(fn, recurse)
+        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(device=self.alphas_cumprod.device, dtype=torch.float32)
+        return self
 
     def noise_shape(self, images_shape: torch.Size) -> tuple[int, ...] | None:
         if not self.add_noise:
@@ -197,6 +220,8 @@ class DDPMDissolving(Dissolver):
             "clip_sample": self.clip_sample,
             "input_range": self.input_range,
             "channels": self.model_channels,
+            "autocast": None if self.autocast is None else str(self.autocast).removeprefix("torch."),
+            "channels_last": self.channels_last,
         }
 
     def save_pretrained(self, save_directory: str | os.PathLike, online_unet: UNet2DModel | None = None) -> None:
@@ -256,7 +281,8 @@ class DDPMDissolving(Dissolver):
                 is the ``dissolver/`` of).
             **kwargs: ``cache_dir``, ``local_files_only``, ``token``, ``revision`` ... for the hub,
                 and dissolving settings (``resize_mode``, ``antialias``, ``add_noise``,
-                ``clip_sample``, ``input_range``, ``check_inputs``) that override the saved ones.
+                ``clip_sample``, ``input_range``, ``check_inputs``, ``autocast``, ``channels_last``)
+                that override the saved ones.
 
         Raises:
             CheckpointError: a missing or corrupt directory (a ``dissolver_config.json`` field of
@@ -300,7 +326,7 @@ class DDPMDissolving(Dissolver):
                 f"{pretrained} is a {saved_resolution} px dissolver, but resolution={resolution} was asked for; "
                 f"train a dissolver at {resolution} px or load with resolution={saved_resolution}"
             )
-        options = {k: settings[k] for k in ("resize_mode", "antialias", "add_noise", "clip_sample", "input_range") if k in settings}
+        options = {k: settings[k] for k in _SAVED_OPTIONS if k in settings}
         options.update(kwargs)
         return cls(unet, scheduler, resolution=saved_resolution, **options)
 
@@ -323,6 +349,8 @@ def _read_settings(file: Path) -> dict[str, Any]:
         "add_noise": lambda v: isinstance(v, bool),
         "clip_sample": lambda v: isinstance(v, bool),
         "input_range": lambda v: v in INPUT_RANGES,
+        "autocast": lambda v: v is None or v in AUTOCAST_DTYPES,
+        "channels_last": lambda v: isinstance(v, bool),
     }
     for field, valid in expected.items():
         if field in settings and not valid(settings[field]):
