@@ -70,6 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--num-samples", type=int, default=d["num_samples"], help="test-time augmentations T")
+    p.add_argument("--lesion-sigma", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="embedded data: the lesions' size range (standard deviation in pixels; default 0.6-1.1 at 64 px)")
+    p.add_argument("--lesion-opacity", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="embedded data: the lesions' contrast range (opacity in (0, 1]; default 0.6-0.9)")
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", default="runs/train_csi", help="output folder")
@@ -124,7 +128,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     print(f"[0/4] data: {args.data}")
     train_set = load_one_class(args.data, "train", normal_class=args.normal_class, image_size=args.image_size, seed=args.seed)
-    test_set = load_one_class(args.data, "test", normal_class=args.normal_class, image_size=args.image_size, seed=args.seed)
+    if args.lesion_sigma is None and args.lesion_opacity is None:
+        test_set = load_one_class(args.data, "test", normal_class=args.normal_class, image_size=args.image_size, seed=args.seed)
+    elif args.data == "embedded":
+        from dia_augment.data import make_embedded_dataset
+        from dia_augment.data.embedded import LESION_OPACITY
+
+        lesions = {"lesion_sigma": tuple(args.lesion_sigma) if args.lesion_sigma else None,
+                   "lesion_opacity": tuple(args.lesion_opacity) if args.lesion_opacity else LESION_OPACITY}
+        test_set = make_embedded_dataset("test", args.image_size, seed=args.seed, **lesions)
+    else:
+        sys.exit("--lesion-sigma / --lesion-opacity set the embedded data's lesions: use them with --data embedded")
     print(f"      train: {len(train_set.images)} normal ({train_set.normal_class}); test: "
           f"{int((test_set.labels == 0).sum())} normal, {int((test_set.labels == 1).sum())} anomalous")
 

@@ -105,7 +105,7 @@ def resolve_objective(args: argparse.Namespace) -> tuple[str, str | None, str]:
 
     Examples:
         >>> resolve_objective(argparse.Namespace(training_type="blurmedian_cutperm", mode="csi", dissolver=None, shift="rotation"))
-        ('dia', 'median', 'cutperm')
+        ('dia', 'median-reference', 'cutperm')
     """
     if args.training_type is not None:
         backend, shift = parse_training_type(args.training_type)
@@ -121,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     from dia_augment.train import train_model
 
     mode, backend, shift = resolve_objective(args)
-    config = config_from_args(TrainConfig, args, mode=mode, shift=shift)  # checked before any work
+    # the paper's blur training types blur every view, as its code does
+    all_views = {"dissolve_all_views": True} if args.training_type and args.training_type.startswith("blur") else {}
+    config = config_from_args(TrainConfig, args, mode=mode, shift=shift, **all_views)  # checked before any work
     dissolver = None
     if backend is not None:
         from dia_augment.filters import make_dissolver

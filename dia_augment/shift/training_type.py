@@ -8,10 +8,12 @@ from dia_augment.shift.transforms import SHIFT_KINDS
 __all__ = ["TRAINING_TYPE_BACKENDS", "parse_training_type"]
 
 #: Prefix of a training type -> the dissolver backend name of ``dia_augment.filters.make_dissolver``.
+#: The paper's ``blur*`` types are its own blur form (kernel 7, zero padding), which the paper's
+#: code applies to every view (``TrainConfig.dissolve_all_views``, set by ``dia-augment train``).
 TRAINING_TYPE_BACKENDS = {
     "diffusion": "ddpm",
-    "blurgaussian": "gaussian",
-    "blurmedian": "median",
+    "blurgaussian": "gaussian-reference",
+    "blurmedian": "median-reference",
     "sd": "sd",
     "resize": "resize",
 }
@@ -27,11 +29,14 @@ def parse_training_type(name: str) -> tuple[str | None, str]:
         name: e.g. ``"diffusion_rotation"``, ``"blurgaussian_cutperm"``, ``"rotation"``.
 
     Returns:
-        ``(backend, shift)`` with backend in ``{"ddpm", "gaussian", "median", "sd", "resize", None}``.
+        ``(backend, shift)`` with backend in ``{"ddpm", "gaussian-reference", "median-reference",
+        "sd", "resize", None}``.
 
     Examples:
         >>> parse_training_type("diffusion_rotation")
         ('ddpm', 'rotation')
+        >>> parse_training_type("blurmedian_cutperm")
+        ('median-reference', 'cutperm')
         >>> parse_training_type("cutperm")
         (None, 'cutperm')
     """

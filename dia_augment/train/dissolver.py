@@ -14,7 +14,10 @@ Layout of ``out_dir`` (besides the engine's ``run.json``, ``metrics.jsonl``, ``l
 
     readiness.png                held-out loss against step
     grids/step_00000100.png      dissolve grids of held-out images (original, t = 0, 30, 60, 100, 200)
-    dissolver/                   the EMA dissolver (DDPMDissolving.save_pretrained)
+    probe/probe.json, probe.png  the lesion probe of the final dissolver on held-out images with
+                                 pasted lesions (dia_augment.probe.probe_readiness)
+    dissolver/                   the EMA dissolver (DDPMDissolving.save_pretrained), with the
+                                 online weights in dissolver/unet_online/
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ class DissolverTrainer(Engine):
         self.holdout_t = draw_steps(len(holdout), READINESS_STEP_RANGE, readiness)
         self.holdout_noise = torch.randn(self.holdout_x0.shape, generator=readiness)
         self.grid_images = holdout[: config.grid_images] if config.grid_images else None
+        self.holdout_images = holdout
         from diffusers.training_utils import EMAModel
 
         channels = self.data_info["channels"]
@@ -219,9 +223,15 @@ class DissolverTrainer(Engine):
         if logger is not None and self.last_eval_step != self.step:  # the final weights are always checked
             self.evaluate(logger)
         self.ema.copy_to(self.ema_unet.parameters())
+        if logger is not None:  # does the final dissolver erase lesions? (seconds)
+            from dia_augment.probe import probe_readiness
+
+            probe_readiness(self.dissolver, self.holdout_images.to(self.device), self.out_dir / "probe",
+                            seed=self.config.seed)
 
     def save_final(self) -> None:
-        self.dissolver.save_pretrained(self.out_dir / "dissolver")
+        online = self.accelerator.unwrap_model(self.model)
+        self.dissolver.save_pretrained(self.out_dir / "dissolver", online_unet=online)
 
 
 def train_dissolver(

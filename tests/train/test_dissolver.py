@@ -98,6 +98,18 @@ def test_training_lowers_the_loss_and_saves_a_loadable_ema_dissolver(tmp_path):
     assert sorted(raw) == sorted(ema)
     assert max((raw[k] - ema[k]).abs().max().item() for k in raw) > 1e-4
 
+    # the folder also holds the online weights: weights="online" loads exactly the last checkpoint's
+    online = DDPMDissolving.from_pretrained(tmp_path / "dissolver", weights="online").unet.state_dict()
+    assert all(torch.equal(online[k], raw[k]) for k in raw)
+
+    # and the lesion probe of the final dissolver, on held-out images already at its resolution
+    # (no resize): at t = 0 the one-step prediction is nearly the identity and erases ~nothing
+    probe = json.loads((tmp_path / "probe" / "probe.json").read_text())
+    assert (tmp_path / "probe" / "probe.png").is_file()
+    curve = {r["t"]: r for r in probe["curves"]["dissolver"]}
+    assert abs(curve[0]["erasure"]) < 0.02
+    assert curve[100]["erasure"] > curve[0]["erasure"]
+
 
 def test_ema_decay_zero_keeps_the_raw_weights(tmp_path):
     with one_thread():
