@@ -121,8 +121,8 @@ def test_bad_inputs_raise():
     [
         ("diffusion_rotation", ("ddpm", "rotation")),
         ("diffusion_cutperm", ("ddpm", "cutperm")),
-        ("blurgaussian_rotation", ("gaussian", "rotation")),
-        ("blurmedian_cutperm", ("median", "cutperm")),
+        ("blurgaussian_rotation", ("gaussian-reference", "rotation")),
+        ("blurmedian_cutperm", ("median-reference", "cutperm")),
         ("sd_rotation", ("sd", "rotation")),
         ("resize_cutperm", ("resize", "cutperm")),
         ("rotation", (None, "rotation")),
