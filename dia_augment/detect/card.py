@@ -65,7 +65,7 @@ def model_card(record: dict[str, Any], threshold_line: str | None) -> str:
         "preprocessing). A different scanner or protocol can raise every score.\n"
         "- The false-alarm rate above was measured on a held-out calibration set; re-calibrate on your own "
         "normal images before relying on it.",
-        "## Use\n\n```python\nfrom dia_augment import AnomalyDetector\n\n"
+        "## Use\n\n```python\nfrom dia_augment.detect import AnomalyDetector\n\n"
         "detector = AnomalyDetector.from_pretrained(\"PATH_OR_HUB_ID\")\n"
         "result = detector.predict(images)  # (N, C, H, W) in [0, 1]\n```\n\n"
         "or `dia-augment predict --detector PATH_OR_HUB_ID --images FOLDER --out OUT`.",
