@@ -8,7 +8,6 @@ from torch import nn
 from dia_augment.detect import AnomalyDetector, build_detector, calibrate_threshold, split_calibration
 from dia_augment.errors import CheckpointError, InputError, InputTypeError, MissingFileError
 from dia_augment.score import csi_score, simclr_score
-from dia_augment.utils.io import load_tensors
 from tests.detect.conftest import images
 
 
