@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from dia_augment.errors import ConfigError, InputError
 from dia_augment.utils.checks import check_images, check_min_size, check_steps
 
-__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype"]
+__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype", "autocast_context"]
 
 RESIZE_MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
 #: The lower precisions a dissolver's model can run in under ``torch.autocast``, by name.
@@ -34,6 +34,13 @@ def autocast_dtype(value: torch.dtype | str | None, name: str = "autocast") -> t
     if isinstance(value, str) and value in AUTOCAST_DTYPES:
         return AUTOCAST_DTYPES[value]
     raise ConfigError(f"{name} must be None, torch.bfloat16, torch.float16 or one of {tuple(AUTOCAST_DTYPES)}; got {value!r}")
+
+
+def autocast_context(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """``torch.autocast(device.type, dtype)``, or no context when ``dtype`` is ``None``."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 class Dissolver(nn.Module):
@@ -193,15 +200,9 @@ class Dissolver(nn.Module):
         x = self._to_working(images.clamp(0, 1))
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._precision(x.device):
+        with autocast_context(self.autocast, x.device):
             y = self.dissolve(x, t, noise)
         return self._from_working(y, x, images).clamp(0, 1).to(images.dtype)
-
-    def _precision(self, device: torch.device) -> contextlib.AbstractContextManager:
-        """``torch.autocast`` in the ``autocast`` dtype on ``device``, or nothing."""
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=self.autocast)
 
     # ----------------------------------------------------------------------------------------
     def _warn_once(self, key: str, message: str) -> None:

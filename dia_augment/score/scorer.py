@@ -46,6 +46,7 @@ from dia_augment.score.csi import (
     shift_score,
     simclr_score,
 )
+from dia_augment.filters.base import autocast_context, autocast_dtype
 from dia_augment.utils.checks import check_images
 from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_write_json, load_tensors, read_json
 from dia_augment.utils.random import make_generator
@@ -133,6 +134,11 @@ class CSIScorer:
             ``resize_fix``.
         chunk_size: rows per block in the similarity search (see :func:`csi_score`).
         progress: show a progress bar while extracting features.
+        autocast: run the model under ``torch.autocast`` in this dtype (``torch.bfloat16`` on CPU
+            and CUDA, ``torch.float16`` on CUDA, or their names), or ``None`` (fp32); the
+            averages and the score stay float32.
+        channels_last: hand the model ``channels_last`` rows.
+        compile: run the model through ``torch.compile`` (compiled on the first batch).
 
     Shape:
         - images: :math:`(N, C, H, W)` in ``[0, 1]`` (or a Dataset of :math:`(C, H, W)` images)
@@ -178,6 +184,9 @@ class CSIScorer:
         augmentation: Augmentation | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress: bool = True,
+        autocast: torch.dtype | str | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -204,6 +213,10 @@ class CSIScorer:
         self.augmentation = augmentation
         self.chunk_size = _positive_int(chunk_size, "chunk_size")
         self.progress = bool(progress)
+        self.autocast = autocast_dtype(autocast)
+        self.channels_last = bool(channels_last)
+        self.compile = bool(compile)
+        self._forward: Callable[[Tensor], Any] = torch.compile(model) if self.compile else model
         self._train_features: Tensor | None = None
         self._train_shift_logits: Tensor | None = None
         self._default_augmentations: dict[int, nn.Module] = {}
@@ -359,7 +372,10 @@ class CSIScorer:
             rows = augment(rows, generator=generator)
             if tuple(rows.shape[-2:]) != (size, size):
                 rows = F.interpolate(rows, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            out = self.model(rows)
+            if self.channels_last:
+                rows = rows.contiguous(memory_format=torch.channels_last)
+            with autocast_context(self.autocast, rows.device):
+                out = self._forward(rows)
             z, logits = self._check_output(out, k * b)
             sum_z = sum_z + z.float().reshape(k, b, -1)
             sum_l = sum_l + logits.float().reshape(k, b, -1)[index, :, index]
@@ -396,6 +412,9 @@ class CSIScorer:
             "hflip": self.hflip,
             "chunk_size": self.chunk_size,
             "custom_augmentation": self.augmentation is not None,
+            "autocast": None if self.autocast is None else str(self.autocast).removeprefix("torch."),
+            "channels_last": self.channels_last,
+            "compile": self.compile,
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -446,6 +465,9 @@ class CSIScorer:
                 augmentation=augmentation,
                 chunk_size=config["chunk_size"],
                 progress=progress,
+                autocast=config.get("autocast"),
+                channels_last=config.get("channels_last", False),
+                compile=config.get("compile", False),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{path / _CONFIG_FILE} has missing or invalid settings: {err}") from err

@@ -89,7 +89,10 @@ class TrainConfig:
         step_curriculum: how the step is drawn in ``step_range``: ``"uniform"`` or one of the paper code's Beta
             curricula (``beta_by_epoch``, ``beta_by_epoch_reversed``, ``beta_skewed``, ``beta_skewed_reversed``).
         seed: seeds the model initialisation, the data order and every augmentation draw.
-        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (through Accelerate).
+        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (through Accelerate, on CPU too: the model runs under
+            ``torch.autocast``, and so does a ``dia`` run's dissolver unless its own ``autocast`` is set).
+        channels_last: lay out the model's weights and the step's rows as ``channels_last`` (NHWC).
+        compile: compile the model with ``torch.compile`` (the first steps pay the compile time).
         checkpoint_every: also checkpoint every this many optimiser steps (0: at the end of each epoch only).
         log_every: log the mean losses every this many optimiser steps.
         num_workers: DataLoader worker processes that read the images (0: the main process).
@@ -129,6 +132,8 @@ class TrainConfig:
     step_curriculum: str = _choices("uniform", STEP_CURRICULA)
     seed: int = 0
     mixed_precision: str = _choices("no", MIXED_PRECISION)
+    channels_last: bool = False
+    compile: bool = False
     checkpoint_every: int = _at_least(0, 0)
     log_every: int = _at_least(1, 1)
     num_workers: int = _at_least(0, 0)

@@ -64,6 +64,10 @@ class ContrastiveTrainer(Engine):
                                                       config.num_shifts, config.proj_dim))
         if config.pretrained:
             load_pretrained_backbone(model, config.pretrained)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if config.compile:
+            model.compile()  # in place: the module, its state_dict and its checkpoints stay as they are
         optimizer = _make_optimizer(model, config)
         if config.lr_schedule == "gradual_warmup_cosine":
             self.scheduler = gradual_warmup_cosine_schedule(optimizer, self.steps_per_epoch, config.epochs,
@@ -77,6 +81,8 @@ class ContrastiveTrainer(Engine):
         self.dissolve = None
         if self.dissolver is not None:
             dissolver = self.dissolver.to(self.device).eval().requires_grad_(False)
+            if dissolver.autocast is None and config.mixed_precision != "no":  # the step's precision, dissolve included
+                dissolver.autocast = torch.bfloat16 if config.mixed_precision == "bf16" else torch.float16
             self.dissolve = RandomDissolving(dissolver, config.step_range, p=1.0, generator=self.generators["generator"])
 
     def train_step(self, batch: Tensor) -> dict[str, Tensor]:
@@ -85,6 +91,8 @@ class ContrastiveTrainer(Engine):
             self.dissolve.step_beta = step_curriculum(config.step_curriculum, self.epoch + 1)
         rows = build_rows(batch, self.augment, config.shifts, config.shift, self.dissolve, self.generators["generator"],
                           image_offset=self.rank * batch.shape[0], dissolve_all_views=config.dissolve_all_views)
+        if config.channels_last:
+            rows = rows._replace(images=rows.images.contiguous(memory_format=torch.channels_last))
         with accel.autocast():
             parts = training_loss(self.model, rows, config.temperature, config.shift_loss_weight,
                                   config.shift_loss_on_dissolved, config.loss_mode, config.loss_normalisation)

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -90,6 +91,9 @@ class Engine:
                                                                              else first).shape))
         self.out_dir = Path(out_dir)
         self.resume, self.overwrite = resume, overwrite
+        if AcceleratorState._shared_state.get("_mixed_precision", config.mixed_precision) != config.mixed_precision:
+            # Accelerate keeps one state per process and refuses another precision: start it afresh
+            AcceleratorState._reset_state()
         self.accelerator = Accelerator(
             # without a GPU, Accelerate only recognises several torchrun processes when told to use the CPU
             cpu=not torch.cuda.is_available(),

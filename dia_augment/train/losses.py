@@ -209,7 +209,8 @@ def masked_nt_xent(
     dtype = torch.promote_types(anchors.dtype, torch.float32)
     a = F.normalize(anchors.to(dtype), dim=1)
     k = F.normalize(keys.to(dtype), dim=1)
-    logits = (a @ k.T / temperature).masked_fill(~valid, float("-inf"))
+    with torch.autocast(a.device.type, enabled=False):  # a mixed-precision step's autocast would make it bf16
+        logits = (a @ k.T / temperature).masked_fill(~valid, float("-inf"))
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
     per_anchor = -log_prob.masked_fill(~positive, 0.0).sum(1) / counts
     return per_anchor.sum() / (anchors.shape[0] if divisor is None else divisor)
