@@ -301,6 +301,23 @@ class AnomalyDetector:
             normality = csi_score(self.train_features, self.train_shift_logits, features, logits, DEFAULT_CHUNK_SIZE)
         return -normality.float()
 
+    def anomaly_map(self, images: Tensor, method: str = "smoothgrad", **options: Any) -> Tensor:
+        """Per-pixel anomaly maps at the images' size: where the anomaly score comes from.
+
+        Methods by name: ``"smoothgrad"``, ``"integrated"`` (integrated gradients from the
+        dissolved image), ``"occlusion"`` (patches replaced by their dissolved version) and
+        ``"residual"`` (where dissolving changes the image, times the score's gradient); see
+        :func:`dia_augment.localize.anomaly_map` for ``options`` (``dissolver``, ``step``,
+        ``samples``, ``noise``, ``patch``, ``stride``, ``batch_size``, ``generator``).
+
+        Shape:
+            - images: :math:`(N, C, H, W)`
+            - output: :math:`(N, H, W)`, higher = more responsible for a high anomaly score
+        """
+        from dia_augment.localize import anomaly_map
+
+        return anomaly_map(self, images, method, **options)
+
     def predict(self, images: Tensor) -> Prediction:
         """Scores (higher = more anomalous) and the calls ``score > threshold``.
 

@@ -19,6 +19,7 @@ def save_gallery(
     titles: Sequence[str],
     columns: int = 4,
     title: str | None = None,
+    overlays: Sequence[Tensor] | None = None,
 ) -> None:
     """Write a grid of ``(C, H, W)`` images in ``[0, 1]`` with a caption each, as a PNG, atomically.
 
@@ -28,6 +29,8 @@ def save_gallery(
         titles: one caption per image (e.g. the file name and its anomaly score).
         columns: images per row.
         title: the figure's title.
+        overlays: optional ``(H, W)`` anomaly maps, one per image, drawn over it (each scaled
+            to its own maximum; colour = share of that maximum).
 
     Examples:
         >>> import tempfile, pathlib, torch
@@ -38,6 +41,8 @@ def save_gallery(
     """
     if len(images) != len(titles) or not images:
         raise ValueError(f"save_gallery needs one title per image and at least one image; got {len(images)} and {len(titles)}")
+    if overlays is not None and len(overlays) != len(images):
+        raise ValueError(f"save_gallery needs one overlay per image; got {len(overlays)} for {len(images)} images")
     columns = min(columns, len(images))
     rows = math.ceil(len(images) / columns)
     figure = new_figure(2.2 * columns, 2.4 * rows + (0.3 if title else 0))
@@ -48,6 +53,9 @@ def save_gallery(
             ax.imshow(pixels[0].numpy(), cmap="gray", vmin=0, vmax=1)
         else:
             ax.imshow(pixels.permute(1, 2, 0).numpy())
+        if overlays is not None:
+            heat = overlays[i].detach().cpu().float().clamp(min=0)
+            ax.imshow((heat / heat.max().clamp(min=1e-12)).numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
         ax.set_title(caption, fontsize=7)
         ax.axis("off")
     if title:

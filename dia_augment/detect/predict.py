@@ -27,15 +27,17 @@ from tqdm.auto import tqdm
 from dia_augment.data.decode import IMAGE_EXTENSIONS, convert_channels, read_image, resize_square
 from dia_augment.detect.detector import AnomalyDetector
 from dia_augment.detect.figures import save_gallery
-from dia_augment.errors import DataError, DiaError, MissingFileError
+from dia_augment.errors import DataError, DiaError, InputError, MissingFileError
+from dia_augment.localize.maps import MAP_METHODS
 from dia_augment.score.metrics import save_score_histogram
 from dia_augment.utils.checks import check_int
-from dia_augment.utils.io import atomic_open, atomic_write_json
+from dia_augment.utils.io import atomic_open, atomic_save_tensors, atomic_write_json
 
 __all__ = ["CSV_COLUMNS", "PredictSummary", "collect_image_files", "predict_files"]
 
 CSV_COLUMNS = ("path", "score", "anomalous", "status", "note")
 CSV_FILE, HISTOGRAM_FILE, GALLERY_FILE, SUMMARY_FILE = "predictions.csv", "score_histogram.png", "top_anomalies.png", "summary.json"
+MAPS_FILE = "top_anomaly_maps.safetensors"
 
 
 def collect_image_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -129,6 +131,8 @@ def predict_files(
     convert: bool = False,
     batch_size: int = 64,
     top_k: int = 16,
+    maps: str | None = None,
+    map_options: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> PredictSummary:
     """Score image files with a calibrated detector and write the CSV, the histogram and the gallery.
@@ -143,6 +147,11 @@ def predict_files(
             (recorded per file in ``note``) instead of skipping them.
         batch_size: files read and scored at a time.
         top_k: images in the gallery.
+        maps: an anomaly-map method (:data:`~dia_augment.localize.MAP_METHODS`) to draw over
+            the gallery's images; their maps are also saved to ``top_anomaly_maps.safetensors``
+            (``maps`` :math:`(k, H, W)` in the gallery's order, listed in ``summary.json``).
+        map_options: keyword arguments of :meth:`AnomalyDetector.anomaly_map` (``dissolver``,
+            ``step``, ``samples``, ...).
         progress: show a progress bar.
 
     Raises:
@@ -152,6 +161,8 @@ def predict_files(
     """
     threshold = detector.calibrated_threshold()
     batch_size, top_k = check_int(batch_size, "batch_size"), check_int(top_k, "top_k")
+    if maps is not None and maps not in MAP_METHODS:
+        raise InputError(f"maps must be one of {MAP_METHODS}; got {maps!r}")
     paths = collect_image_files(inputs)
     out = Path(out)
     rows: list[dict[str, Any]] = []
@@ -194,7 +205,14 @@ def predict_files(
         best = sorted(top, reverse=True)
         images = [_load(Path(rows[i]["path"]), detector, convert)[0] for _, i in best]
         captions = [f"{Path(rows[i]['path']).name}\n{s:.4g}" + (" (anomalous)" if s > threshold.value else "") for s, i in best]
-        save_gallery(out / GALLERY_FILE, images, captions, title=f"top {len(best)} anomaly scores (higher = more anomalous)")
+        overlays = None
+        if maps is not None:
+            overlays = detector.anomaly_map(torch.stack(images), maps, **(map_options or {}))
+            atomic_save_tensors({"maps": overlays.contiguous()}, out / MAPS_FILE)
+            summary.outputs.update(maps=str(out / MAPS_FILE), map_method=maps,
+                                   map_paths=[rows[i]["path"] for _, i in best])
+        title = f"top {len(best)} anomaly scores (higher = more anomalous)" + (f"; {maps} maps" if maps else "")
+        save_gallery(out / GALLERY_FILE, images, captions, title=title, overlays=overlays)
         summary.outputs.update(histogram=str(out / HISTOGRAM_FILE), gallery=str(out / GALLERY_FILE))
     atomic_write_json(out / SUMMARY_FILE, {**summary.__dict__, "method": detector.method})
     if not scored:

@@ -121,3 +121,23 @@ def test_predict_command_errors_are_one_line(detector, folder, tmp_path, capsys,
     assert main(argv) in (1, 2)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dia-augment predict: error: ") and re.search(message, err[0])
+
+
+def test_predict_with_maps_saves_the_gallerys_maps_in_its_order(detector, folder, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "out"
+    identity = lambda x, t: x  # noqa: E731  an occlusion that changes nothing: zero maps
+    summary = predict_files(detector, [folder], out, top_k=3, maps="occlusion",
+                            map_options={"dissolver": identity, "patch": 4, "stride": 4}, progress=False)
+    maps = load_file(out / "top_anomaly_maps.safetensors")["maps"]
+    assert maps.shape == (3, 12, 12) and torch.equal(maps, torch.zeros_like(maps))
+    rows = _rows(out / "predictions.csv")
+    scores = [float(rows[os.path.basename(p)]["score"]) for p in summary.outputs["map_paths"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 3  # the gallery's order: highest first
+    images = torch.stack([read_image(p) for p in summary.outputs["map_paths"]])
+    torch.testing.assert_close(load_file(out / "top_anomaly_maps.safetensors")["maps"],
+                               detector.anomaly_map(images, "occlusion", dissolver=identity, patch=4, stride=4))
+    assert imread(out / "top_anomalies.png").shape[-1] == 4
+    with pytest.raises(ValueError, match="maps must be one of"):
+        predict_files(detector, [folder], out, maps="gradcam", progress=False)
