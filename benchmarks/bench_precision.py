@@ -1,37 +1,42 @@
 """Precision and layout: fp32 / bf16 x eager / compiled x channels_last, against the machine's peak.
 
-Prints Markdown tables, every ratio measured side by side in one run (round-robin medians):
+Prints Markdown tables, every ratio measured side by side in one run (round-robin medians), each
+path through the library's own options (nothing is wrapped from outside):
 
 1. this machine's peak: GFLOP/s of a 2048 x 2048 matmul and of a 64-channel 3 x 3 convolution
    (batch 32, 64 x 64), fp32 and bf16, NCHW and channels_last;
 2. dissolving (``DDPMDissolving``, input 2x the dissolver's resolution, so the resize is
    included): images/s per path, the achieved GFLOP/s of its UNet call as a share of the
    measured bf16 / fp32 convolution peak, and the mean absolute difference of the output to the
-   fp32 path in ``[0, 1]`` units (on the embedded set's fundus images, not on noise);
-3. a contrastive training step (ResNet-18 CIFAR stem, forward + backward + SGD on the rows of a
-   DIA step, 3 views x 4 shifts x batch, or a CSI step, 2 views; the NT-Xent is stood in for by
-   a log-sum-exp of the same size, its cost is negligible beside the encoder's) and the
-   scorer's feature extraction (forward without grad), per path; bf16 weights only for the
-   extraction (an optimiser stepping bf16 weights loses small updates).
-
-Paths: ``fp32`` (today's default), ``bf16-autocast`` (``torch.autocast(device, bfloat16)``),
-``bf16-autocast-cl`` (plus channels_last weights and inputs), ``bf16-weights-cl`` (the module
-cast to bfloat16, channels_last; no autocast), and with ``--compile`` the same paths through
-``torch.compile`` (the compile time is reported apart; it is paid once per process and shape).
+   fp32 path in ``[0, 1]`` units (on the embedded set's fundus images, not on noise). Paths:
+   ``fp32`` (the default), ``fp32-cl`` (``channels_last=True``), ``bf16-autocast``
+   (``autocast=torch.bfloat16``), ``bf16-autocast-cl`` (both), ``bf16-weights-cl`` (the module
+   cast with ``.to(torch.bfloat16)``, channels_last); ``--compile`` adds
+   ``torch.compile(dissolver, fullgraph=True)`` of each;
+3. the library's real training step (``ContrastiveTrainer.train_step``: views, dissolve, shifts,
+   SimCLR augmentation, forward, NT-Xent + shift loss, backward, SGD) of a DIA step (3 views x 4
+   shifts x batch rows, the dissolver of table 2 at 32 px) and a CSI step (2 views), and the
+   scorer's feature extraction (``CSIScorer.extract_features``, 4 shifts x 2 samples per image).
+   Paths: ``fp32``, ``fp32-cl`` (``channels_last=True``), ``bf16`` (``mixed_precision="bf16"``,
+   the DIA dissolve included; the scorer's ``autocast="bfloat16"``), ``bf16-cl``; ``--compile``
+   adds ``compile=True`` to the fp32 and the fastest path (the compile time is reported apart:
+   it is paid once per process and shape).
 
 Run (2-core CPU: about 10 minutes without --compile):
     python benchmarks/bench_precision.py
-    python benchmarks/bench_precision.py --compile --dissolve-res 64 --batches 32
+    python benchmarks/bench_precision.py --compile --dissolve-res 64 --batches 32 --skip peak step
+    python benchmarks/bench_precision.py --compile --skip peak dissolve --works dia
     python benchmarks/bench_precision.py --device cuda --batches 32 128 --compile
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import copy
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -44,8 +49,28 @@ from _timing import interleaved_times, machine_line, sync  # noqa: E402
 from dia_augment import DDPMDissolving  # noqa: E402
 from dia_augment.filters.presets import make_scheduler, make_unet  # noqa: E402
 from dia_augment.models import build_model  # noqa: E402
+from dia_augment.score.scorer import CSIScorer  # noqa: E402
+from dia_augment.train import TrainConfig  # noqa: E402
+from dia_augment.train.contrastive import ContrastiveTrainer  # noqa: E402
 
-PATHS = ("fp32", "bf16-autocast", "bf16-autocast-cl", "bf16-weights-cl")
+#: Dissolving paths: the dissolver's own options (``cast`` is the dtype the whole module is cast to).
+DISSOLVE_PATHS = {
+    "fp32": {},
+    "fp32-cl": {"channels_last": True},
+    "bf16-autocast": {"autocast": torch.bfloat16},
+    "bf16-autocast-cl": {"autocast": torch.bfloat16, "channels_last": True},
+    "bf16-weights-cl": {"channels_last": True, "cast": torch.bfloat16},
+}
+#: Training-step and extraction paths: ``TrainConfig`` fields (the scorer takes ``autocast`` for bf16).
+STEP_PATHS = {
+    "fp32": {},
+    "fp32-cl": {"channels_last": True},
+    "bf16": {"mixed_precision": "bf16"},
+    "bf16-cl": {"mixed_precision": "bf16", "channels_last": True},
+}
+#: The paths that ``--compile`` also times compiled.
+COMPILED_STEP_PATHS = ("fp32", "bf16-cl")
+WORKS = {"dia": ("DIA step", 3), "csi": ("CSI step", 2), "score": ("score extraction", 1)}
 
 
 def flops(fn: Callable[[], object]) -> float:
@@ -54,36 +79,6 @@ def flops(fn: Callable[[], object]) -> float:
     with counter:
         fn()
     return float(counter.get_total_flops())
-
-
-@contextlib.contextmanager
-def precision(path: str, device: torch.device) -> Iterator[None]:
-    """The autocast context of a path (none for fp32 and for bf16 weights)."""
-    if "autocast" in path:
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-    else:
-        yield
-
-
-def prepare(module: torch.nn.Module, path: str) -> torch.nn.Module:
-    """A copy of ``module`` laid out and cast for ``path``."""
-    import copy
-
-    module = copy.deepcopy(module)
-    if path.endswith("-cl"):
-        module = module.to(memory_format=torch.channels_last)
-    if path.startswith("bf16-weights"):
-        module = module.to(torch.bfloat16)
-    return module
-
-
-def prepare_input(x: torch.Tensor, path: str) -> torch.Tensor:
-    if path.endswith("-cl"):
-        x = x.contiguous(memory_format=torch.channels_last)
-    if path.startswith("bf16-weights"):
-        x = x.to(torch.bfloat16)
-    return x
 
 
 def peak_table(device: torch.device, repeat: int) -> dict[str, float]:
@@ -119,8 +114,23 @@ def peak_table(device: torch.device, repeat: int) -> dict[str, float]:
     return gflops
 
 
-def compiled(fn: Callable[..., torch.Tensor], enabled: bool) -> tuple[Callable[..., torch.Tensor], str]:
-    return (torch.compile(fn, fullgraph=False), "compiled") if enabled else (fn, "eager")
+def first_call(fn: Callable[[], object], device: torch.device) -> tuple[object, float]:
+    """The result and the seconds of a first call (for a compiled path: its compile time)."""
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - start
+
+
+def make_dissolver(args: argparse.Namespace, res: int, device: torch.device, **options: object) -> DDPMDissolving:
+    cast = options.pop("cast", None)
+    torch.manual_seed(0)
+    if args.dissolver_path:
+        dissolver = DDPMDissolving.from_pretrained(args.dissolver_path, check_inputs=False, **options)
+    else:
+        dissolver = DDPMDissolving(make_unet(args.preset, res, 3), make_scheduler(), check_inputs=False, **options)
+    dissolver = dissolver.to(device).eval()
+    return dissolver.to(cast) if cast is not None else dissolver
 
 
 def dissolve_table(args: argparse.Namespace, device: torch.device, peak: dict[str, float]) -> None:
@@ -129,101 +139,85 @@ def dissolve_table(args: argparse.Namespace, device: torch.device, peak: dict[st
     print("\n| dissolver res | batch | path | mode | img/s | x fp32 eager | GFLOP/s | share of conv peak | mean abs diff to fp32 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for res in args.dissolve_res:
-        torch.manual_seed(0)
-        if args.dissolver_path:
-            base = DDPMDissolving.from_pretrained(args.dissolver_path)
-        else:
-            base = DDPMDissolving(make_unet(args.preset, res, 3), make_scheduler(), check_inputs=False)
-        base = base.to(device).eval()
         for batch in args.batches:
             data = make_embedded_dataset("train", image_size=2 * res, seed=0, num_normal=batch, num_anomalies=0)
             x = data.images[:batch].to(device)
-            gen = torch.Generator().manual_seed(0)
-            t = torch.randint(30, 100, (batch,), generator=gen).to(device)
-            one_call = flops(lambda: base.unet(torch.zeros(1, 3, res, res, device=device), t[:1]))
-            fns, outputs, compile_s = {}, {}, {}
-            for path in PATHS:
-                for do_compile in ([False, True] if args.compile else [False]):
-                    module = prepare(base, path)
-                    xin = prepare_input(x, path)
+            t = torch.randint(30, 100, (batch,), generator=torch.Generator().manual_seed(0)).to(device)
+            fns, outputs, first_s, work = {}, {}, {}, 0.0
+            for path, options in DISSOLVE_PATHS.items():
+                for do_compile in [False, True] if args.compile else [False]:
+                    dissolver = make_dissolver(args, res, device, **options)
+                    if not work:
+                        work = flops(lambda: dissolver.unet(torch.zeros(1, 3, res, res, device=device), t[:1]))
+                    model = torch.compile(dissolver, fullgraph=True) if do_compile else dissolver
 
-                    def call(module: torch.nn.Module = module, xin: torch.Tensor = xin, path: str = path) -> torch.Tensor:
-                        with precision(path, device), torch.no_grad():
-                            return module(xin, t)
+                    def call(model: torch.nn.Module = model) -> torch.Tensor:
+                        with torch.no_grad():
+                            return model(x, t)
 
-                    fn, mode = compiled(call, do_compile)
-                    key = f"{path}|{mode}"
-                    start = time.perf_counter()
-                    outputs[key] = fn().float()
-                    sync(device)
-                    compile_s[key] = time.perf_counter() - start
-                    fns[key] = fn
+                    key = f"{path}|{'compiled' if do_compile else 'eager'}"
+                    outputs[key], first_s[key] = first_call(call, device)
+                    fns[key] = call
             times = interleaved_times(fns, device, args.repeat)
-            ref = outputs["fp32|eager"]
+            ref = outputs["fp32|eager"].float()
             for key, seconds in times.items():
                 path, mode = key.split("|")
-                achieved = one_call * batch / seconds / 1e9
+                achieved = work * batch / seconds / 1e9
                 kernel_peak = peak["conv bf16 channels_last" if path.startswith("bf16") else "conv fp32"]
-                mad = (outputs[key] - ref).abs().mean().item()
-                extra = f" (compile {compile_s[key]:.0f} s)" if mode == "compiled" else ""
+                mad = (outputs[key].float() - ref).abs().mean().item()
+                extra = f" (first call {first_s[key]:.0f} s)" if mode == "compiled" else ""
                 print(
                     f"| {res} | {batch} | {path} | {mode}{extra} | {batch / seconds:.0f} | "
                     f"{times['fp32|eager'] / seconds:.2f} | {achieved:.0f} | {achieved / kernel_peak:.0%} | {mad:.2e} |"
                 )
 
 
-def step_table(args: argparse.Namespace, device: torch.device) -> None:
-    print("\n| work | rows x px | path | mode | rows/s | x fp32 eager |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    gen = torch.Generator().manual_seed(0)
-    for work, views in (("DIA step", 3), ("CSI step", 2), ("score extraction", 1)):
-        rows = views * 4 * args.step_batch
-        x = torch.rand(rows, 3, args.step_size, args.step_size, generator=gen).to(device)
-        target = torch.randint(0, 4, (rows,), generator=gen).to(device)
+def step_function(args: argparse.Namespace, work: str, options: dict, do_compile: bool, device: torch.device,
+                  images: torch.Tensor) -> tuple[Callable[[], torch.Tensor], Callable[[torch.nn.Module], None]]:
+    """The library's call for ``work`` in one path, and a function that hooks a module's output dtype."""
+    if work == "score":
         torch.manual_seed(0)
-        base = build_model("resnet18", 3, args.width).to(device)
-        fns = {}
-        # bf16 weights are an inference path: an optimiser stepping bf16 weights loses updates
-        paths = PATHS if work == "score extraction" else tuple(p for p in PATHS if not p.startswith("bf16-weights"))
-        for path in paths:
-            for do_compile in ([False, True] if args.compile else [False]):
-                model = prepare(base, path)
-                xin = prepare_input(x, path)
-                if work == "score extraction":
-                    model.eval()
+        model = build_model("resnet18", 3, args.width).to(device)
+        scorer = CSIScorer(model, num_samples=2, batch_size=images.shape[0], progress=False, compile=do_compile,
+                           channels_last=bool(options.get("channels_last")),
+                           autocast="bfloat16" if options.get("mixed_precision") == "bf16" else None)
+        return lambda: scorer.extract_features(images)[0], scorer.model
+    mode = "dia" if work == "dia" else "csi"
+    config = TrainConfig(mode=mode, width=args.width, image_size=args.step_size, batch_size=images.shape[0], epochs=1,
+                         progress=False, compile=do_compile, **options)
+    dissolver = None
+    if mode == "dia":
+        dissolver = make_dissolver(args, 32, device)
+    trainer = ContrastiveTrainer(config, images.cpu(), copy.deepcopy(dissolver), out_dir=tempfile.mkdtemp())
+    trainer.setup()
+    return lambda: trainer.train_step(images)["loss"], trainer.accelerator.unwrap_model(trainer.model)
 
-                    def call(model: torch.nn.Module = model, xin: torch.Tensor = xin, path: str = path) -> torch.Tensor:
-                        with precision(path, device), torch.no_grad():
-                            return model(xin).projection
 
-                else:
-                    model.train()
-                    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-
-                    def call(
-                        model: torch.nn.Module = model,
-                        xin: torch.Tensor = xin,
-                        path: str = path,
-                        opt: torch.optim.Optimizer = opt,
-                    ) -> torch.Tensor:
-                        with precision(path, device):
-                            out = model(xin)
-                            z = F.normalize(out.projection.float(), dim=1)
-                            loss = (z @ z.T).logsumexp(1).mean() + F.cross_entropy(out.shift_logits.float(), target)
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        return loss
-
-                fn, mode = compiled(call, do_compile)
-                fns[f"{path}|{mode}"] = fn
-        times = interleaved_times(fns, device, args.repeat, warmup=2)
+def step_table(args: argparse.Namespace, device: torch.device) -> None:
+    print("\n| work | rows x px | path | mode | rows/s | x fp32 eager | conv1 output dtype |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    images = torch.rand(args.step_batch, 3, args.step_size, args.step_size, generator=torch.Generator().manual_seed(0))
+    images = images.to(device)
+    for work in args.works:
+        name, views = WORKS[work]
+        rows = views * 4 * args.step_batch * (2 if work == "score" else 1)  # the scorer: 2 samples
+        fns, first_s, dtypes = {}, {}, {}
+        for path, options in STEP_PATHS.items():
+            for do_compile in [False, True] if args.compile and path in COMPILED_STEP_PATHS else [False]:
+                key = f"{path}|{'compiled' if do_compile else 'eager'}"
+                fn, model = step_function(args, work, options, do_compile, device, images)
+                seen: list[torch.dtype] = []
+                handle = model.backbone.conv1.register_forward_hook(lambda m, a, out, seen=seen: seen.append(out.dtype))
+                _, first_s[key] = first_call(fn, device)
+                handle.remove()
+                dtypes[key] = str(seen[0]).removeprefix("torch.") if seen else "(compiled)"
+                fns[key] = fn
+        times = interleaved_times(fns, device, args.repeat, warmup=1)
         for key, seconds in times.items():
             path, mode = key.split("|")
-            print(
-                f"| {work} | {rows} x {args.step_size} | {path} | {mode} | {rows / seconds:.0f} | "
-                f"{times['fp32|eager'] / seconds:.2f} |"
-            )
+            extra = f" (first call {first_s[key]:.0f} s)" if mode == "compiled" else ""
+            print(f"| {name} | {rows} x {args.step_size} | {path} | {mode}{extra} | {rows / seconds:.0f} | "
+                  f"{times['fp32|eager'] / seconds:.2f} | {dtypes[key]} |")
 
 
 def main() -> None:
@@ -236,6 +230,7 @@ def main() -> None:
     parser.add_argument("--step-batch", type=int, default=32, help="images per training step")
     parser.add_argument("--step-size", type=int, default=64, help="input size of the training step")
     parser.add_argument("--width", type=int, default=16, help="ResNet width of the training step")
+    parser.add_argument("--works", nargs="+", default=list(WORKS), choices=list(WORKS), help="the steps to time")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd paths")
     parser.add_argument("--skip", nargs="*", default=[], choices=["peak", "dissolve", "step"])
