@@ -17,6 +17,8 @@ from dia_augment.filters import (
     Dissolver,
     GaussianDissolving,
     MedianDissolving,
+    ReferenceGaussianBlur,
+    ReferenceMedianBlur,
     ResizeDissolving,
     ddpm_dissolve,
     make_dissolver,
@@ -41,6 +43,10 @@ _LAZY = {
     "load_one_class": "dia_augment.data",
     "OneClassData": "dia_augment.data",
     "make_embedded_dataset": "dia_augment.data",
+    "AnomalyDetector": "dia_augment.detect",
+    "build_detector": "dia_augment.detect",
+    "anomaly_map": "dia_augment.localize",
+    "probe_dissolver": "dia_augment.probe",
 }
 
 __all__ = [
@@ -49,6 +55,8 @@ __all__ = [
     "DDPMDissolving",
     "GaussianDissolving",
     "MedianDissolving",
+    "ReferenceGaussianBlur",
+    "ReferenceMedianBlur",
     "ResizeDissolving",
     "RandomDissolving",
     "ddpm_dissolve",

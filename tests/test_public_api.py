@@ -39,6 +39,12 @@ EXPECTED = {
     "load_one_class": "function",
     "OneClassData": "class",
     "make_embedded_dataset": "function",
+    "ReferenceGaussianBlur": "class",
+    "ReferenceMedianBlur": "class",
+    "AnomalyDetector": "class",
+    "build_detector": "function",
+    "anomaly_map": "function",
+    "probe_dissolver": "function",
 }
 
 
@@ -50,6 +56,7 @@ def fresh_import():
         "import inspect, json, sys, dia_augment\n"
         "light = not any(m in sys.modules for m in ('sklearn', 'dia_augment.score', 'dia_augment.train'))\n"
         "import dia_augment.train, dia_augment.score, dia_augment.data, dia_augment.shift\n"
+        "import dia_augment.detect, dia_augment.localize, dia_augment.probe\n"
         "kind = lambda v: 'class' if inspect.isclass(v) else 'function' if inspect.isfunction(v) else type(v).__name__\n"
         "ns = {}\n"
         "for name in dia_augment.__all__:\n"

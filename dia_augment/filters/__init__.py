@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dia_augment.filters.base import Dissolver, ResizeDissolving
-from dia_augment.filters.blur import GaussianDissolving, MedianDissolving
+from dia_augment.filters.blur import GaussianDissolving, MedianDissolving, ReferenceGaussianBlur, ReferenceMedianBlur
 from dia_augment.filters.ddpm import DDPMDissolving, ddpm_dissolve, predict_original_sample
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "DDPMDissolving",
     "GaussianDissolving",
     "MedianDissolving",
+    "ReferenceGaussianBlur",
+    "ReferenceMedianBlur",
     "ResizeDissolving",
     "ddpm_dissolve",
     "predict_original_sample",
@@ -67,8 +69,6 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
     if name == "median":
         return MedianDissolving(resolution=resolution, **kwargs)
     if name in ("gaussian-reference", "median-reference"):
-        from dia_augment.filters.blur import ReferenceGaussianBlur, ReferenceMedianBlur
-
         cls = ReferenceGaussianBlur if name == "gaussian-reference" else ReferenceMedianBlur
         return cls(resolution=resolution, **kwargs)
     if name == "resize":
