@@ -1,8 +1,10 @@
 """``dia-augment train``: train a model on the normal images of a data set (SimCLR, CSI or DIA).
 
 Writes into ``--out``: ``model.safetensors`` and ``config.json`` (what ``dia-augment score``
-reads), ``run.json`` (what made the run), ``metrics.jsonl`` with ``loss.png`` beside it, and the
-last checkpoint. A folder holding another run is refused: ``--resume`` continues it (same
+reads), ``run.json`` (what made the run), ``metrics.jsonl`` with ``loss.png`` beside it, the
+last checkpoint, and ``detector/``: the model with its CSI statistics and a threshold calibrated
+on a seeded ``--calibration-fraction`` of the normal images held out of training (what
+``dia-augment predict`` reads). A folder holding another run is refused: ``--resume`` continues it (same
 settings), ``--overwrite`` replaces it. Every field of ``TrainConfig`` is an option.
 ``--recipe reference`` sets the paper code's recipe (``TrainConfig.reference()``) for every
 option still at its default; options given after it win.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from dia_augment.cli._config_options import add_config_options, config_from_args
 from dia_augment.errors import ConfigError
@@ -67,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "resnet18_imagenet at 224 px, batch 32, shift loss on every row, ...) for the options not given before it",
     )
     parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading")
+    parser.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=0.2,
+        help="share of the normal images held out of training to calibrate the detector's threshold "
+        "(keeping 95%% of them below it); 0: train on all and save no detector",
+    )
     parser.add_argument(
         "--training-type",
         default=None,
@@ -130,8 +140,24 @@ def run(args: argparse.Namespace) -> int:
 
         options = {"weights": args.dissolver_weights, "input_range": args.dissolver_input_range} if backend == "ddpm" else {}
         dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution, **options)
+    if not 0 <= args.calibration_fraction < 1:
+        raise ConfigError(f"--calibration-fraction must be in [0, 1); got {args.calibration_fraction}")
     data = load_one_class(args.data, "train", args.normal_class, image_size=args.load_size, seed=args.data_seed)
-    train_model(config, data.images, dissolver, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
-                data_source=args.data)
-    print(f"trained {mode} ({shift}{', ' + backend if backend else ''}) on {len(data.images)} normal images -> {args.out}")
+    images, calibration = data.images, None
+    if args.calibration_fraction > 0:
+        from dia_augment.detect import split_calibration
+
+        images, calibration = split_calibration(images, args.calibration_fraction, seed=args.data_seed)
+    model = train_model(config, images, dissolver, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
+                        data_source=args.data)
+    print(f"trained {mode} ({shift}{', ' + backend if backend else ''}) on {len(images)} normal images -> {args.out}")
+    if calibration is not None:
+        from dia_augment.detect import build_detector
+
+        provenance = {"data": args.data, "normal_class": data.normal_class, "dissolver": backend,
+                      "dissolver_path": args.dissolver_path}
+        detector = build_detector(model, config, images, calibration, seed=config.seed, provenance=provenance,
+                                  progress=config.progress)
+        folder = detector.save_pretrained(Path(args.out) / "detector")
+        print(f"detector -> {folder}: {detector.calibrated_threshold().describe()}")
     return 0

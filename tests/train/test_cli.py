@@ -6,6 +6,7 @@ import torch
 from dia_augment.cli import main
 from dia_augment.cli.train import resolve_objective
 from dia_augment.data import load_one_class
+from dia_augment.detect import AnomalyDetector, build_detector, split_calibration
 from dia_augment.filters.base import ResizeDissolving
 from dia_augment.train import TrainConfig, load_model, train_model
 
@@ -18,12 +19,19 @@ def test_cli_run_equals_library_run(tmp_path):
     model, config = load_model(tmp_path / "cli")
     assert (config.mode, config.shift, config.width, config.seed, config.in_channels) == ("dia", "rotation", 2, 3, 3)
     images = load_one_class("embedded", "train", image_size=8).images
-    expected = train_model(
-        TrainConfig(mode="dia", width=2, image_size=8, epochs=1, batch_size=200, lr=0.05, seed=3, progress=False),
-        images, ResizeDissolving(4), out_dir=tmp_path / "lib",
-    )
+    # the command holds a seeded 20 % of the normal images out of training, for the detector's threshold
+    rest, calibration = split_calibration(images, 0.2, seed=0)
+    config = TrainConfig(mode="dia", width=2, image_size=8, epochs=1, batch_size=200, lr=0.05, seed=3, progress=False)
+    expected = train_model(config, rest, ResizeDissolving(4), out_dir=tmp_path / "lib")
     for k, v in expected.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
+    # ... and saves the detector that build_detector makes from the same pieces
+    detector = AnomalyDetector.from_pretrained(tmp_path / "cli" / "detector", progress=False)
+    reference = build_detector(expected, config, rest, calibration, seed=3, progress=False)
+    assert detector.threshold.value == pytest.approx(reference.threshold.value, rel=1e-5)
+    assert detector.threshold.num_normal == len(calibration) == 120
+    test = load_one_class("embedded", "test", image_size=8).images[:6]
+    torch.testing.assert_close(detector.score(test), reference.score(test), rtol=1e-5, atol=1e-5)
 
 
 def _ns(**kw):
