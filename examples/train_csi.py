@@ -1,9 +1,12 @@
 """Train and score DIA (or CSI / SimCLR) end to end on one data set.
 
-1. Train (or load) a DDPM dissolver on the normal training images.
-2. Train a ResNet-18 in ``dia`` mode (or ``csi`` / ``simclr``).
-3. Fit the CSI scorer on the normal training images and score the test set.
-4. Print the AUROC and write ``metrics.json``, ``roc.png`` and ``dissolve_grid.png`` to ``--out``.
+0. Hold a seeded 20 % of the normal training images out (for the detector's threshold).
+1. Train (or load) a DDPM dissolver on the other normal training images.
+2. Train a ResNet-18 in ``dia`` mode (or ``csi`` / ``simclr``) on the same images.
+3. Build the detector (CSI statistics over fixed test-time views, a threshold keeping 95 % of the
+   held-out normals below it), save it to ``--out/detector`` and score the test set with it.
+4. Print the AUROC and write ``metrics.json``, ``roc.png`` and ``dissolve_grid.png`` to ``--out``;
+   ``dia-augment predict --detector OUT/detector --images NEW_IMAGES --out ...`` uses the detector.
 
 With no flags it runs on the embedded data set (generated fundus-like images; anomalies carry a
 few tiny lesions) and finishes in a few minutes on a 2-core CPU:
@@ -59,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dissolver", default=d["dissolver"], choices=["ddpm", "sd", "gaussian", "median", "resize"])
     p.add_argument("--dissolver-path", default=None, help="a saved DDPM dissolver (or SD pipeline); trained when omitted")
     p.add_argument("--dissolver-resolution", type=int, default=d["dissolver_resolution"])
-    p.add_argument("--dissolver-preset", default=d["dissolver_preset"], choices=["micro", "tiny", "paper"])
+    p.add_argument("--dissolver-preset", default=d["dissolver_preset"], choices=["micro", "tiny", "ddpm-cifar10", "dia-reference"])
     p.add_argument("--dissolver-steps", type=int, default=d["dissolver_steps"], help="DDPM training steps")
     p.add_argument("--shift", default=d["shift"], choices=["rotation", "cutperm"])
     p.add_argument("--image-size", type=int, default=d["image_size"], help="the backbone's input size")
@@ -69,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop-min", type=float, default=d["crop_min"], help="smallest SimCLR crop scale (paper: 0.08; 0.5 keeps the tiny lesions of 32 px images in view)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
-    p.add_argument("--num-samples", type=int, default=d["num_samples"], help="test-time augmentations T")
+    p.add_argument("--num-samples", type=int, default=d["num_samples"], help="the detector's fixed test-time views T")
     p.add_argument("--lesion-sigma", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="embedded data: the lesions' size range (standard deviation in pixels; default 0.6-1.1 at 64 px)")
     p.add_argument("--lesion-opacity", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
@@ -115,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from dia_augment.data import load_one_class
     from dia_augment.filters.grid import save_dissolve_grid
-    from dia_augment.score import CSIScorer, evaluate, save_roc_curve
+    from dia_augment.detect import build_detector, split_calibration
+    from dia_augment.score import evaluate, save_roc_curve
     from dia_augment.train import TrainConfig, train_model
     from dia_augment.utils.io import atomic_write_json
 
@@ -139,15 +143,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         test_set = make_embedded_dataset("test", args.image_size, seed=args.seed, **lesions)
     else:
         sys.exit("--lesion-sigma / --lesion-opacity set the embedded data's lesions: use them with --data embedded")
-    print(f"      train: {len(train_set.images)} normal ({train_set.normal_class}); test: "
-          f"{int((test_set.labels == 0).sum())} normal, {int((test_set.labels == 1).sum())} anomalous")
+    fit_images, calibration_images = split_calibration(train_set.images, 0.2, seed=args.seed)
+    print(f"      train: {len(fit_images)} normal ({train_set.normal_class}) + {len(calibration_images)} held out for "
+          f"the threshold; test: {int((test_set.labels == 0).sum())} normal, {int((test_set.labels == 1).sum())} anomalous")
 
     dissolver = None
     if args.mode == "dia":
         t0 = time.perf_counter()
-        dissolver = build_dissolver(args, train_set.images, out)
+        dissolver = build_dissolver(args, fit_images, out)
         timings["dissolver_s"] = time.perf_counter() - t0
-        save_dissolve_grid(dissolver, train_set.images[:6], out / "dissolve_grid.png")
+        save_dissolve_grid(dissolver, calibration_images[:6], out / "dissolve_grid.png")
 
     print(f"[2/4] training a {args.model} (width {args.width}) in {args.mode} mode, {args.shift} shifts, "
           f"{args.epochs} epochs at {args.image_size} px")
@@ -166,33 +171,37 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress=not args.no_progress,
     )
     t0 = time.perf_counter()
-    model = train_model(config, train_set.images, dissolver=dissolver, out_dir=out / "model", resume=args.resume,
+    model = train_model(config, fit_images, dissolver=dissolver, out_dir=out / "model", resume=args.resume,
                         data_source=args.data)
     timings["train_s"] = time.perf_counter() - t0
 
-    print(f"[3/4] scoring (T = {args.num_samples} test-time samples)")
+    print(f"[3/4] building the detector (T = {args.num_samples} fixed test-time views) and scoring the test set")
     t0 = time.perf_counter()
-    scorer = CSIScorer(model, shift=args.shift, num_samples=args.num_samples, seed=args.seed, progress=not args.no_progress)
-    scorer.fit(train_set.images)
-    method = "csi" if args.mode != "simclr" else "simclr"
-    try:
-        scores = scorer.score(test_set.images, method=method)
-    except ValueError as err:  # an under-trained shift head: CSI's shift weight is undefined
-        print(f"      warning: {err}\n      falling back to the SimCLR score (max cosine similarity)")
-        method = "simclr"
-        scores = scorer.score(test_set.images, method=method)
-    scorer.save(out / "scorer")
+    provenance = {"data": args.data, "normal_class": train_set.normal_class,
+                  "dissolver": args.dissolver if args.mode == "dia" else None, "dissolver_path": args.dissolver_path}
+    detector = build_detector(model, config, fit_images, calibration_images, num_views=args.num_samples, seed=args.seed,
+                              provenance=provenance, progress=not args.no_progress)
+    if detector.method_note:
+        print(f"      note: {detector.method_note}")
+    method = detector.method
+    scores = -detector.score(test_set.images)  # CSI's normality score: higher = more normal
     timings["score_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - started
 
     metrics = evaluate(scores, test_set.labels, test_set.classes, test_set.class_names)
-    record = {"metrics": metrics, "score_method": method, "args": vars(args), "train_config": config.to_dict(), "timings": timings}
+    detector.metrics = metrics
+    detector.save_pretrained(out / "detector")
+    record = {"metrics": metrics, "score_method": method, "score_method_note": detector.method_note,
+              "threshold": detector.threshold.to_dict(), "args": vars(args), "train_config": config.to_dict(),
+              "timings": timings}
     atomic_write_json(out / "metrics.json", record)
     save_roc_curve(out / "roc.png", scores, test_set.labels,
                    title=f"{args.mode} on {args.data}: AUROC {metrics['auroc']:.3f}")
     print(f"[4/4] AUROC {metrics['auroc']:.4f}  AUPR {metrics['aupr']:.4f}  FPR@95 {metrics['fpr_at_95_tpr']:.4f}  "
           f"({timings['total_s'] / 60:.1f} min)")
     print(f"      wrote {out / 'metrics.json'}, {out / 'roc.png'}" + (f", {out / 'dissolve_grid.png'}" if dissolver is not None else ""))
+    print(f"      detector: {out / 'detector'} ({detector.threshold.describe()})\n"
+          f"      next: dia-augment predict --detector {out / 'detector'} --images NEW_IMAGES --out {out / 'predict'}")
     return record
 
 

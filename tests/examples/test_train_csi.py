@@ -40,3 +40,14 @@ def test_tiny_end_to_end_run_writes_its_files(tmp_path, dissolver):
         assert grid.format == "PNG" and grid.size[0] >= 6 * 16 and grid.size[1] >= 6 * 16
     if dissolver == "ddpm":
         assert (out / "dissolver_run" / "dissolver" / "dissolver_config.json").is_file()
+    # the saved detector: calibrated on the 120 held-out normals, and it reproduces the test AUROC
+    from dia_augment.data import load_one_class
+    from dia_augment.detect import AnomalyDetector
+    from dia_augment.score import evaluate
+
+    detector = AnomalyDetector.from_pretrained(out / "detector", progress=False)
+    assert detector.threshold.num_normal == 120 and detector.provenance["num_train"] == 480
+    assert metrics["threshold"]["value"] == detector.threshold.value
+    test = load_one_class("embedded", "test", image_size=16)
+    rescored = evaluate(-detector.score(test.images), test.labels)["auroc"]
+    assert rescored == metrics["metrics"]["auroc"]
