@@ -77,12 +77,18 @@ def run(args: argparse.Namespace) -> int:
     from dia_augment.train import load_model
     from dia_augment.utils.io import atomic_save_tensors, atomic_write_json
 
+    from dia_augment.train import check_run_fits
+
     model, config = load_model(args.checkpoint)
     mode = getattr(config, "mode", None)
     method = args.method or ("simclr" if mode == "simclr" else "csi")
-    channels = getattr(config, "in_channels", None)
-    load = dict(image_size=args.load_size, channels=channels, seed=args.data_seed)
+    load = dict(image_size=args.load_size, seed=args.data_seed)
     train = load_one_class(args.data, "train", args.normal_class, **load)
+    # a run records its data: refuse data of other channels or size, warn on another source
+    run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
+    if check_run_fits(run_dir, train.images.shape[1], tuple(train.images.shape[-2:]), args.data) is None:
+        load["channels"] = getattr(config, "in_channels", None)  # a run without run.json: fit the model's channels
+        train = load_one_class(args.data, "train", args.normal_class, **load)
     test = load_one_class(args.data, "test", args.normal_class, **load)
     scorer = CSIScorer(
         model,

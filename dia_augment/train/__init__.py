@@ -18,9 +18,6 @@ from dia_augment.train.optim import LARS, warmup_cosine_schedule
 from dia_augment.train.run_folder import check_run_fits
 from dia_augment.train.step import LossParts, TrainingRows, build_rows, training_loss
 
-#: The former name of :func:`train_model`, kept while callers move to the new name.
-train = train_model
-
 __all__ = [
     "LARS",
     "TRAIN_MODES",

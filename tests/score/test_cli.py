@@ -89,13 +89,13 @@ def test_score_command_method_follows_training_mode(tmp_path, fake_training, cap
 
 def test_score_command_end_to_end_with_a_trained_model(tmp_path):
     from dia_augment.data import load_one_class
-    from dia_augment.train import TrainConfig, load_model, train
+    from dia_augment.train import TrainConfig, load_model, train_model
 
     data = tmp_path / "toy.npz"
     _write_npz(data, seed=2)
     normals = load_one_class(str(data), "train", "0", channels=1).images
     config = TrainConfig(mode="csi", width=2, image_size=8, epochs=1, batch_size=4, seed=0, progress=False)
-    train(config, normals, out_dir=tmp_path / "run")
+    train_model(config, normals, out_dir=tmp_path / "run")
     out = tmp_path / "eval"
     argv = ["score", "--checkpoint", str(tmp_path / "run"), "--data", str(data), "--normal-class", "0"]
     # one epoch leaves the shift head untrained (CSI would refuse its logits): score the contrastive term
@@ -131,3 +131,19 @@ def test_score_command_falls_back_to_simclr_in_one_line_and_records_it(tmp_path,
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["method"], metrics["method_requested"]) == ("simclr", "csi") and "--method simclr" in metrics["method_note"]
     assert imread(out / "score_histogram.png").shape[-1] == 4
+
+
+def test_score_refuses_data_of_other_channels_than_the_runs(tmp_path, capsys):
+    from dia_augment.data import load_one_class
+    from dia_augment.train import TrainConfig, train_model
+
+    data = tmp_path / "toy.npz"
+    _write_npz(data, seed=2)
+    rgb = load_one_class(str(data), "train", "0", channels=3).images  # the run saw 3-channel images
+    config = TrainConfig(mode="csi", width=2, image_size=8, epochs=1, batch_size=4, seed=0, progress=False)
+    train_model(config, rgb, out_dir=tmp_path / "run", data_source="rgb-copy")
+    argv = ["score", "--checkpoint", str(tmp_path / "run"), "--data", str(data), "--normal-class", "0"]
+    assert main(argv + ["--out", str(tmp_path / "eval"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained on 3-channel images; the data has 1 channels" in err[0]
+    assert not (tmp_path / "eval").exists()
