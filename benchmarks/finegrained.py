@@ -243,18 +243,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """The paired AUROC difference to CSI (mean ± std over seeds) against the probe's lesion erasure."""
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from dia_augment.utils.io import atomic_open
+    from dia_augment.utils.figures import new_figure, write_png
 
     points = [r for r in rows if "diff_mean" in r and "probe_erasure" in r]
     if not points:
         raise ConfigError("no cell has both a difference to CSI and a probe to plot")
-    figure = Figure(figsize=(6.4, 4.4), dpi=110)
-    FigureCanvasAgg(figure)
+    figure = new_figure(6.4, 4.4, dpi=110)
     ax = figure.add_subplot(1, 1, 1)
     markers = {"dia-ddpm": "o", "dia-gaussian": "s", "resize": "^"}
     for method in markers:
@@ -273,11 +267,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("Fine-grainedness study: does DIA gain where its dissolver erases the lesions?", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    write_png(figure, path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from dia_augment.score.metrics import new_figure, write_png
+from dia_augment.utils.figures import new_figure, write_png
 
 __all__ = ["save_gallery"]
 

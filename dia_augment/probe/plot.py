@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dia_augment.errors import InputError
-from dia_augment.utils.io import atomic_open
+from dia_augment.utils.figures import new_figure, write_png
 
 __all__ = ["save_probe_plot"]
 
@@ -41,13 +40,9 @@ def save_probe_plot(
         >>> p.stat().st_size > 0
         True
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if not curves:
         raise InputError("curves is empty: give at least one dissolver's records")
-    figure = Figure(figsize=(6.4, 4.4), dpi=110)
-    FigureCanvasAgg(figure)
+    figure = new_figure(6.4, 4.4, dpi=110)
     ax = figure.add_subplot(1, 1, 1)
     for label, rows in curves.items():
         points = [(r["change_mae"], r[erasure_key], r["t"]) for r in rows
@@ -71,8 +66,4 @@ def save_probe_plot(
     ax.set_title(title or "Lesion probe: erasure vs anatomy change (labels: t)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    write_png(figure, path)

@@ -10,7 +10,6 @@ scikit-learn (``roc_auc_score``, ``average_precision_score``), the ROC curve fro
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -19,9 +18,9 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from dia_augment.utils.io import atomic_open
+from dia_augment.utils.figures import new_figure, write_png
 
-__all__ = ["auroc", "aupr", "fpr_at_tpr", "per_class_auroc", "evaluate", "save_roc_curve", "save_score_histogram", "new_figure", "write_png"]
+__all__ = ["auroc", "aupr", "fpr_at_tpr", "per_class_auroc", "evaluate", "save_roc_curve", "save_score_histogram"]
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
@@ -212,25 +211,6 @@ def save_roc_curve(path: str | os.PathLike, scores: ArrayLike, labels: ArrayLike
         ax.set_title(title)
     ax.legend(loc="lower right")
     write_png(figure, path)
-
-
-def new_figure(width: float, height: float) -> Any:
-    """A matplotlib ``Figure`` on an Agg canvas: no display and no global pyplot state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def write_png(figure: Any, path: str | os.PathLike) -> None:
-    """Lay out ``figure`` and write it as a PNG, atomically (its folder is created)."""
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
 
 
 def save_score_histogram(

@@ -54,7 +54,7 @@ def save_loss_curve(metrics: str | os.PathLike, path: str | os.PathLike, title: 
         >>> (d / "loss.png").read_bytes()[:4]
         b'\\x89PNG'
     """
-    from dia_augment.score.metrics import new_figure, write_png
+    from dia_augment.utils.figures import new_figure, write_png
 
     records = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()]
     train = [r for r in records if r.get("kind") == "train"]
