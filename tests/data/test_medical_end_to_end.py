@@ -44,7 +44,7 @@ def test_dicom_and_nifti_manifest_trains_and_scores(tmp_path):
 
     run = tmp_path / "run"
     assert main(["train", *data, "--mode", "csi", "--load-size", "8", "--image-size", "8", "--width", "2",
-                 "--epochs", "1", "--batch-size", "8", "--no-progress", "--out", str(run)]) == 0
+                 "--epochs", "1", "--batch-size", "4", "--no-progress", "--out", str(run)]) == 0
     out = tmp_path / "score"
     assert main(["score", "--checkpoint", str(run), *data, "--load-size", "8", "--num-samples", "1",
                  "--no-progress", "--out", str(out)]) == 0
