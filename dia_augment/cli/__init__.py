@@ -6,7 +6,8 @@ Every module in this package that defines ``NAME``, ``HELP``, ``add_arguments(pa
 A mistake of the user's never shows a traceback: :func:`main` turns every
 :class:`~dia_augment.errors.DiaError` (and a missing or unreadable file) into one line on
 stderr, ``dia-augment NAME: error: ...``, and exits with 2 for a usage mistake or 1 for a
-failure. ``--debug`` (or the environment variable ``DIA_AUGMENT_DEBUG=1``) shows the traceback.
+failure; a warning is one line too (``dia-augment NAME: warning: ...``). ``--debug`` (or the
+environment variable ``DIA_AUGMENT_DEBUG=1``) shows the traceback and Python's own warnings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from dia_augment import __version__
@@ -58,8 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     debug = args.debug or os.environ.get("DIA_AUGMENT_DEBUG", "") not in ("", "0")
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        text = " ".join(str(message).split())
+        print(f"dia-augment {args.command}: warning: {text}", file=sys.stderr)
+
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            if not debug:  # a warning is one line too, without the source line under it
+                warnings.showwarning = one_line
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print(f"dia-augment {args.command}: interrupted", file=sys.stderr)
         return 130

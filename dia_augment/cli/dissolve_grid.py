@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from dia_augment.data.arguments import add_data_arguments, data_kwargs
 from dia_augment.errors import InputError
+from dia_augment.filters import DISSOLVER_NAMES
 from dia_augment.filters.grid import GRID_STEPS
 
 NAME = "dissolve-grid"
@@ -13,7 +15,7 @@ HELP = "Write a PNG grid of images (rows) dissolved at several steps (columns) b
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sub-command's options."""
-    parser.add_argument("--dissolver", required=True, choices=("ddpm", "sd", "gaussian", "median", "resize"))
+    parser.add_argument("--dissolver", required=True, choices=DISSOLVER_NAMES)
     parser.add_argument("--dissolver-path", default=None, help="a saved dissolver directory (ddpm) or pipeline (sd)")
     parser.add_argument("--resolution", type=int, default=None, help="the working resolution (required for resize)")
     parser.add_argument("--kernel-size", type=int, default=None, help="the blur kernel size (gaussian, median)")
@@ -28,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the train / test split of sources without one")
     parser.add_argument("--scale", type=int, default=2, help="integer enlargement of the PNG")
     parser.add_argument("--out", required=True, help="the .png file to write")
+    add_data_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dia_augment.data import load_one_class
     from dia_augment.filters import make_dissolver
-    from dia_augment.filters.grid import save_dissolve_grid
+    from dia_augment.filters.grid import class_row_labels, save_dissolve_grid
 
     if args.num_images < 1:
         raise InputError(f"--num-images must be at least 1; got {args.num_images}")
@@ -49,10 +52,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--steps {bad} are outside the dissolver's steps [0, {dissolver.num_train_timesteps})")
     normal = args.normal_class[0] if args.normal_class and len(args.normal_class) == 1 else args.normal_class
     data = load_one_class(
-        args.data, args.split, normal_class=normal, image_size=args.image_size, channels=args.channels, seed=args.data_seed
+        args.data, args.split, normal_class=normal, image_size=args.image_size, channels=args.channels,
+        seed=args.data_seed, **data_kwargs(args),
     )
     generator = torch.Generator().manual_seed(args.seed)
     chosen = torch.randperm(len(data), generator=generator)[: args.num_images].sort().values
-    save_dissolve_grid(dissolver, data.images[chosen], args.out, steps=args.steps, scale=args.scale)
+    rows = class_row_labels(data.labels[chosen], data.classes[chosen], data.class_names)
+    save_dissolve_grid(dissolver, data.images[chosen], args.out, steps=args.steps, scale=args.scale, row_labels=rows)
     print(f"wrote {args.out}: {len(chosen)} images x (original + t = {', '.join(map(str, args.steps))})")
     return 0

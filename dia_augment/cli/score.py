@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dia_augment.data.arguments import add_data_arguments, data_kwargs
 from dia_augment.score.csi import DEFAULT_CHUNK_SIZE
 from dia_augment.score.scorer import SCORE_METHODS, SHIFT_KINDS
 
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT (sarscov2, aptos2019, kermany_oct, kvasir)",
     )
     parser.add_argument("--normal-class", default=None, help="the normal class (folder name or label)")
+    add_data_arguments(parser)
     parser.add_argument("--out", required=True, help="the folder to write metrics.json, roc.png, scores.safetensors")
     parser.add_argument(
         "--method",
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     model, config = load_model(args.checkpoint)
     mode = getattr(config, "mode", None)
     method = args.method or ("simclr" if mode == "simclr" else "csi")
-    load = dict(image_size=args.load_size, seed=args.data_seed)
+    load = dict(image_size=args.load_size, seed=args.data_seed, **data_kwargs(args))
     train = load_one_class(args.data, "train", args.normal_class, **load)
     # a run records its data: refuse data of other channels or size, warn on another source
     run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent

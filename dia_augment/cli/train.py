@@ -22,6 +22,7 @@ import dataclasses
 from pathlib import Path
 
 from dia_augment.cli._config_options import add_config_options, config_from_args
+from dia_augment.data.arguments import add_data_arguments, data_kwargs
 from dia_augment.errors import ConfigError
 from dia_augment.filters import DISSOLVER_NAMES
 from dia_augment.filters.ddpm import DISSOLVER_WEIGHTS, INPUT_RANGES
@@ -45,6 +46,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     policy = parser.add_mutually_exclusive_group()
     policy.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
     policy.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    add_data_arguments(parser)
 
 
 class _RecipeAction(argparse.Action):
@@ -142,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution, **options)
     if not 0 <= args.calibration_fraction < 1:
         raise ConfigError(f"--calibration-fraction must be in [0, 1); got {args.calibration_fraction}")
-    data = load_one_class(args.data, "train", args.normal_class, image_size=args.load_size, seed=args.data_seed)
+    data = load_one_class(args.data, "train", args.normal_class, image_size=args.load_size, seed=args.data_seed,
+                          **data_kwargs(args))
     images, calibration = data.images, None
     if args.calibration_fraction > 0:
         from dia_augment.detect import split_calibration

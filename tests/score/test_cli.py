@@ -147,3 +147,20 @@ def test_score_refuses_data_of_other_channels_than_the_runs(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trained on 3-channel images; the data has 1 channels" in err[0]
     assert not (tmp_path / "eval").exists()
+
+
+def test_score_warns_in_one_line_when_the_data_source_differs_from_the_runs(tmp_path, capsys):
+    from dia_augment.data import load_one_class
+    from dia_augment.train import TrainConfig, train_model
+
+    data = tmp_path / "toy.npz"
+    _write_npz(data, seed=2)
+    normals = load_one_class(str(data), "train", "0").images
+    config = TrainConfig(mode="csi", width=2, image_size=8, epochs=1, batch_size=4, seed=0, progress=False)
+    train_model(config, normals, out_dir=tmp_path / "run", data_source="elsewhere.npz")
+    argv = ["score", "--checkpoint", str(tmp_path / "run"), "--data", str(data), "--normal-class", "0",
+            "--out", str(tmp_path / "eval"), "--num-samples", "2", "--method", "simclr", "--no-progress"]
+    assert main(argv) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [f"dia-augment score: warning: the model in {tmp_path / 'run'} was trained on 'elsewhere.npz', "
+                   f"not on {str(data)!r}"]
