@@ -355,7 +355,7 @@ class CSIScorer:
         return self._default_augmentations[size]
 
     def _batch_features(self, batch: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        from dia_augment.shift import shift_transform
+        from dia_augment.shift.views import shifted_views
 
         b, k = batch.shape[0], self.num_shifts
         size = self._output_size(batch)
@@ -364,12 +364,7 @@ class CSIScorer:
         sum_z: Tensor | float = 0.0
         sum_l: Tensor | float = 0.0
         for _ in range(self.num_samples):
-            x = batch
-            if self.hflip:
-                flip = torch.rand(b, generator=generator, device=batch.device) < 0.5
-                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            rows = torch.cat([shift_transform(x, shift, kind=self.shift) for shift in range(k)])
-            rows = augment(rows, generator=generator)
+            rows = augment(shifted_views(batch, self.shift, k, generator, flip=self.hflip), generator=generator)
             if tuple(rows.shape[-2:]) != (size, size):
                 rows = F.interpolate(rows, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             if self.channels_last:
