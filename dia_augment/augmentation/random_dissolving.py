@@ -41,6 +41,13 @@ class RandomDissolving(IntensityAugmentationBase2D):
     before kornia standardises it. kornia's own ``transform_inputs`` does the rest (shapes,
     ``keepdim``, the cast back to the input's dtype under autocast).
 
+    Speed: the dissolver's own options (``autocast=torch.bfloat16``, ``channels_last=True``) and
+    ``dissolver.compile(fullgraph=True)`` (with ``check_inputs=False``) apply as they are; this
+    module's own forward runs eagerly around them, since kornia's parameter handling draws from a
+    ``torch.Generator`` (which dynamo cannot trace), the input check reads the batch's range, and
+    the gate's row selection (``nonzero``) is a host sync whose result sets the model's batch.
+    Under an outer ``torch.autocast`` the output keeps the input's dtype, as kornia's do.
+
     kornia's form works too: ``RandomDissolving(step_range=(100, 500), version="1.5", p=0.5,
     **from_pretrained_kwargs)`` builds a Stable Diffusion dissolver.
 
