@@ -14,6 +14,11 @@ two modes are compared with the same dissolved images).
 Run (2-core CPU; a cell is one training run of the example, about 7 minutes at its defaults):
     python benchmarks/localize.py --out runs/localize --modes csi dia --seeds 0 1
     python benchmarks/localize.py --out runs/localize --report docs/localize_table.md --plot docs/images/localize.png
+
+``--figure`` draws the maps of a trained run over a few anomalous test images instead (with the
+lesion masks on the embedded set; any data source otherwise, e.g. real CT scans):
+    python benchmarks/localize.py --figure docs/images/maps_embedded.png --run runs/localize/dia-0/model \
+        --dissolver-path runs/localize/dia-0/dissolver_run/dissolver --data embedded
 """
 
 from __future__ import annotations
@@ -156,6 +161,54 @@ def plot(records: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def map_figure(args: argparse.Namespace) -> None:
+    """Draw every map method over the most anomalous test images of ``--data`` for the model in ``--run``."""
+    import torch
+
+    from dia_augment.data import load_one_class, make_embedded_anomalies
+    from dia_augment.detect import AnomalyDetector
+    from dia_augment.filters import DDPMDissolving
+    from dia_augment.train import load_model
+    from dia_augment.utils.figures import new_figure, write_png
+
+    model, config = load_model(args.run)
+    size = args.load_size or config.image_size
+    train = load_one_class(args.data, "train", args.normal_class, image_size=size, seed=args.data_seed)
+    detector = AnomalyDetector.fit(model.eval(), train.images, num_views=args.num_views, shift=config.shift,
+                                   progress=False)
+    dissolver = DDPMDissolving.from_pretrained(args.dissolver_path) if args.dissolver_path else None
+    if args.data == "embedded":
+        _, images, masks = make_embedded_anomalies(args.num_images, size, args.data_seed)
+    else:
+        test = load_one_class(args.data, "test", args.normal_class, image_size=size, seed=args.data_seed)
+        images, masks = test.images[test.labels == 1][: args.num_images], None
+    top = detector.score(images).argsort(descending=True)[: args.figure_rows]
+    images, masks = images[top], (masks[top] if masks is not None else None)
+    maps = {m: detector.anomaly_map(images, m, dissolver=dissolver, step=args.step,
+                                    generator=torch.Generator().manual_seed(0)) for m in args.methods}
+    columns = ["image"] + (["lesions"] if masks is not None else []) + list(maps)
+    figure = new_figure(1.6 * len(columns), 1.6 * len(images) + 0.4)
+    for r, image in enumerate(images):
+        gray = image.mean(0) if image.shape[0] == 3 else image[0]
+        panels = [("image", None)] + ([("lesions", masks[r, 0].float())] if masks is not None else [])
+        panels += [(m, maps[m][r]) for m in maps]
+        for c, (name, overlay) in enumerate(panels):
+            ax = figure.add_subplot(len(images), len(columns), r * len(columns) + c + 1)
+            if image.shape[0] == 3:
+                ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+            else:
+                ax.imshow(gray.numpy(), cmap="gray", vmin=0, vmax=1)
+            if overlay is not None:
+                heat = overlay.clamp(min=0)
+                ax.imshow((heat / heat.max().clamp(min=1e-12)).numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+            ax.axis("off")
+    figure.suptitle(f"{config.mode} model, {args.data}: most anomalous test images and their maps", fontsize=8)
+    write_png(figure, Path(args.figure))
+    print(f"wrote {args.figure}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/localize")
@@ -168,9 +221,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-images", type=int, default=100, help="anomalous test images to map")
     parser.add_argument("--num-views", type=int, default=10, help="the detector's test-time views")
     parser.add_argument("--step", type=int, default=60, help="dissolving step of the dissolved image")
+    parser.add_argument("--figure", default=None, help="draw the maps of --run over anomalous test images to this PNG")
+    parser.add_argument("--run", default=None, help="with --figure: a trained model's folder")
+    parser.add_argument("--data", default="embedded", help="with --figure: the data source")
+    parser.add_argument("--normal-class", default=None, help="with --figure: the normal class")
+    parser.add_argument("--data-seed", type=int, default=0, help="with --figure: the split / generation seed")
+    parser.add_argument("--load-size", type=int, default=None, help="with --figure: image size (default: the model's)")
+    parser.add_argument("--dissolver-path", default=None, help="with --figure: the DDPM dissolver of the maps")
+    parser.add_argument("--figure-rows", type=int, default=4, help="with --figure: images drawn")
     parser.add_argument("--report", default=None, help="write the Markdown table here (no training)")
     parser.add_argument("--plot", default=None, help="write the bar plot here (no training)")
     args = parser.parse_args(argv)
+    if args.figure:
+        if args.run is None:
+            sys.exit("--figure needs --run (a trained model's folder)")
+        map_figure(args)
+        return
     results = Path(args.out) / "results.jsonl"
     if args.report or args.plot:
         records = read_results(results)
