@@ -10,6 +10,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from dia_augment.errors import ConfigError, DataError, InputError, InputTypeError
 from dia_augment.utils.checks import check_images
 
 __all__ = ["OneClassData", "OneClassDataset", "NORMAL", "ANOMALY"]
@@ -57,16 +58,16 @@ class OneClassData:
             value = getattr(self, name)
             if not isinstance(value, Tensor) or value.shape != (n,):
                 shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise ValueError(f"{name} must be a ({n},) tensor to match {n} images; got {shape}")
+                raise InputError(f"{name} must be a ({n},) tensor to match {n} images; got {shape}")
             if value.is_floating_point() or value.dtype == torch.bool:
-                raise TypeError(f"{name} must be an integer tensor; got dtype {value.dtype}")
+                raise InputTypeError(f"{name} must be an integer tensor; got dtype {value.dtype}")
             setattr(self, name, value.long())
         if not bool(((self.labels == NORMAL) | (self.labels == ANOMALY)).all()):
-            raise ValueError("labels must be 0 (normal) or 1 (anomaly)")
+            raise InputError("labels must be 0 (normal) or 1 (anomaly)")
         self.class_names = [str(c) for c in self.class_names]
         in_range = (self.classes >= 0) & (self.classes < len(self.class_names))
         if not bool(in_range.all()):
-            raise ValueError(f"classes must index class_names (0 to {len(self.class_names) - 1})")
+            raise InputError(f"classes must index class_names (0 to {len(self.class_names) - 1})")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -98,7 +99,7 @@ class OneClassDataset(Dataset):
         self.normal_classes = tuple(str(c) for c in normal_classes)
         missing = [c for c in self.normal_classes if c not in self.class_names]
         if not self.normal_classes or missing:
-            raise ValueError(f"normal class {missing or '(none)'} is not among the classes found: {self.class_names}")
+            raise ConfigError(f"normal class {missing or '(none)'} is not among the classes found: {self.class_names}")
         self.classes = classes.long()
         normal = torch.tensor([self.class_names.index(c) for c in self.normal_classes], dtype=torch.long)
         self.labels = (~torch.isin(self.classes, normal)).long()
@@ -132,13 +133,13 @@ class OneClassDataset(Dataset):
                 (pass ``image_size`` / ``channels``).
         """
         if len(self) == 0:
-            raise ValueError(f"{type(self).__name__} is empty: nothing to load")
+            raise DataError(f"{type(self).__name__} is empty: nothing to load")
         images: list[Tensor] = []
         disable = None if progress is None else not progress
         for i in tqdm(range(len(self)), desc="loading images", disable=disable, leave=False):
             image = self.load_image(i)
             if images and image.shape != images[0].shape:
-                raise ValueError(
+                raise DataError(
                     f"item {i} has shape {tuple(image.shape)} but item 0 has {tuple(images[0].shape)}: "
                     "pass image_size and channels to bring every image to one size"
                 )

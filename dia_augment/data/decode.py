@@ -18,6 +18,7 @@ from torch import Tensor
 from dia_augment.data.errors import DataError
 from dia_augment.data.medical import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, ReadOptions, is_dicom, is_nifti
 from dia_augment.data.medical import read_dicom, read_nifti_slice
+from dia_augment.errors import ConfigError, InputError, MissingFileError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -76,7 +77,7 @@ def read_image(path: str | os.PathLike) -> Tensor:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise MissingFileError(f"image file not found: {path}")
     try:
         with Image.open(path) as image:
             image.load()
@@ -162,10 +163,10 @@ def convert_channels(image: Tensor, channels: int) -> Tensor:
         tensor([[[0.2990]]])
     """
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3; got {channels!r}")
+        raise ConfigError(f"channels must be 1 or 3; got {channels!r}")
     c = image.shape[-3]
     if c not in (1, 3):
-        raise ValueError(f"image must have 1 or 3 channels; got {c}")
+        raise InputError(f"image must have 1 or 3 channels; got {c}")
     if c == channels:
         return image
     if channels == 3:
@@ -194,7 +195,7 @@ def resize_square(image: Tensor, image_size: int) -> Tensor:
                  [1., 1.]]])
     """
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a positive int; got {image_size!r}")
+        raise ConfigError(f"image_size must be a positive int; got {image_size!r}")
     if tuple(image.shape[-2:]) == (image_size, image_size):
         return image
     batch = image if image.ndim == 4 else image.unsqueeze(0)
@@ -213,9 +214,9 @@ def check_output_format(image_size: int | None, channels: int | None) -> None:
         ValueError: channels must be 1, 3 or None; got 5
     """
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
-        raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
+        raise ConfigError(f"image_size must be a positive int or None; got {image_size!r}")
     if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None; got {channels!r}")
+        raise ConfigError(f"channels must be 1, 3 or None; got {channels!r}")
 
 
 def prepare_image(image: Tensor, image_size: int | None = None, channels: int | None = None) -> Tensor:

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData
 from dia_augment.data.split import derive_seed
-from dia_augment.errors import InputError, InputTypeError
+from dia_augment.errors import ConfigError, InputError, InputTypeError
 from dia_augment.utils.random import make_generator
 
 __all__ = [
@@ -69,11 +69,11 @@ _MICROANEURYSM_COLOUR = (0.32, 0.04, 0.03)
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, for the lesions' colour in grayscale images
 
 
-def _check_count_and_size(num: int, image_size: int) -> None:
+def _check_count_and_size(num: int, image_size: int, name: str = "num") -> None:
     if isinstance(num, bool) or not isinstance(num, int) or num < 0:
-        raise ValueError(f"the number of images must be a non-negative int; got {num!r}")
+        raise ConfigError(f"{name}, the number of images, must be a non-negative int; got {num!r}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size must be an int >= 8; got {image_size!r}")
+        raise ConfigError(f"image_size must be an int >= 8; got {image_size!r}")
 
 
 def _uniform(u: Tensor, low: float, high: float) -> Tensor:
@@ -378,16 +378,16 @@ def make_embedded_dataset(
         (torch.Size([5, 3, 32, 32]), [0, 0, 0, 1, 1], 'normal')
     """
     if split not in EMBEDDED_SIZES:
-        raise ValueError(f"split must be one of {sorted(EMBEDDED_SIZES)}; got {split!r}")
+        raise ConfigError(f"split must be one of {sorted(EMBEDDED_SIZES)}; got {split!r}")
     default_normal, default_anomalies = EMBEDDED_SIZES[split]
     num_normal = default_normal if num_normal is None else num_normal
     num_anomalies = default_anomalies if num_anomalies is None else num_anomalies
-    _check_count_and_size(num_normal, image_size)
-    _check_count_and_size(num_anomalies, image_size)
+    _check_count_and_size(num_normal, image_size, "num_normal")
+    _check_count_and_size(num_anomalies, image_size, "num_anomalies")
     if split == "train" and num_anomalies:
-        raise ValueError(f"the train split holds normal images only; got num_anomalies = {num_anomalies}")
+        raise ConfigError(f"the train split holds normal images only; got num_anomalies = {num_anomalies}")
     if num_normal + num_anomalies == 0:
-        raise ValueError("the split would be empty: ask for at least one image")
+        raise ConfigError("the split would be empty: ask for at least one image")
     _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
     normal = render_fundus(num_normal, image_size, generator=derive_seed(seed, "embedded", split, "normal"))
     anomalous = make_embedded_anomalies(num_anomalies, image_size, seed, lesion_sigma, lesion_opacity)[1]

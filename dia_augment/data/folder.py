@@ -17,8 +17,8 @@ from torch import Tensor
 from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import READABLE_EXTENSIONS, check_output_format, is_readable_file, prepare_image, read_item
 from dia_augment.data.medical import ReadOptions, count_images
-from dia_augment.errors import ConfigError, DataError
 from dia_augment.data.split import file_groups, split_class, split_groups
+from dia_augment.errors import ConfigError, DataError, InputError, InputTypeError, MissingFileError
 
 __all__ = ["OneClassImageFiles", "OneClassImageFolder", "scan_class_folders", "seeded_split_files", "LAYOUTS"]
 
@@ -32,7 +32,7 @@ def _as_names(normal_class: str | Sequence[str]) -> tuple[str, ...]:
         return (normal_class,)
     names = tuple(normal_class) if isinstance(normal_class, Sequence) else ()
     if not names or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"normal_class must be a class name or a sequence of names; got {normal_class!r}")
+        raise InputTypeError(f"normal_class must be a class name or a sequence of names; got {normal_class!r}")
     return names
 
 
@@ -42,9 +42,9 @@ def _is_hidden(relative: Path) -> bool:
 
 def _check_dir(path: Path, what: str) -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"{what} not found: {path}")
+        raise MissingFileError(f"{what} not found: {path}")
     if not path.is_dir():
-        raise NotADirectoryError(f"{what} is not a folder: {path}")
+        raise DataError(f"{what} is not a folder: {path}")
     return path
 
 
@@ -153,11 +153,11 @@ class OneClassImageFiles(OneClassDataset):
     ) -> None:
         check_output_format(image_size, channels)
         if len(paths) != len(file_classes):
-            raise ValueError(f"got {len(paths)} paths but {len(file_classes)} class names")
+            raise InputError(f"got {len(paths)} paths but {len(file_classes)} class names")
         class_names = [str(c) for c in class_names]
         unknown = sorted(set(file_classes) - set(class_names))
         if unknown:
-            raise ValueError(f"file classes {unknown} are not in class_names {class_names}")
+            raise InputError(f"file classes {unknown} are not in class_names {class_names}")
         self.read_options = read_options or ReadOptions()
         items = [(Path(p), i, c) for p, c in zip(paths, file_classes) for i in count_images(p, self.read_options)]
         self.paths = [p for p, _, _ in items]
@@ -241,12 +241,12 @@ class OneClassImageFolder(OneClassImageFiles):
         root = _check_dir(Path(root), "data folder")
         normal_classes = _as_names(normal_class)
         if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
+            raise ConfigError(f"layout must be one of {LAYOUTS}; got {layout!r}")
         if layout == "auto":
             layout = "splits" if (root / "train").is_dir() and (root / "test").is_dir() else "classes"
         if layout == "classes":
             if split not in ("train", "test"):
-                raise ValueError(
+                raise ConfigError(
                     f"split must be 'train' or 'test' for a folder without an official split; got {split!r}"
                 )
             per_split = {split: scan_class_folders(root)}
@@ -255,7 +255,7 @@ class OneClassImageFolder(OneClassImageFiles):
             if group_by is not None:
                 raise ConfigError(f"{root} has its own train / test folders: group_by applies to a folder without them")
             if split not in _SPLIT_FOLDERS:
-                raise ValueError(f"split must be one of {_SPLIT_FOLDERS}; got {split!r}")
+                raise ConfigError(f"split must be one of {_SPLIT_FOLDERS}; got {split!r}")
             _check_dir(root / split, f"{split} folder")
             per_split = {s: scan_class_folders(root / s) for s in _SPLIT_FOLDERS if (root / s).is_dir()}
             folder = root / split
@@ -263,7 +263,7 @@ class OneClassImageFolder(OneClassImageFiles):
         class_names = sorted({name for found in per_split.values() for name, fs in found.items() if fs})
         unknown = [c for c in normal_classes if c not in files]
         if unknown:
-            raise ValueError(f"normal class {unknown} not found in {folder}; classes found: {class_names}")
+            raise ConfigError(f"normal class {unknown} not found in {folder}; classes found: {class_names}")
         empty = [c for c in normal_classes if not files[c]]
         if empty and (layout == "classes" or split == "train"):
             raise DataError(f"the normal class folder(s) {empty} under {folder} hold no images")

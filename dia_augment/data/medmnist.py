@@ -14,6 +14,7 @@ from torch import Tensor
 from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import check_output_format, prepare_image
 from dia_augment.data.errors import DataError
+from dia_augment.errors import ConfigError, MissingFileError
 
 __all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN"]
 
@@ -83,12 +84,12 @@ class MedMNISTOneClass(OneClassDataset):
     ) -> None:
         path = Path(path)
         if split not in MEDMNIST_SPLITS:
-            raise ValueError(f"split must be one of {MEDMNIST_SPLITS}; got {split!r}")
+            raise ConfigError(f"split must be one of {MEDMNIST_SPLITS}; got {split!r}")
         check_output_format(image_size, channels)
         known = _known_entry(path)
         if normal_labels is None:
             if known is None:
-                raise ValueError(
+                raise ConfigError(
                     f"normal_labels is needed for {path.name}: the normal labels are known only for "
                     f"{sorted(MEDMNIST_KNOWN)}"
                 )
@@ -99,10 +100,10 @@ class MedMNISTOneClass(OneClassDataset):
             class_names = known[0] if known is not None else [str(i) for i in range(num_labels)]
         class_names = [str(c) for c in class_names]
         if len(class_names) < num_labels:
-            raise ValueError(f"{path.name} has labels up to {num_labels - 1} but only {len(class_names)} class names")
+            raise DataError(f"{path.name} has labels up to {num_labels - 1} but only {len(class_names)} class names")
         bad = [n for n in normal_labels if not 0 <= n < len(class_names)]
         if bad:
-            raise ValueError(f"normal labels {bad} are not labels of {path.name} (0 to {len(class_names) - 1})")
+            raise ConfigError(f"normal labels {bad} are not labels of {path.name} (0 to {len(class_names) - 1})")
         if split == "train":
             keep = np.isin(labels, normal_labels)
             images, labels = images[keep], labels[keep]
@@ -123,7 +124,7 @@ class MedMNISTOneClass(OneClassDataset):
 def _read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Read one split's images and labels, and the number of labels (1 + the largest of any split)."""
     if not path.is_file():
-        raise FileNotFoundError(f"MedMNIST file not found: {path}")
+        raise MissingFileError(f"MedMNIST file not found: {path}")
     needed = [f"{s}_{kind}" for s in MEDMNIST_SPLITS for kind in ("images", "labels")]
     try:
         archive = np.load(path, allow_pickle=False)

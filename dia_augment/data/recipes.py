@@ -39,7 +39,7 @@ from pathlib import Path
 
 from dia_augment.data.folder import OneClassImageFiles, OneClassImageFolder, seeded_split_files
 from dia_augment.data.split import file_groups, warn_per_image_split
-from dia_augment.errors import ConfigError, DataError
+from dia_augment.errors import ConfigError, DataError, MissingFileError
 
 __all__ = [
     "Recipe",
@@ -75,7 +75,7 @@ KVASIR_NORMAL_CLASSES = ("normal-cecum", "normal-pylorus", "normal-z-line")
 
 def _require_folders(root: Path, names: tuple[str, ...], what: str) -> None:
     if not root.is_dir():
-        raise FileNotFoundError(f"{what} folder not found: {root}")
+        raise MissingFileError(f"{what} folder not found: {root}")
     missing = [n for n in names if not (root / n).is_dir()]
     if missing:
         found = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -166,7 +166,7 @@ def aptos2019(
     table, images = root / "train.csv", root / "train_images"
     for path in (table, images):
         if not path.exists():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"APTOS 2019 {path.name} not found in {root} (expected train.csv and train_images/)"
             )
     by_grade: dict[str, list[Path]] = {name: [] for name in APTOS_CLASS_NAMES}
@@ -199,7 +199,7 @@ def _kermany_root(root: Path) -> Path:
         if (candidate / "train").is_dir() and (candidate / "test").is_dir():
             return candidate
     if not root.is_dir():
-        raise FileNotFoundError(f"Kermany OCT folder not found: {root}")
+        raise MissingFileError(f"Kermany OCT folder not found: {root}")
     raise DataError(
         f"no train/ and test/ folders found in {root}, {root / 'OCT2017'} or {root / 'CellData' / 'OCT'} "
         "(expected the Kaggle kermany2018 layout)"

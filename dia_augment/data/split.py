@@ -57,16 +57,16 @@ def derive_seed(seed: int, *tags: str) -> int:
         True
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int; got {type(seed).__name__}")
+        raise ConfigError(f"seed must be an int; got {type(seed).__name__}")
     digest = hashlib.sha256("\x1f".join([str(seed), *tags]).encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def _check_fraction(train_fraction: float) -> None:
     if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
-        raise TypeError(f"train_fraction must be a float in (0, 1); got {type(train_fraction).__name__}")
+        raise ConfigError(f"train_fraction must be a float in (0, 1); got {type(train_fraction).__name__}")
     if not 0.0 < float(train_fraction) < 1.0:
-        raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction}")
+        raise ConfigError(f"train_fraction must be in (0, 1); got {train_fraction}")
 
 
 def split_indices(n: int, train_fraction: float, seed: int, tag: str = "") -> tuple[list[int], list[int]]:
@@ -100,7 +100,7 @@ def split_class(items: Sequence[T], split: str, train_fraction: float, seed: int
         ['e']
     """
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
+        raise ConfigError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
     ordered = sorted(items)
     train, test = split_indices(len(ordered), train_fraction, seed, class_name)
     return [ordered[i] for i in (train if split == "train" else test)]

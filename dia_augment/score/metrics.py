@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from dia_augment.errors import InputError
 from dia_augment.utils.figures import new_figure, write_png
 
 __all__ = ["auroc", "aupr", "fpr_at_tpr", "per_class_auroc", "evaluate", "save_roc_curve", "save_score_histogram"]
@@ -30,18 +31,18 @@ def _as_arrays(scores: ArrayLike, labels: ArrayLike, need_both: bool = True) -> 
     s = (scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)).astype(np.float64)
     y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if s.ndim != 1:
-        raise ValueError(f"scores must be 1-D (one score per image); got shape {s.shape}")
+        raise InputError(f"scores must be 1-D (one score per image); got shape {s.shape}")
     if y.ndim != 1 or y.shape[0] != s.shape[0]:
-        raise ValueError(f"labels must be 1-D with one label per score ({s.shape[0]}); got shape {y.shape}")
+        raise InputError(f"labels must be 1-D with one label per score ({s.shape[0]}); got shape {y.shape}")
     if s.size == 0:
-        raise ValueError("scores is empty")
+        raise InputError("scores is empty")
     if not np.isfinite(s).all():
-        raise ValueError("scores contains NaN or inf values")
+        raise InputError("scores contains NaN or inf values")
     if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"labels must be 0 (normal) or 1 (anomaly); got values {sorted(set(np.unique(y).tolist()))}")
+        raise InputError(f"labels must be 0 (normal) or 1 (anomaly); got values {sorted(set(np.unique(y).tolist()))}")
     normal = y == 0
     if need_both and (normal.all() or not normal.any()):
-        raise ValueError(
+        raise InputError(
             f"labels must contain both normal (0) and anomalous (1) images; got {int(normal.sum())} normal "
             f"and {int((~normal).sum())} anomalous"
         )
@@ -98,7 +99,7 @@ def fpr_at_tpr(scores: ArrayLike, labels: ArrayLike, tpr: float = 0.95) -> float
         0.3333...
     """
     if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0.0 < float(tpr) <= 1.0:
-        raise ValueError(f"tpr must be a number in (0, 1]; got {tpr!r}")
+        raise InputError(f"tpr must be a number in (0, 1]; got {tpr!r}")
     s, normal = _as_arrays(scores, labels)
     fpr_curve, tpr_curve, _ = roc_curve(normal, s, drop_intermediate=False)
     # TPR reaches 1 at the last point, so a first index always exists; the tiny slack absorbs
@@ -129,11 +130,11 @@ def per_class_auroc(
     s, normal = _as_arrays(scores, labels)
     c = classes.detach().cpu().numpy() if isinstance(classes, torch.Tensor) else np.asarray(classes)
     if c.shape != s.shape:
-        raise ValueError(f"classes must have one entry per score ({s.shape[0]}); got shape {c.shape}")
+        raise InputError(f"classes must have one entry per score ({s.shape[0]}); got shape {c.shape}")
     result: dict[str, float] = {}
     for index in np.unique(c[~normal]).tolist():
         if class_names is not None and not 0 <= int(index) < len(class_names):
-            raise ValueError(f"class index {index} is outside class_names (length {len(class_names)})")
+            raise InputError(f"class index {index} is outside class_names (length {len(class_names)})")
         name = str(class_names[int(index)]) if class_names is not None else str(index)
         keep = normal | (c == index)
         result[name] = float(roc_auc_score(normal[keep], s[keep]))

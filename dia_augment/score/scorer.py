@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from dia_augment.errors import ConfigError, InputError, InputTypeError
 from dia_augment.score.csi import (
     DEFAULT_CHUNK_SIZE,
     SCORE_METHODS,
@@ -66,16 +67,16 @@ Augmentation = Callable[..., Tensor]
 def _positive_int(value: Any, name: str, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum is not None and value > maximum):
         bound = f"in [1, {maximum}]" if maximum is not None else ">= 1"
-        raise ValueError(f"{name} must be an int {bound}; got {value!r}")
+        raise ConfigError(f"{name} must be an int {bound}; got {value!r}")
     return value
 
 
 def _image_of(item: Any, index: int) -> Tensor:
     image = item[0] if isinstance(item, (tuple, list)) else item
     if not isinstance(image, Tensor):
-        raise TypeError(f"dataset item {index} must be an image tensor or an (image, label) pair; got {type(image).__name__}")
+        raise InputTypeError(f"dataset item {index} must be an image tensor or an (image, label) pair; got {type(image).__name__}")
     if image.ndim != 3:
-        raise ValueError(f"dataset item {index} must be a (C, H, W) image; got shape {tuple(image.shape)}")
+        raise InputError(f"dataset item {index} must be a (C, H, W) image; got shape {tuple(image.shape)}")
     return image
 
 
@@ -86,17 +87,17 @@ def _iter_batches(images: Images, batch_size: int) -> tuple[int, Iterator[Tensor
         n = images.shape[0]
         return n, (images[i : i + batch_size] for i in range(0, n, batch_size))
     if not isinstance(images, Dataset) or not hasattr(images, "__len__"):
-        raise TypeError(f"images must be a (N, C, H, W) tensor or a sized torch Dataset; got {type(images).__name__}")
+        raise InputTypeError(f"images must be a (N, C, H, W) tensor or a sized torch Dataset; got {type(images).__name__}")
     n = len(images)
     if n == 0:
-        raise ValueError("images is an empty dataset")
+        raise InputError("images is an empty dataset")
 
     def batches() -> Iterator[Tensor]:
         for start in range(0, n, batch_size):
             items = [_image_of(images[j], j) for j in range(start, min(n, start + batch_size))]
             sizes = {tuple(x.shape) for x in items}
             if len(sizes) > 1:
-                raise ValueError(f"dataset images must share one shape; got {sorted(sizes)} (set image_size on the dataset)")
+                raise InputError(f"dataset images must share one shape; got {sorted(sizes)} (set image_size on the dataset)")
             yield check_images(torch.stack(items), name=f"dataset images {start}..{start + len(items) - 1}")
 
     return n, batches()
@@ -189,17 +190,17 @@ class CSIScorer:
         compile: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+            raise InputTypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         if shift not in SHIFT_KINDS:
-            raise ValueError(f"shift must be one of {SHIFT_KINDS}; got {shift!r}")
+            raise ConfigError(f"shift must be one of {SHIFT_KINDS}; got {shift!r}")
         if isinstance(resize_factor, bool) or not isinstance(resize_factor, (int, float)) or not 0 < resize_factor <= 1:
-            raise ValueError(f"resize_factor must be a number in (0, 1]; got {resize_factor!r}")
+            raise ConfigError(f"resize_factor must be a number in (0, 1]; got {resize_factor!r}")
         if image_size is not None:
             _positive_int(image_size, "image_size")
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int; got {type(seed).__name__}")
+            raise ConfigError(f"seed must be an int; got {type(seed).__name__}")
         if augmentation is not None and not callable(augmentation):
-            raise TypeError(f"augmentation must be callable or None; got {type(augmentation).__name__}")
+            raise InputTypeError(f"augmentation must be callable or None; got {type(augmentation).__name__}")
         self.model = model
         self.shift = shift
         self.num_shifts = _positive_int(num_shifts, "num_shifts", maximum=4)
@@ -295,7 +296,7 @@ class CSIScorer:
         train_features, train_logits = self._fitted()
         features, logits = self.extract_features(images)
         if features.shape[-1] != train_features.shape[-1]:
-            raise ValueError(
+            raise InputError(
                 f"the model's projection size {features.shape[-1]} differs from the fitted statistics' "
                 f"{train_features.shape[-1]}: score with the model the scorer was fitted with"
             )
@@ -340,7 +341,7 @@ class CSIScorer:
         if self.image_size is not None:
             return self.image_size
         if batch.shape[-1] != batch.shape[-2]:
-            raise ValueError(f"images must be square unless image_size is set; got size {tuple(batch.shape[-2:])}")
+            raise InputError(f"images must be square unless image_size is set; got size {tuple(batch.shape[-2:])}")
         return batch.shape[-1]
 
     def _augmentation(self, size: int) -> Augmentation:
@@ -379,13 +380,13 @@ class CSIScorer:
     def _check_output(self, out: Any, rows: int) -> tuple[Tensor, Tensor]:
         z, logits = getattr(out, "projection", None), getattr(out, "shift_logits", None)
         if not isinstance(z, Tensor) or not isinstance(logits, Tensor):
-            raise TypeError(
+            raise InputTypeError(
                 f"the model must return an object with tensor fields projection and shift_logits; got {type(out).__name__}"
             )
         if z.ndim != 2 or z.shape[0] != rows:
-            raise ValueError(f"the model's projection must have shape ({rows}, D); got {tuple(z.shape)}")
+            raise InputError(f"the model's projection must have shape ({rows}, D); got {tuple(z.shape)}")
         if logits.ndim != 2 or logits.shape[0] != rows or logits.shape[1] < self.num_shifts:
-            raise ValueError(
+            raise InputError(
                 f"the model's shift_logits must have shape ({rows}, >= {self.num_shifts}); got {tuple(logits.shape)}"
             )
         return z, logits
@@ -448,7 +449,7 @@ class CSIScorer:
         if not isinstance(config, dict) or config.get("format") != _FORMAT:
             raise CheckpointError(f"{path / _CONFIG_FILE} is not a CSIScorer config (format != {_FORMAT!r})")
         if config.get("custom_augmentation") and augmentation is None:
-            raise ValueError(
+            raise InputError(
                 f"the scorer in {path} was fitted with a custom augmentation: pass it again with load(..., augmentation=...)"
             )
         keys = ("shift", "num_shifts", "num_samples", "resize_factor", "resize_fix", "image_size", "batch_size", "seed")
