@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``dia-augment predict``; returns the exit status."""
     from dia_augment.detect import AnomalyDetector
     from dia_augment.detect.predict import collect_image_files, predict_files
+    from dia_augment.utils.checks import check_int
 
+    check_int(args.batch_size, "--batch-size")
+    check_int(args.top_k, "--top-k", minimum=0)
     collect_image_files(args.images)  # a missing input fails before the model is loaded
     map_options = {"step": args.maps_step}
     if args.maps_dissolver is not None:

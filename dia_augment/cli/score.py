@@ -70,6 +70,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse bad option values at once, naming the option."""
+    from dia_augment.errors import ConfigError
+    from dia_augment.utils.checks import check_int
+
+    for option in ("num_samples", "batch_size", "chunk_size", "load_size"):
+        if getattr(args, option) is not None:
+            check_int(getattr(args, option), "--" + option.replace("_", "-"))
+    if not 0 < args.resize_factor <= 1:
+        raise ConfigError(f"--resize-factor must be in (0, 1]; got {args.resize_factor}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``dia-augment score``; returns the exit status."""
     from dia_augment.data import load_one_class
@@ -81,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dia_augment.train import check_run_fits
 
+    _check_options(args)  # before the model and the data are read
     model, config = load_model(args.checkpoint)
     mode = getattr(config, "mode", None)
     method = args.method or ("simclr" if mode == "simclr" else "csi")

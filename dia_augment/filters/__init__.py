@@ -52,8 +52,17 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
         >>> make_dissolver("resize", resolution=32).resolution
         32
     """
+    import inspect
+
     from dia_augment.errors import ConfigError
 
+    simple = {"gaussian": GaussianDissolving, "median": MedianDissolving, "gaussian-reference": ReferenceGaussianBlur,
+              "median-reference": ReferenceMedianBlur, "resize": ResizeDissolving}
+    if name in simple:  # an unknown option is named, not a TypeError from the constructor
+        options = sorted(set(inspect.signature(simple[name]).parameters) - {"resolution"})
+        unknown = sorted(set(kwargs) - set(options))
+        if unknown:
+            raise ConfigError(f"the {name!r} dissolver has no option {unknown}; its options: {options}")
     if name == "ddpm":
         if path is None:
             raise ConfigError("the 'ddpm' dissolver needs path=: a directory saved by DDPMDissolving.save_pretrained")

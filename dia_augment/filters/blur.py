@@ -127,8 +127,8 @@ class GaussianDissolving(Dissolver):
     ) -> None:
         super().__init__(resolution=resolution)
         self.kernel_size = _check_kernel_size(kernel_size)
-        if not sigma_per_step > 0:
-            raise ConfigError(f"sigma_per_step must be > 0; got {sigma_per_step}")
+        if isinstance(sigma_per_step, bool) or not isinstance(sigma_per_step, (int, float)) or not sigma_per_step > 0:
+            raise ConfigError(f"sigma_per_step must be a number > 0; got {sigma_per_step!r}")
         self.sigma_per_step = float(sigma_per_step)
         self.border_type = _check_border_type(border_type)
         self.min_size = kernel_size // 2 + 1 if border_type in _INNER_PADDINGS else 1

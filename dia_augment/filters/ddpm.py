@@ -11,7 +11,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from torch import Tensor
 
 from dia_augment import __version__
-from dia_augment.errors import CheckpointError, ConfigError, InputTypeError
+from dia_augment.errors import CheckpointError, ConfigError, InputTypeError, MissingCheckpointError
 from dia_augment.filters.base import AUTOCAST_DTYPES, RESIZE_MODES, Dissolver
 from dia_augment.utils.io import atomic_write_json, is_hub_id, load_tensors, read_json
 
@@ -304,7 +304,7 @@ class DDPMDissolving(Dissolver):
         if path.exists() and not local:
             raise CheckpointError(f"{path} is a file; a dissolver is a folder saved by DDPMDissolving.save_pretrained")
         if not local and not is_hub_id(str(pretrained)):
-            raise CheckpointError(f"dissolver folder not found: {pretrained} (looked for {path.resolve()})")
+            raise MissingCheckpointError(f"dissolver folder not found: {pretrained} (looked for {path.resolve()})")
         settings: dict[str, Any] = {}
         if local:
             if not (path / "unet").is_dir():

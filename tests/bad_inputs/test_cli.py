@@ -19,11 +19,6 @@ from PIL import Image
 from dia_augment.cli import main
 
 MISSING = "missing_input_folder"
-CLI_SCORE = "cli/score.py loads the checkpoint and the data before checking its options"
-CLI_GRID = "cli/dissolve_grid.py raises a bare ValueError (a traceback) or checks its options after loading data"
-CLI_PREDICT = "cli/predict.py opens the detector before checking its options"
-MISSING_MODEL = "train/ (load_model) reports a missing model folder as CheckpointError (exit 1), not a missing file"
-MISSING_DISSOLVER = "filters/ddpm.py reports a missing dissolver folder as CheckpointError (exit 1), not a missing file"
 
 
 def cli_case(case_id: str, argv: list[str], code: int, *names: str | tuple[str, ...], xfail: str | None = None):
@@ -52,22 +47,19 @@ def train_dissolver(*extra: str, data: str = MISSING) -> list[str]:
 
 
 CASES = [
-    cli_case("score-missing-checkpoint", score(), 2, MISSING, xfail=MISSING_MODEL),
-    cli_case("score-num-samples-zero", score("--num-samples", "0"), 2, ("--num-samples", "num_samples"),
-             xfail=CLI_SCORE),
-    cli_case("score-batch-size-zero", score("--batch-size", "0"), 2, ("--batch-size", "batch_size"), xfail=CLI_SCORE),
-    cli_case("score-resize-factor", score("--resize-factor", "1.5"), 2, ("--resize-factor", "resize_factor"),
-             xfail=CLI_SCORE),
-    cli_case("score-chunk-size-zero", score("--chunk-size", "0"), 2, ("--chunk-size", "chunk_size"), xfail=CLI_SCORE),
-    cli_case("score-load-size-zero", score("--load-size", "0"), 2, ("--load-size", "image_size"), xfail=CLI_SCORE),
+    cli_case("score-missing-checkpoint", score(), 2, MISSING),
+    cli_case("score-num-samples-zero", score("--num-samples", "0"), 2, ("--num-samples", "num_samples")),
+    cli_case("score-batch-size-zero", score("--batch-size", "0"), 2, ("--batch-size", "batch_size")),
+    cli_case("score-resize-factor", score("--resize-factor", "1.5"), 2, ("--resize-factor", "resize_factor")),
+    cli_case("score-chunk-size-zero", score("--chunk-size", "0"), 2, ("--chunk-size", "chunk_size")),
+    cli_case("score-load-size-zero", score("--load-size", "0"), 2, ("--load-size", "image_size")),
     cli_case("grid-missing-data", grid(data=MISSING), 2, MISSING),
     cli_case("grid-resize-without-resolution", grid(dissolver="resize"), 2, "resolution"),
     cli_case("grid-num-images-zero", grid("--num-images", "0", data=MISSING), 2, ("--num-images", "num_images")),
-    cli_case("grid-step-too-large", grid("--steps", "5000", data=MISSING), 2, ("--steps", "steps"), xfail=CLI_GRID),
-    cli_case("grid-scale-zero", grid("--scale", "0", data=MISSING), 2, ("--scale", "scale"), xfail=CLI_GRID),
+    cli_case("grid-step-too-large", grid("--steps", "5000", data=MISSING), 2, ("--steps", "steps")),
+    cli_case("grid-scale-zero", grid("--scale", "0", data=MISSING), 2, ("--scale", "scale")),
     cli_case("grid-even-kernel", grid("--kernel-size", "4", data=MISSING), 2, ("--kernel-size", "kernel_size")),
-    cli_case("grid-missing-dissolver", grid("--dissolver-path", MISSING, dissolver="ddpm"), 2, MISSING,
-             xfail=MISSING_DISSOLVER),
+    cli_case("grid-missing-dissolver", grid("--dissolver-path", MISSING, dissolver="ddpm"), 2, MISSING),
     cli_case("train-dissolver-missing-data", train_dissolver("--train-steps", "2"), 2, MISSING),
     cli_case("train-dissolver-resolution-zero", train_dissolver("--train-steps", "2", "--resolution", "0"), 2,
              ("--resolution", "resolution")),
@@ -82,7 +74,7 @@ CASES = [
     cli_case("predict-missing-detector", ["predict", "--detector", MISSING, "--images", "image.png", "--out", "p"], 2, MISSING),
     cli_case("predict-batch-size-zero",
              ["predict", "--detector", MISSING, "--images", "image.png", "--out", "p", "--batch-size", "0"], 2,
-             ("--batch-size", "batch_size"), xfail=CLI_PREDICT),
+             ("--batch-size", "batch_size")),
     cli_case("export-missing-detector", ["export", "--detector", MISSING], 2, MISSING),
     cli_case("probe-resize-without-resolution", ["probe", "--dissolver", "resize", "--out", "p.json"], 2,
              "resolution"),
