@@ -144,7 +144,7 @@ def test_real_command_fails_with_one_line(argv, code, names, tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = _run(["--debug", *score()], tmp_path)
     assert result.returncode != 0
-    assert "Traceback" in result.stderr and "CheckpointError" in result.stderr
+    assert "Traceback" in result.stderr and "dia_augment.errors." in result.stderr
 
 
 def test_argparse_usage_errors_exit_2_without_traceback(tmp_path):
