@@ -36,7 +36,7 @@ def _medmnist_labels(path: Path, normal_class: str | Sequence[str] | None) -> tu
             labels.append(known[0].index(name))
         else:
             choices = f"a label number or one of {list(known[0])}" if known else "a label number"
-            raise ValueError(f"normal class {name!r} of {path.name} must be {choices}")
+            raise ConfigError(f"normal class {name!r} of {path.name} must be {choices}")
     return tuple(labels)
 
 
@@ -103,7 +103,7 @@ def open_one_class(
         if normal_class is not None:
             wanted = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
             if set(wanted) != set(dataset.normal_classes) and wanted != (dataset.normal_class,):
-                raise ValueError(
+                raise ConfigError(
                     f"the {name} recipe uses normal class {dataset.normal_class!r}; got normal_class={normal_class!r} "
                     "(open the folder directly to choose another)"
                 )
@@ -127,7 +127,7 @@ def open_one_class(
         has_splits = (path / "train").is_dir() and (path / "test").is_dir()
         folders = [path / "train", path / "test"] if has_splits else [path]
         found = sorted({c for folder in folders for c in scan_class_folders(folder)})
-        raise ValueError(f"normal_class is needed for the folder {path}; classes found: {found}")
+        raise ConfigError(f"normal_class is needed for the folder {path}; classes found: {found}")
     return OneClassImageFolder(
         path, split, normal_class, image_size, channels, train_fraction, seed, group_by=group_by, read_options=options
     )
@@ -188,9 +188,9 @@ def load_one_class(
         if group_by is not None:
             raise ConfigError(f"the '{EMBEDDED}' data set has no patients: group_by does not apply")
         if normal_class not in (None, EMBEDDED_CLASS_NAMES[0]):
-            raise ValueError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
+            raise ConfigError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
         if channels not in (None, 1, 3):
-            raise ValueError(f"channels must be 1, 3 or None; got {channels!r}")
+            raise ConfigError(f"channels must be 1, 3 or None; got {channels!r}")
         data = make_embedded_dataset(split, image_size or _EMBEDDED_DEFAULT_SIZE, seed)
         if channels is not None:
             data.images = convert_channels(data.images, channels)
