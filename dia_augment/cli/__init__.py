@@ -19,6 +19,7 @@ import pkgutil
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from dia_augment import __version__
 from dia_augment.errors import DiaError
@@ -28,9 +29,16 @@ __all__ = ["main", "build_parser"]
 _USER_ERRORS = (DiaError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, pointing to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser with one sub-command per command module."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dia-augment",
         description="Dissolving Is Amplifying: dissolving augmentations and one-class anomaly detection.",
     )

@@ -151,4 +151,5 @@ def test_argparse_usage_errors_exit_2_without_traceback(tmp_path):
     result = _run(["score", "--checkpoint", "x", "--data", "embedded", "--out", "o", "--num-samples", "ten"], tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "--num-samples" in result.stderr.strip().splitlines()[-1]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--num-samples" in lines[0] and "(see dia-augment score --help)" in lines[0]
