@@ -211,7 +211,7 @@ def check_output_format(image_size: int | None, channels: int | None) -> None:
         >>> check_output_format(32, 5)
         Traceback (most recent call last):
         ...
-        ValueError: channels must be 1, 3 or None; got 5
+        dia_augment.errors.ConfigError: channels must be 1, 3 or None; got 5
     """
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
         raise ConfigError(f"image_size must be a positive int or None; got {image_size!r}")

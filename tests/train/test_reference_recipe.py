@@ -151,7 +151,7 @@ def test_cli_dissolver_weights_and_input_range_reach_the_dissolver(tmp_path, mon
     train_cli.add_arguments(parser)
     args = parser.parse_args(["--data", "embedded", "--out", str(tmp_path / "run"), "--dissolver", "ddpm",
                               "--dissolver-path", str(tmp_path / "dis"), "--dissolver-weights", "online",
-                              "--dissolver-input-range", "reference"])
+                              "--dissolver-input-range", "reference", "--calibration-fraction", "0"])
     assert train_cli.run(args) == 0
     dissolver = seen["dissolver"]
     assert dissolver.input_range == "reference"
