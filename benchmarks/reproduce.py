@@ -40,6 +40,11 @@ Presets (``--budget``):
            row) for a GPU, 100 epochs; a 32 px dissolver of the 'dia-reference' UNet, 20000 steps,
            dissolving with its online weights as the reference; 10 test-time samples.
 
+Precision (``--precision``): ``fp32`` (the default) or ``bf16``: the contrastive training step
+under ``mixed_precision="bf16"`` with ``channels_last`` (docs/benchmarks.md measures it about 2x the
+fp32 step on this CPU); scoring stays fp32. Cells of both precisions can share one results file:
+the report gives them separate rows.
+
 Run (background, resumable):
     nohup python benchmarks/reproduce.py --budget cpu --out runs/reproduce &
     python benchmarks/reproduce.py --out runs/reproduce --report runs/reproduce/table.md --plot docs/images/results.png
@@ -95,8 +100,12 @@ PAPER = {
 }
 
 
+PRECISIONS = {"fp32": {}, "bf16": {"mixed_precision": "bf16", "channels_last": True}}
+
+
 def cell_key(record: dict[str, Any]) -> tuple:
-    return (record["budget"], record["dataset"], record["method"], record["shift"], record["seed"])
+    return (record["budget"], record["dataset"], record["method"], record["shift"], record["seed"],
+            record.get("precision", "fp32"))
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -153,11 +162,13 @@ def cell_settings(dataset: str, method: str, budget: str) -> dict[str, Any]:
     }
 
 
-def check_finished(records: list[dict[str, Any]], budget: str, datasets: list[str], methods: list[str]) -> None:
+def check_finished(records: list[dict[str, Any]], budget: str, datasets: list[str], methods: list[str],
+                   precision: str = "fp32") -> None:
     """Refuse to resume into a results file whose finished cells of this run's grid used other
     settings (an older preset, another ``--dissolver-dir``): skipping them would mix two experiments."""
     for record in records:
-        if record["budget"] != budget or record["dataset"] not in datasets or record["method"] not in methods:
+        if (record["budget"] != budget or record["dataset"] not in datasets or record["method"] not in methods
+                or record.get("precision", "fp32") != precision):
             continue
         expected = cell_settings(record["dataset"], record["method"], budget)
         for name, value in expected.items():
@@ -167,7 +178,8 @@ def check_finished(records: list[dict[str, Any]], budget: str, datasets: list[st
                     "use another --out (or the same settings) so the two do not mix")
 
 
-def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict) -> dict[str, Any]:
+def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict,
+             precision: str = "fp32") -> dict[str, Any]:
     from dia_augment.data import load_one_class
     from dia_augment.score import CSIScorer, evaluate
     from dia_augment.train import TrainConfig, train_model
@@ -183,13 +195,15 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
     train_set, test_set = data_cache[dataset]
     dissolver = dissolver_for(method, dataset, spec, budget, train_set.images, out)
     run = {"mode": "csi" if method == "csi" else "dia", "shift": shift, "image_size": size, "epochs": spec.epochs[budget],
-           "dissolve_all_views": method in ALL_VIEWS, "seed": seed, "checkpoint_every": 20, "progress": sys.stderr.isatty()}
+           "dissolve_all_views": method in ALL_VIEWS, "seed": seed, "checkpoint_every": 20, "progress": sys.stderr.isatty(),
+           **PRECISIONS[precision]}
     if settings["recipe"] == "reference":
         config = TrainConfig.reference(**run)
     else:
         config = TrainConfig(model=settings["model"], width=settings["width"], batch_size=settings["batch_size"],
                              lr=settings["lr"], **run)
-    run_dir = out / "cells" / f"{budget}_{dataset}_{method}_{shift}_s{seed}"
+    suffix = "" if precision == "fp32" else f"_{precision}"
+    run_dir = out / "cells" / f"{budget}_{dataset}_{method}_{shift}_s{seed}{suffix}"
     start = time.perf_counter()
     model = train_model(config, train_set.images, dissolver=dissolver, out_dir=run_dir, resume=True, data_source=spec.source)
     train_s = time.perf_counter() - start
@@ -205,7 +219,7 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
         scores = scorer.score(test_set.images, method="simclr")
     metrics = evaluate(scores, test_set.labels, test_set.classes, test_set.class_names)
     return {
-        "budget": budget, "dataset": dataset, "method": method, "shift": shift, "seed": seed,
+        "budget": budget, "dataset": dataset, "method": method, "shift": shift, "seed": seed, "precision": precision,
         "auroc": metrics["auroc"], "aupr": metrics["aupr"], "fpr_at_95_tpr": metrics["fpr_at_95_tpr"],
         "per_class_auroc": metrics.get("per_class_auroc"), "score_method": method_used,
         "train_s": round(train_s, 1), "score_s": round(time.perf_counter() - start, 1),
@@ -216,19 +230,19 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
 
 def report(records: list[dict[str, Any]], table: Path | None, plot: Path | None) -> str:
     """The Markdown table of mean +- std AUROC per cell over seeds, each method's difference to
-    CSI on the same data set and shift, and the per-seed values; optionally the bar plot."""
+    CSI on the same data set, shift and precision, and the per-seed values; optionally the bar plot."""
     groups: dict[tuple, list[float]] = {}
     for r in sorted(records, key=lambda r: r["seed"]):
-        groups.setdefault((r["budget"], r["dataset"], r["shift"], r["method"]), []).append(r["auroc"])
-    lines = ["| budget | data set | shift | method | AUROC mean +- std | minus CSI | per seed | paper |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], METHODS.index(k[3]))):
+        groups.setdefault((r["budget"], r["dataset"], r["shift"], r["method"], r.get("precision", "fp32")), []).append(r["auroc"])
+    lines = ["| budget | data set | shift | method | precision | AUROC mean +- std | minus CSI | per seed | paper |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], METHODS.index(k[3]), list(PRECISIONS).index(k[4]))):
         values = groups[key]
         spread = f" +- {statistics.stdev(values):.3f}" if len(values) > 1 else " (one seed)"
-        baseline = groups.get((*key[:3], "csi"))
+        baseline = groups.get((*key[:3], "csi", key[4]))
         diff = f"{statistics.mean(values) - statistics.mean(baseline):+.3f}" if baseline and key[3] != "csi" else "-"
         paper = PAPER.get((key[1], key[3], key[2]))
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {statistics.mean(values):.3f}{spread} | {diff} | "
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {key[4]} | {statistics.mean(values):.3f}{spread} | {diff} | "
                      f"{' / '.join(f'{v:.3f}' for v in values)} | {paper if paper is not None else '-'} |")
     text = "\n".join(lines) + "\n"
     if table is not None:
@@ -255,7 +269,7 @@ def _plot(groups: dict[tuple, list[float]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False)
     for ax, (dataset, shift) in zip(axes[0], panels):
         keys = [k for k in groups if (k[1], k[2]) == (dataset, shift)]
-        keys.sort(key=lambda k: METHODS.index(k[3]))
+        keys.sort(key=lambda k: (METHODS.index(k[3]), list(PRECISIONS).index(k[4])))
         means = [statistics.mean(groups[k]) for k in keys]
         stds = [statistics.stdev(groups[k]) if len(groups[k]) > 1 else 0.0 for k in keys]
         ax.bar(range(len(keys)), means, yerr=stds, capsize=4, color=["#888" if k[3] == "csi" else "#3b7dd8" for k in keys])
@@ -263,7 +277,7 @@ def _plot(groups: dict[tuple, list[float]], path: Path) -> None:
         if paper:
             ax.scatter(*zip(*paper), marker="_", s=300, color="black", label="paper (224 px)", zorder=3)
             ax.legend(fontsize=7, loc="lower right")
-        ax.set_xticks(range(len(keys)), [k[3] for k in keys], rotation=45)
+        ax.set_xticks(range(len(keys)), [k[3] if k[4] == "fp32" else f"{k[3]} {k[4]}" for k in keys], rotation=45)
         ax.axhline(0.5, color="#c33", linewidth=0.8, linestyle=":")  # chance
         ax.set_ylim(0.3, 1.0)
         ax.set_title(f"{dataset}, {shift}", fontsize=9)
@@ -283,6 +297,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--shifts", nargs="+", default=["rotation"], choices=SHIFTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                        help="bf16: the training step under bf16 autocast with channels_last")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--dissolver-dir", action="append", default=[], metavar="DATASET=PATH",
                         help="use this trained DDPM dissolver for DATASET instead of training one")
@@ -302,16 +318,16 @@ def main() -> None:
         sys.exit(f"the real data is not at {DATA_ROOT}: see shared/data/README.md")
     args.out.mkdir(parents=True, exist_ok=True)
     finished = read_results(results)
-    check_finished(finished, args.budget, args.datasets, args.methods)
+    check_finished(finished, args.budget, args.datasets, args.methods, args.precision)
     done = {cell_key(r) for r in finished}
     data_cache: dict = {}
     # seed-major order: a first seed of every cell before the second, so partial runs are balanced
     for seed, dataset, shift, method in itertools.product(args.seeds, args.datasets, args.shifts, args.methods):
-        key = (args.budget, dataset, method, shift, seed)
+        key = (args.budget, dataset, method, shift, seed, args.precision)
         if key in done:
             continue
-        print(f"== {dataset} {method} {shift} seed {seed}", flush=True)
-        record = run_cell(dataset, method, shift, seed, args.budget, args.out, data_cache)
+        print(f"== {dataset} {method} {shift} seed {seed} {args.precision}", flush=True)
+        record = run_cell(dataset, method, shift, seed, args.budget, args.out, data_cache, args.precision)
         with open(results, "a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"   AUROC {record['auroc']:.4f}  train {record['train_s']:.0f} s  score {record['score_s']:.0f} s", flush=True)

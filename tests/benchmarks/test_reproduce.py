@@ -22,8 +22,9 @@ def load_script():
     return module
 
 
-def record(method: str, seed: int, auroc: float, shift: str = "rotation") -> dict:
-    return {"budget": "cpu", "dataset": "sarscov2", "method": method, "shift": shift, "seed": seed, "auroc": auroc}
+def record(method: str, seed: int, auroc: float, shift: str = "rotation", precision: str | None = None) -> dict:
+    out = {"budget": "cpu", "dataset": "sarscov2", "method": method, "shift": shift, "seed": seed, "auroc": auroc}
+    return out if precision is None else {**out, "precision": precision}  # records before --precision lack the key
 
 
 def test_report_gives_mean_std_difference_and_per_seed_values(tmp_path):
@@ -36,6 +37,7 @@ def test_report_gives_mean_std_difference_and_per_seed_values(tmp_path):
     text = script.report(script.read_results(results), tmp_path / "table.md", tmp_path / "plot.png")
     assert (tmp_path / "table.md").read_text() == text
     rows = {line.split(" | ")[3]: line for line in text.splitlines()[2:]}
+    assert all(" | fp32 | " in row for row in rows.values())  # records without a precision are fp32
     assert list(rows) == ["csi", "median", "ddpm"]  # the METHODS order, not the records' order
     assert f"| 0.710 +- {statistics.stdev([0.70, 0.72]):.3f} | - | 0.700 / 0.720 | - |" in rows["csi"]
     # ddpm: mean 0.77, minus CSI 0.77 - 0.71 = +0.060, seeds in seed order, the paper's 0.851 beside it
@@ -48,7 +50,19 @@ def test_report_gives_mean_std_difference_and_per_seed_values(tmp_path):
 def test_a_method_without_a_csi_cell_has_no_difference(tmp_path):
     script = load_script()
     text = script.report([record("gaussian", 0, 0.6, shift="cutperm")], None, None)
-    assert text.splitlines()[2] == "| cpu | sarscov2 | cutperm | gaussian | 0.600 (one seed) | - | 0.600 | 0.788 |"
+    assert text.splitlines()[2] == "| cpu | sarscov2 | cutperm | gaussian | fp32 | 0.600 (one seed) | - | 0.600 | 0.788 |"
+
+
+def test_precisions_get_their_own_rows_and_their_own_csi_baseline(tmp_path):
+    script = load_script()
+    records = [record("csi", 0, 0.70), record("ddpm", 0, 0.75), record("csi", 0, 0.60, precision="bf16"),
+               record("ddpm", 0, 0.64, precision="bf16")]
+    rows = script.report(records, None, tmp_path / "plot.png").splitlines()[2:]
+    assert [row.split(" | ")[3:5] for row in rows] == [["csi", "fp32"], ["csi", "bf16"], ["ddpm", "fp32"], ["ddpm", "bf16"]]
+    assert rows[2].endswith("| 0.750 (one seed) | +0.050 | 0.750 | 0.851 |")
+    assert rows[3].endswith("| 0.640 (one seed) | +0.040 | 0.640 | 0.851 |")  # against the bf16 CSI, not the fp32 one
+    # one seed in both precisions is two cells, not a finished one
+    assert script.cell_key(records[0]) != script.cell_key(records[2])
 
 
 def test_resuming_refuses_finished_cells_made_with_other_settings(monkeypatch):
@@ -66,3 +80,4 @@ def test_resuming_refuses_finished_cells_made_with_other_settings(monkeypatch):
     # cells outside this run's grid or budget are not its business
     script.check_finished([other_dissolver], "cpu", ["sarscov2"], ["csi"])
     script.check_finished([other_dissolver], "paper", ["sarscov2"], ["ddpm"])
+    script.check_finished([other_dissolver], "cpu", ["sarscov2"], ["ddpm"], "bf16")
