@@ -222,7 +222,9 @@ class DissolverTrainConfig:
     Give exactly one of ``train_steps`` and ``epochs``.
 
     Args:
-        resolution: the dissolver's working resolution; images are resized to it (bilinear, antialiased).
+        resolution: the dissolver's working resolution; images are resized to it (bilinear).
+        antialias: antialias that resize (the reference's DDPM learns from PIL-downsized, antialiased images;
+            dissolving sets its own, ``DDPMDissolving(antialias=...)``).
         preset: the UNet size, ``"micro"``, ``"tiny"``, ``"dia-reference"`` (the closest to the paper's UNet) or
             ``"ddpm-cifar10"`` (``"paper"`` is its deprecated old name).
         train_steps: the number of optimiser steps.
@@ -249,6 +251,7 @@ class DissolverTrainConfig:
     """
 
     resolution: int = 32
+    antialias: bool = True
     preset: str = _choices("tiny", tuple(sorted(UNET_PRESETS)))
     train_steps: int | None = _at_least(None, 1)
     epochs: int | None = _at_least(None, 1)

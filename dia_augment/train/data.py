@@ -24,24 +24,25 @@ ImageSource = Tensor | Dataset
 
 
 class ResizedImages(Dataset):
-    """The images of a Dataset resized to ``resolution`` (bilinear, antialiased) as they are read."""
+    """The images of a Dataset resized to ``resolution`` (bilinear, antialiased unless told) as they are read."""
 
-    def __init__(self, dataset: Dataset, resolution: int) -> None:
-        self.dataset, self.resolution = dataset, resolution
+    def __init__(self, dataset: Dataset, resolution: int, antialias: bool = True) -> None:
+        self.dataset, self.resolution, self.antialias = dataset, resolution, antialias
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> Tensor:
-        return resize_images(_image_of(self.dataset[index], index)[None], self.resolution)[0]
+        return resize_images(_image_of(self.dataset[index], index)[None], self.resolution, self.antialias)[0]
 
 
-def resize_images(images: Tensor, resolution: int) -> Tensor:
-    """Resize a batch to ``resolution`` squared (bilinear, antialiased, clamped to ``[0, 1]``); a no-op at that size."""
+def resize_images(images: Tensor, resolution: int, antialias: bool = True) -> Tensor:
+    """Resize a batch to ``resolution`` squared (bilinear, antialiased unless told, clamped to ``[0, 1]``); a no-op at
+    that size."""
     if tuple(images.shape[-2:]) == (resolution, resolution):
         return images
     return F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False,
-                         antialias=True).clamp(0, 1)
+                         antialias=antialias).clamp(0, 1)
 
 
 def _image_of(item: object, index: int) -> Tensor:

@@ -104,11 +104,12 @@ class DissolverTrainer(Engine):
         super().__init__(config, images, out_dir, resume, overwrite, data_source)
 
     def make_dataset(self, images: ImageSource) -> Dataset:
-        resolution = self.config.resolution
+        resolution, antialias = self.config.resolution, self.config.antialias
         dataset = as_dataset(images)
         if isinstance(dataset, TensorDataset):  # resized once, up front
-            return TensorDataset(torch.cat([resize_images(c, resolution) for c in dataset.tensors[0].split(256)]))
-        return ResizedImages(dataset, resolution)
+            return TensorDataset(torch.cat([resize_images(c, resolution, antialias)
+                                            for c in dataset.tensors[0].split(256)]))
+        return ResizedImages(dataset, resolution, antialias)
 
     def select_train_indices(self) -> Tensor:
         n, hold = len(self.dataset), self.config.holdout_size(len(self.dataset))

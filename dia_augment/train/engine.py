@@ -42,6 +42,7 @@ from dia_augment.train.checkpoint import (
     unflatten_optimizer_state,
 )
 from dia_augment.train.data import ImageSource, as_dataset, epoch_batches, epoch_loader
+from dia_augment.train.fields import config_defaults
 from dia_augment.train.log import save_loss_curve, trim_log
 from dia_augment.train.run_folder import data_record, differences, finish_run, open_run, start_run
 from dia_augment.utils.io import JsonlLogger, atomic_save_tensors, check_fields
@@ -232,7 +233,7 @@ class Engine:
         continued = False
         if self.main:
             continued = open_run(self.out_dir, self.kind, config_dict, self.data_info, config.RESUMABLE,
-                                 self.resume, self.overwrite)
+                                 self.resume, self.overwrite, config_defaults(type(config)))
         accel.wait_for_everyone()
         self.setup()
         torch.manual_seed(derive_seed(config.seed, f"global/{self.rank}"))

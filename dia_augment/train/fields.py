@@ -111,6 +111,18 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return {f.name: list(v) if isinstance(v := getattr(config, f.name), tuple) else v for f in dataclasses.fields(config)}
 
 
+def config_defaults(cls: type) -> dict[str, Any]:
+    """The JSON form of a config class's field defaults (fields without one are left out).
+
+    Examples:
+        >>> from dia_augment.train.config import DissolverTrainConfig
+        >>> config_defaults(DissolverTrainConfig)["betas"]
+        [0.9, 0.99]
+    """
+    return {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
 def config_from_dict(cls: type, data: Any, source: str = "config") -> Any:
     """Rebuild a config from :func:`config_to_dict` output; ``source`` names the file in errors.
 

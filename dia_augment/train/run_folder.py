@@ -53,13 +53,16 @@ def read_run(out_dir: str | os.PathLike) -> dict[str, Any] | None:
     return read_json(path, what="run record", fields={"kind": str, "data": dict, "config": dict, "finished": bool})
 
 
-def differences(saved: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
-    """``"name (saved A, now B)"`` for every key whose value differs, except ``ignore``.
+def differences(saved: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = (),
+                defaults: dict[str, Any] | None = None) -> list[str]:
+    """``"name (saved A, now B)"`` for every key whose value differs, except ``ignore``; a key that ``saved``
+    lacks (a field added since it was written) counts as its value in ``defaults``.
 
     Examples:
-        >>> differences({"lr": 8e-05, "seed": 0}, {"lr": 0.001, "seed": 0})
+        >>> differences({"lr": 8e-05, "seed": 0}, {"lr": 0.001, "seed": 0, "antialias": True}, defaults={"antialias": True})
         ['lr (saved 8e-05, now 0.001)']
     """
+    saved = {**(defaults or {}), **saved}
     return [f"{k} (saved {saved.get(k)!r}, now {v!r})" for k, v in current.items()
             if k not in ignore and saved.get(k) != v]
 
@@ -76,6 +79,7 @@ def open_run(
     resumable: tuple[str, ...],
     resume: bool = False,
     overwrite: bool = False,
+    defaults: dict[str, Any] | None = None,
 ) -> bool:
     """Apply the run-folder policy; returns whether an earlier run is continued (:func:`start_run` records it).
 
@@ -87,6 +91,7 @@ def open_run(
         resumable: config fields a resumed run may change.
         resume: continue the run in ``out_dir`` (or start afresh when it holds none).
         overwrite: remove the outputs of the run in ``out_dir`` and start afresh.
+        defaults: the config's field defaults (JSON form), for fields a run written before them lacks.
 
     Raises:
         RunFolderError: the folder holds a run and neither ``resume`` nor ``overwrite`` is set, or
@@ -113,7 +118,7 @@ def open_run(
         if saved is not None:
             if saved["kind"] != kind:
                 raise RunFolderError(f"cannot resume {out}: it holds a {saved['kind']} run, not a {kind} run")
-            different = differences(saved["data"], data) + differences(saved["config"], config, resumable)
+            different = differences(saved["data"], data) + differences(saved["config"], config, resumable, defaults)
             if different:
                 raise RunFolderError(
                     f"cannot resume {out}: the run's settings or data differ: {'; '.join(different)}; keep them, or "

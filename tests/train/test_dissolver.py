@@ -148,6 +148,28 @@ def test_images_are_resized_to_the_resolution_and_epochs_count_full_batches(tmp_
     assert run["data"]["num_images"] == 14 and run["config"]["epochs"] == 3 and run["data"]["channels"] == 1
 
 
+def test_antialias_sets_the_training_resize_and_a_run_written_before_the_field_resumes(tmp_path):
+    from dia_augment.train.dissolver import DissolverTrainer
+
+    x = images(14, size=20)
+    for antialias in (True, False):
+        config = DissolverTrainConfig(**TINY, train_steps=1, antialias=antialias)
+        trainer = DissolverTrainer(config, x, tmp_path / str(antialias))
+        expected = F.interpolate(x, size=(8, 8), mode="bilinear", align_corners=False, antialias=antialias).clamp(0, 1)
+        assert torch.equal(trainer.dataset.tensors[0], expected)
+    assert not torch.equal(F.interpolate(x, size=(8, 8), mode="bilinear", antialias=True),
+                           F.interpolate(x, size=(8, 8), mode="bilinear", antialias=False))
+    with one_thread():
+        train(x, tmp_path / "old", train_steps=2, grid_images=0)
+    run = json.loads((tmp_path / "old" / "run.json").read_text())
+    del run["config"]["antialias"]  # as written before the field existed (it resized with antialias)
+    (tmp_path / "old" / "run.json").write_text(json.dumps(run))
+    with one_thread():
+        train(x, tmp_path / "old", train_steps=3, grid_images=0, resume=True)
+        with pytest.raises(RunFolderError, match=r"antialias \(saved True, now False\)"):
+            train(x, tmp_path / "old", train_steps=4, grid_images=0, resume=True, antialias=False)
+
+
 def test_the_readiness_check_is_fixed_across_runs(tmp_path):
     # step 0 evaluates the same initial model on the same held-out images, steps and noise
     with one_thread():
