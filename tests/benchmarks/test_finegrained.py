@@ -47,13 +47,36 @@ def test_report_on_a_toy_results_file(script, tmp_path):
     assert ddpm["diff_n"] == 3 and ddpm["probe_erasure"] == pytest.approx(0.6) and ddpm["seeds"] == [0, 1, 2]
     assert resize["diff_mean"] == pytest.approx(-0.10) and resize["diff_n"] == 1
     table = script.format_table(rows)
-    assert "| small | high | dia-ddpm | 2 | 3 | 0.820 ± 0.017 | +0.000 ± 0.026 | 0.60 | 0.0100 |" in table
-    assert "| small | high | resize | 2 | 1 | 0.700 | -0.100 | 0.40 | 0.0100 |" in table
-    assert "| subpixel | low | csi | - | 1 | 0.600 | - | - | - |" in table
+    assert "| cpu | small | high | dia-ddpm | 2 | 3 | 0.820 ± 0.017 | +0.000 ± 0.026 | 0.60 | 0.0100 |" in table
+    assert "| cpu | small | high | resize | 2 | 1 | 0.700 | -0.100 | 0.40 | 0.0100 |" in table
+    assert "| cpu | subpixel | low | csi | - | 1 | 0.600 | - | - | - |" in table
     script.plot(rows, tmp_path / "study.png")
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     script.main(["--out", str(tmp_path), "--report"])
+
+
+def test_precisions_are_cells_and_rows_of_their_own(script, tmp_path, monkeypatch, capsys):
+    bf16 = [{**record("csi", 0, 0.70), "precision": "bf16"}, {**record("dia-ddpm", 0, 0.75, 2), "precision": "bf16"}]
+    rows = script.summarize([record("csi", 0, 0.80), record("dia-ddpm", 0, 0.81, 2), *bf16])
+    assert [(r["budget"], r["method"], r.get("diff_mean")) for r in rows] == [
+        ("cpu", "csi", None), ("cpu", "dia-ddpm", pytest.approx(0.01)),
+        ("cpu-bf16", "csi", None), ("cpu-bf16", "dia-ddpm", pytest.approx(0.05))]  # paired within a precision
+    assert script.format_table(rows).splitlines()[4].startswith("| cpu-bf16 | small | high | csi |")
+    # an fp32 cell does not finish the bf16 one
+    grid = script.cells(["resize"], ["small"], ["high"], [2], [0])
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps({"budget": "mini", **c, "auroc": 0.5}) + "\n" for c in grid))
+    ran = []
+
+    def stop(*args, **kwargs):  # the cell's precision reaches the training; stop there
+        ran.append(args[-1])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(script, "train_and_score", stop)
+    with pytest.raises(KeyboardInterrupt):
+        script.main(["--out", str(tmp_path), "--budget", "mini", "--methods", "resize", "--sizes", "small",
+                     "--contrasts", "high", "--ratios", "2", "--seeds", "0", "--precision", "bf16"])
+    assert "1 cells to run (1 done)" in capsys.readouterr().out and ran == ["bf16"]
 
 
 def test_finished_cells_are_skipped(script, tmp_path, monkeypatch, capsys):
