@@ -18,15 +18,8 @@ from torch import Tensor
 
 from dia_augment.errors import ConfigError, InputError, InputTypeError
 
-__all__ = [
-    "check_images",
-    "check_min_size",
-    "check_steps",
-    "check_probability",
-    "check_range_pair",
-    "check_int",
-    "RANGE_TOLERANCE",
-]
+__all__ = ["check_images", "check_min_size", "check_steps", "check_probability", "check_range_pair", "check_int",
+           "RANGE_TOLERANCE"]
 
 #: Values this far outside ``[0, 1]`` are accepted (and clamped) to absorb resize overshoot
 #: and float round-off; anything further out is rejected as a range mistake (e.g. [-1, 1]
@@ -34,12 +27,8 @@ __all__ = [
 RANGE_TOLERANCE = 1e-3
 
 
-def check_images(
-    images: object,
-    name: str = "images",
-    channels: Sequence[int] | None = (1, 3),
-    check_range: bool = True,
-) -> Tensor:
+def check_images(images: object, name: str = "images", channels: Sequence[int] | None = (1, 3),
+                 check_range: bool = True) -> Tensor:
     """Check a ``(B, C, H, W)`` float batch of images in ``[0, 1]``.
 
     Args:
@@ -70,10 +59,8 @@ def check_images(
             f"{name} must be a (B, C, H, W) batch; got {images.ndim} dimensions with shape {tuple(images.shape)}"
         )
     if not images.is_floating_point():
-        raise InputTypeError(
-            f"{name} must be a floating-point tensor in [0, 1]; got dtype {images.dtype} "
-            "(convert integer images with images.float() / 255)"
-        )
+        raise InputTypeError(f"{name} must be a floating-point tensor in [0, 1]; got dtype {images.dtype} "
+                             "(convert integer images with images.float() / 255)")
     if images.shape[0] == 0:
         raise InputError(f"{name} is an empty batch (B = 0)")
     if channels is not None and images.shape[1] not in channels:
@@ -87,14 +74,12 @@ def check_images(
         if not torch.isfinite(torch.tensor(total)):
             raise InputError(f"{name} contains NaN or inf values")
         if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-            raise InputError(
-                f"{name} must be in [0, 1]; got values in [{lo:.4g}, {hi:.4g}] "
-                "(map [-1, 1] images with (x + 1) / 2 and uint8 images with x / 255)"
-            )
+            raise InputError(f"{name} must be in [0, 1]; got values in [{lo:.4g}, {hi:.4g}] "
+                             "(map [-1, 1] images with (x + 1) / 2 and uint8 images with x / 255)")
     return images
 
 
-def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t") -> Tensor:
+def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t", unit: str = "steps") -> Tensor:
     """Turn a step (int or ``(B,)`` tensor) into a ``(B,)`` int64 tensor, checking its range.
 
     Args:
@@ -102,6 +87,7 @@ def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t
         batch_size: B.
         num_steps: steps must lie in ``[0, num_steps)``.
         name: how the error messages call it.
+        unit: what the messages call the values (``"steps"``, ``"shifts"``).
 
     Returns:
         A ``(B,)`` int64 tensor (on the device of ``t`` when it is a tensor, else on CPU).
@@ -117,14 +103,14 @@ def check_steps(t: int | Tensor, batch_size: int, num_steps: int, name: str = "t
             raise InputError(f"{name} = {t} is outside [0, {num_steps})")
         return torch.full((batch_size,), t, dtype=torch.long)
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise InputTypeError(f"{name} must hold integer steps; got dtype {t.dtype}")
+        raise InputTypeError(f"{name} must hold integer {unit}; got dtype {t.dtype}")
     if t.ndim == 0:
         t = t.expand(batch_size)
     if t.ndim != 1 or t.shape[0] != batch_size:
         raise InputError(f"{name} must be an int or a ({batch_size},) tensor; got shape {tuple(t.shape)}")
     lo, hi = torch.stack([t.min(), t.max()]).cpu().tolist()
     if lo < 0 or hi >= num_steps:
-        raise InputError(f"{name} has steps in [{lo}, {hi}], outside [0, {num_steps})")
+        raise InputError(f"{name} has {unit} in [{lo}, {hi}], outside [0, {num_steps})")
     return t.long()
 
 
@@ -216,7 +202,5 @@ def check_min_size(images: Tensor, min_size: int, name: str = "images", why: str
     h, w = images.shape[-2:]
     if h < min_size or w < min_size:
         purpose = f" for {why}" if why else ""
-        raise InputError(
-            f"{name} of size {(h, w)} are too small{purpose}: both sides must be at least {min_size}"
-        )
+        raise InputError(f"{name} of size {(h, w)} are too small{purpose}: both sides must be at least {min_size}")
     return images

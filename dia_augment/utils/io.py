@@ -23,17 +23,8 @@ from safetensors.torch import load_file, save_file
 
 from dia_augment.errors import CheckpointError, InputError, MissingCheckpointError
 
-__all__ = [
-    "atomic_open",
-    "atomic_write_json",
-    "atomic_save_tensors",
-    "load_tensors",
-    "read_json",
-    "check_fields",
-    "JsonlLogger",
-    "CheckpointError",
-    "is_hub_id",
-]
+__all__ = ["atomic_open", "atomic_write_json", "atomic_save_tensors", "load_tensors", "read_json", "check_fields",
+           "JsonlLogger", "CheckpointError", "is_hub_id"]
 
 
 _UMASK = os.umask(0)
@@ -97,11 +88,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
         f.write("\n")
 
 
-def read_json(
-    path: str | os.PathLike,
-    what: str = "file",
-    fields: Mapping[str, type | tuple[type, ...]] | None = None,
-) -> Any:
+def read_json(path: str | os.PathLike, what: str = "file",
+              fields: Mapping[str, type | tuple[type, ...]] | None = None) -> Any:
     """Read a JSON file, raising :class:`CheckpointError` naming the file when it is missing or corrupt.
 
     Args:
@@ -145,34 +133,28 @@ def check_fields(data: Any, fields: Mapping[str, type | tuple[type, ...]], where
     if missing:
         raise CheckpointError(f"{where} is missing the field(s) {missing} (it has {sorted(data)})")
     for name, kind in fields.items():
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if float in kinds:
-            kinds = (*kinds, int)
+        declared = kind if isinstance(kind, tuple) else (kind,)
+        kinds = (*declared, int) if float in declared else declared
         value = data[name]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            expected = " or ".join(k.__name__ for k in declared)
             raise CheckpointError(f"{where}: field {name!r} must be {expected}; got {type(value).__name__} {value!r}")
     return data
 
 
-def atomic_save_tensors(
-    tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
-) -> None:
+def atomic_save_tensors(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike,
+                        metadata: Mapping[str, str] | None = None) -> None:
     """Save a flat dict of tensors as safetensors, atomically.
 
     Tensors are made contiguous and moved to CPU; shared storage is cloned.
     """
     with _temp_beside(Path(path)) as tmp:
-        save_file(
-            {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()},
-            tmp,
-            metadata=dict(metadata) if metadata else None,
-        )
+        save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, tmp,
+                  metadata=dict(metadata) if metadata else None)
 
 
-def load_tensors(
-    path: str | os.PathLike, what: str = "checkpoint", keys: Iterable[str] | None = None
-) -> dict[str, torch.Tensor]:
+def load_tensors(path: str | os.PathLike, what: str = "checkpoint",
+                 keys: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
     """Load a safetensors file, raising :class:`CheckpointError` that names the file on any problem.
 
     Args:
@@ -227,9 +209,3 @@ class JsonlLogger:
 
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> JsonlLogger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

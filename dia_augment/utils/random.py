@@ -24,9 +24,8 @@ __all__ = ["make_generator", "derive_seed", "derived_generator", "draw_steps", "
 STEP_CURRICULA = ("uniform", "beta_by_epoch", "beta_by_epoch_reversed", "beta_skewed", "beta_skewed_reversed")
 
 
-def make_generator(
-    generator: torch.Generator | int | None, device: torch.device | str = "cpu"
-) -> torch.Generator | None:
+def make_generator(generator: torch.Generator | int | None,
+                   device: torch.device | str = "cpu") -> torch.Generator | None:
     """Return a ``torch.Generator`` from a generator, a seed, or ``None`` (the global RNG).
 
     Examples:
@@ -62,13 +61,8 @@ def derived_generator(seed: int, tag: str, device: torch.device | str = "cpu") -
     return torch.Generator(device=device).manual_seed(derive_seed(seed, tag))
 
 
-def draw_steps(
-    count: int,
-    step_range: tuple[int, int],
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    beta: tuple[float, float] | None = None,
-) -> Tensor:
+def draw_steps(count: int, step_range: tuple[int, int], generator: torch.Generator | None = None,
+               device: torch.device | str | None = None, beta: tuple[float, float] | None = None) -> Tensor:
     """Draw ``count`` diffusion steps from the half-open ``step_range``, as int64.
 
     Uniformly by default; with ``beta = (a, b)``, as the paper's code draws them under a Beta
