@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dia_augment.errors import InputError, InputTypeError
-from dia_augment.utils.checks import check_images
+from dia_augment.errors import InputError
+from dia_augment.utils.checks import check_images, check_steps
 
 __all__ = ["NUM_SHIFTS", "SHIFT_KINDS", "rotate", "cutperm", "shift_transform", "expand_shifts"]
 
@@ -26,21 +26,9 @@ SHIFT_KINDS = ("rotation", "cutperm")
 
 
 def _check_k(k: int | Tensor, batch_size: int) -> int | Tensor:
-    """Validate ``k``: an int or a ``(B,)`` integer tensor, values in ``[0, 4)``."""
-    if isinstance(k, bool) or not isinstance(k, (int, Tensor)):
-        raise InputTypeError(f"k must be an int or a (B,) integer tensor; got {type(k).__name__}")
-    if isinstance(k, int):
-        if not 0 <= k < NUM_SHIFTS:
-            raise InputError(f"k = {k} is outside [0, {NUM_SHIFTS})")
-        return k
-    if k.is_floating_point() or k.is_complex() or k.dtype == torch.bool:
-        raise InputTypeError(f"k must hold integer shifts; got dtype {k.dtype}")
-    if k.ndim != 1 or k.shape[0] != batch_size:
-        raise InputError(f"k must be an int or a ({batch_size},) tensor; got shape {tuple(k.shape)}")
-    lo, hi = torch.stack([k.min(), k.max()]).tolist()
-    if lo < 0 or hi >= NUM_SHIFTS:
-        raise InputError(f"k has values in [{lo}, {hi}], outside [0, {NUM_SHIFTS})")
-    return k.long()
+    """Validate ``k``: an int (kept as it is) or a ``(B,)`` integer tensor, values in ``[0, 4)``."""
+    checked = check_steps(k, batch_size, NUM_SHIFTS, "k", unit="shifts")
+    return k if isinstance(k, int) else checked
 
 
 def _rotate_all(images: Tensor, k: int) -> Tensor:

@@ -33,13 +33,8 @@ def random_hflip(images: Tensor, generator: torch.Generator | None = None) -> Te
     return torch.where(flip.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images)
 
 
-def shifted_views(
-    images: Tensor,
-    kind: str = "rotation",
-    num_shifts: int = NUM_SHIFTS,
-    generator: torch.Generator | None = None,
-    flip: bool = True,
-) -> Tensor:
+def shifted_views(images: Tensor, kind: str = "rotation", num_shifts: int = NUM_SHIFTS,
+                  generator: torch.Generator | None = None, flip: bool = True) -> Tensor:
     r"""One view of a batch: each image randomly h-flipped (``flip``), then its ``num_shifts`` shifted copies.
 
     The flip is drawn once per image and shared by its shifted copies; rows are shift-major
