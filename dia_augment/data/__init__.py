@@ -1,7 +1,8 @@
-"""One-class data: image folders, CSV manifests, DICOM and NIfTI, MedMNIST files, the paper's data sets, and a generated default set."""
+"""One-class data: image folders, CSV manifests, DICOM and NIfTI, MedMNIST files, the paper's data sets, and a generated default set; contaminated training sets."""
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData, OneClassDataset
 from dia_augment.data.arguments import add_data_arguments, data_kwargs
+from dia_augment.data.contamination import check_contamination_ratio, contaminated_indices, contamination_count
 from dia_augment.data.decode import (
     IMAGE_EXTENSIONS,
     READABLE_EXTENSIONS,
@@ -37,6 +38,9 @@ __all__ = [
     "OneClassDataset",
     "add_data_arguments",
     "data_kwargs",
+    "check_contamination_ratio",
+    "contaminated_indices",
+    "contamination_count",
     "IMAGE_EXTENSIONS",
     "READABLE_EXTENSIONS",
     "check_output_format",

@@ -122,28 +122,34 @@ class OneClassDataset(Dataset):
         index = index % len(self)
         return self.load_image(index), int(self.labels[index])
 
-    def to_data(self, progress: bool | None = None) -> OneClassData:
-        """Load every item into one :class:`OneClassData`.
+    def to_data(self, progress: bool | None = None, indices: Tensor | None = None) -> OneClassData:
+        """Load every item, or the items ``indices`` in that order, into one :class:`OneClassData`.
 
         Args:
             progress: show a progress bar (``None``: only on a terminal).
+            indices: the items to load (int64); ``None`` loads them all.
+
+        Shape:
+            - indices: :math:`(M,)`
 
         Raises:
-            ValueError: the dataset is empty, or the images differ in size or channels
+            ValueError: nothing to load, or the images differ in size or channels
                 (pass ``image_size`` / ``channels``).
         """
-        if len(self) == 0:
+        chosen = torch.arange(len(self)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
+        if len(chosen) == 0:
             raise DataError(f"{type(self).__name__} is empty: nothing to load")
         images: list[Tensor] = []
         disable = None if progress is None else not progress
-        for i in tqdm(range(len(self)), desc="loading images", disable=disable, leave=False):
+        for i in tqdm(chosen.tolist(), desc="loading images", disable=disable, leave=False):
             image = self.load_image(i)
             if images and image.shape != images[0].shape:
+                first = int(chosen[0])
                 raise DataError(
-                    f"item {i} has shape {tuple(image.shape)} but item 0 has {tuple(images[0].shape)}: "
+                    f"item {i} has shape {tuple(image.shape)} but item {first} has {tuple(images[0].shape)}: "
                     "pass image_size and channels to bring every image to one size"
                 )
             images.append(image)
         return OneClassData(
-            torch.stack(images), self.labels.clone(), self.classes.clone(), list(self.class_names), self.normal_class
+            torch.stack(images), self.labels[chosen], self.classes[chosen], list(self.class_names), self.normal_class
         )

@@ -28,6 +28,9 @@ lesions at all.
 Default sizes: train 600 normal images; test 200 normal and 200 anomalous images (normal
 first), 64 x 64 RGB. The train images, the normal test images and the anomalies' clean versions
 come from three independent streams seeded from ``seed``, so no image is shared between splits.
+The anomalies of a contaminated training set (``load_one_class(..., contamination_ratio=r)``,
+:mod:`dia_augment.data.contamination`) come from two more (their clean versions, their lesions):
+``make_embedded_anomalies(..., split="train")``, never test images.
 """
 
 from __future__ import annotations
@@ -310,12 +313,15 @@ def make_embedded_anomalies(
     seed: int = 0,
     lesion_sigma: tuple[float, float] | None = None,
     lesion_opacity: tuple[float, float] = LESION_OPACITY,
+    split: str = "test",
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The anomalous test images of the embedded set, with their clean versions and lesion masks.
+    """The anomalous images of a split of the embedded set, with their clean versions and lesion masks.
 
     :func:`make_embedded_dataset` with ``split="test"`` and the same ``seed``, ``image_size``
     and lesion options uses exactly these anomalous images: these are its twins (clean, with
-    lesions) and their masks, for the lesion probe.
+    lesions) and their masks, for the lesion probe. With ``split="train"`` they are the
+    anomalies of a contaminated training set (:mod:`dia_augment.data.contamination`), drawn
+    from streams of their own: never a test image.
 
     Args:
         num: the number of twins.
@@ -323,6 +329,7 @@ def make_embedded_anomalies(
         seed: the data set's seed.
         lesion_sigma: the lesions' standard deviation range in pixels (see :func:`add_lesions`).
         lesion_opacity: the lesions' opacity (contrast) range.
+        split: ``"test"`` or ``"train"``: the split whose anomalies these are.
 
     Returns:
         ``(clean, anomalous, mask)``.
@@ -336,11 +343,13 @@ def make_embedded_anomalies(
         >>> torch.equal(clean * ~mask, sick * ~mask)
         True
     """
+    if split not in EMBEDDED_SIZES:
+        raise ConfigError(f"split must be one of {sorted(EMBEDDED_SIZES)}; got {split!r}")
     _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
-    clean = render_fundus(num, image_size, generator=derive_seed(seed, "embedded", "test", "anomaly-clean"))
+    clean = render_fundus(num, image_size, generator=derive_seed(seed, "embedded", split, "anomaly-clean"))
     anomalous, mask = add_lesions(
         clean,
-        generator=derive_seed(seed, "embedded", "test", "lesions"),
+        generator=derive_seed(seed, "embedded", split, "lesions"),
         lesion_sigma=lesion_sigma,
         lesion_opacity=lesion_opacity,
     )

@@ -85,12 +85,15 @@ def seeded_split_files(
     train_fraction: float,
     seed: int,
     groups: Mapping[Path, str] | None = None,
+    train_anomalies: bool = False,
 ) -> tuple[list[Path], list[str]]:
     """The files (and their class names) of a seeded one-class split; see :mod:`dia_augment.data.split`.
 
-    ``train`` holds the train share of the normal classes; ``test`` the test share of every class.
+    ``train`` holds the train share of the normal classes (of every class with
+    ``train_anomalies``, for a contaminated training set); ``test`` the test share of every class.
     Without ``groups`` each class is split on its own; with ``groups`` (the group of every file)
-    the split is drawn over the groups, for all classes at once.
+    the split is drawn over the groups, for all classes at once. Which files are train or test
+    does not depend on ``train_anomalies``.
     """
     if groups is not None:
         if split not in ("train", "test"):
@@ -98,12 +101,12 @@ def seeded_split_files(
         pairs = [(path, name) for name, class_files in files.items() for path in class_files]
         train, test = split_groups([groups[path] for path, _ in pairs], train_fraction, seed)
         chosen = [pairs[i] for i in (train if split == "train" else test)]
-        chosen = [(path, name) for path, name in chosen if split == "test" or name in normal_classes]
+        chosen = [(path, name) for path, name in chosen if split == "test" or train_anomalies or name in normal_classes]
         return [path for path, _ in chosen], [name for _, name in chosen]
     paths: list[Path] = []
     names: list[str] = []
     for name, class_files in files.items():
-        if split == "train" and name not in normal_classes:
+        if split == "train" and not train_anomalies and name not in normal_classes:
             continue
         chosen = split_class(class_files, split, train_fraction, seed, name)
         paths += chosen
@@ -205,6 +208,9 @@ class OneClassImageFolder(OneClassImageFiles):
             relative to its class folder (see :func:`~dia_augment.data.split.file_groups`): the
             classes layout is then split by group, so that no group is in train and test.
         read_options: the window and NIfTI slicing of DICOM and NIfTI files.
+        train_anomalies: the train split also holds the anomalous classes' training images
+            (target 1), from which a contaminated training set is drawn
+            (:mod:`dia_augment.data.contamination`).
 
     Raises:
         FileNotFoundError: ``root`` (or the split folder) does not exist.
@@ -237,6 +243,7 @@ class OneClassImageFolder(OneClassImageFiles):
         layout: str = "auto",
         group_by: str | None = None,
         read_options: ReadOptions | None = None,
+        train_anomalies: bool = False,
     ) -> None:
         root = _check_dir(Path(root), "data folder")
         normal_classes = _as_names(normal_class)
@@ -273,9 +280,11 @@ class OneClassImageFolder(OneClassImageFiles):
                 relative = [(p, p.relative_to(root / name).as_posix()) for name, fs in files.items() for p in fs]
                 found = file_groups([r for _, r in relative], group_by, where=str(root), paths=[p for p, _ in relative])
                 groups = {p: g for (p, _), g in zip(relative, found)}
-            paths, names = seeded_split_files(files, split, normal_classes, train_fraction, seed, groups)
+            paths, names = seeded_split_files(
+                files, split, normal_classes, train_fraction, seed, groups, train_anomalies
+            )
         else:
-            chosen = {c: fs for c, fs in files.items() if split != "train" or c in normal_classes}
+            chosen = {c: fs for c, fs in files.items() if split != "train" or train_anomalies or c in normal_classes}
             paths = [p for fs in chosen.values() for p in fs]
             names = [c for c, fs in chosen.items() for _ in fs]
         self.root = root

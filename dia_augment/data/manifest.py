@@ -131,6 +131,8 @@ class OneClassManifest(OneClassImageFiles):
             (see :func:`~dia_augment.data.split.file_groups`); ``None`` uses the ``group``
             column when there is one.
         read_options: the window and NIfTI slicing of DICOM and NIfTI files.
+        train_anomalies: the train split also holds the anomalous rows' files (target 1), from
+            which a contaminated training set is drawn (:mod:`dia_augment.data.contamination`).
 
     Attributes:
         groups: each item's group, or ``None`` when the split is not grouped.
@@ -163,6 +165,7 @@ class OneClassManifest(OneClassImageFiles):
         seed: int = 0,
         group_by: str | None = None,
         read_options: ReadOptions | None = None,
+        train_anomalies: bool = False,
     ) -> None:
         table = read_manifest(manifest)
         normal_classes = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
@@ -182,14 +185,16 @@ class OneClassManifest(OneClassImageFiles):
             _check_official_split(table, groups)
             chosen = [
                 (p, c) for p, c, s in zip(table.paths, table.labels, table.columns["split"])
-                if s == split and (split != "train" or c in normal_classes)
+                if s == split and (split != "train" or train_anomalies or c in normal_classes)
             ]
             paths, names = [p for p, _ in chosen], [c for _, c in chosen]
         else:
             files: dict[str, list[Path]] = {c: [] for c in class_names}
             for p, c in zip(table.paths, table.labels):
                 files[c].append(p)
-            paths, names = seeded_split_files(files, split, normal_classes, train_fraction, seed, group_of)
+            paths, names = seeded_split_files(
+                files, split, normal_classes, train_fraction, seed, group_of, train_anomalies
+            )
         self.manifest = table.file
         self.split = split
         super().__init__(paths, names, class_names, normal_classes, image_size, channels, read_options)

@@ -44,7 +44,8 @@ class MedMNISTOneClass(OneClassDataset):
 
     The file holds ``{train,val,test}_images`` (uint8, ``(N, H, W)`` or ``(N, H, W, 3)``) and
     ``{train,val,test}_labels`` (``(N, 1)``). ``split="train"`` gives the images of the train
-    split whose label is in ``normal_labels``; ``"val"`` and ``"test"`` give the whole split.
+    split whose label is in ``normal_labels`` (the whole train split with ``train_anomalies``);
+    ``"val"`` and ``"test"`` give the whole split.
     Only the requested split is read; images stay uint8 in memory and are converted per item.
 
     Args:
@@ -56,6 +57,8 @@ class MedMNISTOneClass(OneClassDataset):
         channels: 1 or 3, or ``None`` to keep the file's channels.
         class_names: one name per label; ``None`` takes them from :data:`MEDMNIST_KNOWN`, else
             ``"0"``, ``"1"``, ...
+        train_anomalies: the train split also holds the images of the other labels (target 1),
+            from which a contaminated training set is drawn (:mod:`dia_augment.data.contamination`).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -81,6 +84,7 @@ class MedMNISTOneClass(OneClassDataset):
         image_size: int | None = None,
         channels: int | None = None,
         class_names: Sequence[str] | None = None,
+        train_anomalies: bool = False,
     ) -> None:
         path = Path(path)
         if split not in MEDMNIST_SPLITS:
@@ -104,7 +108,7 @@ class MedMNISTOneClass(OneClassDataset):
         bad = [n for n in normal_labels if not 0 <= n < len(class_names)]
         if bad:
             raise ConfigError(f"normal labels {bad} are not labels of {path.name} (0 to {len(class_names) - 1})")
-        if split == "train":
+        if split == "train" and not train_anomalies:
             keep = np.isin(labels, normal_labels)
             images, labels = images[keep], labels[keep]
         self.path = path

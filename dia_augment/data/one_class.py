@@ -6,9 +6,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dia_augment.data.container import OneClassData, OneClassDataset
+import torch
+
+from dia_augment.data.container import ANOMALY, OneClassData, OneClassDataset
+from dia_augment.data.contamination import check_contamination_ratio, contaminated_indices, contamination_count
 from dia_augment.data.decode import convert_channels
-from dia_augment.data.embedded import EMBEDDED_CLASS_NAMES, make_embedded_dataset
+from dia_augment.data.embedded import EMBEDDED_CLASS_NAMES, make_embedded_anomalies, make_embedded_dataset
 from dia_augment.data.folder import OneClassImageFolder, scan_class_folders
 from dia_augment.data.manifest import OneClassManifest
 from dia_augment.data.medical import ReadOptions
@@ -52,6 +55,7 @@ def open_one_class(
     window: str | tuple[float, float] | None = None,
     slice_axis: int = 2,
     slices: tuple[int | None, int | None] | None = None,
+    train_anomalies: bool = False,
 ) -> OneClassDataset:
     """Open a file-backed one-class split as a lazy torch Dataset of ``(image, target)`` items.
 
@@ -79,6 +83,9 @@ def open_one_class(
             (the file's own, else min-max); see :mod:`dia_augment.data.window`.
         slice_axis: the axis along which NIfTI volumes are sliced into 2-D images.
         slices: ``(start, stop)``: keep the NIfTI slices ``range(start, stop)`` only.
+        train_anomalies: the train split also holds the anomalous images of the training split
+            (target 1), from which :func:`load_one_class` draws a contaminated training set; the
+            other splits hold them anyway.
 
     Raises:
         FileNotFoundError: the source does not exist.
@@ -99,7 +106,9 @@ def open_one_class(
     options = ReadOptions(window, slice_axis, slices)
     if parsed.kind == "recipe":
         name, root = parsed.name, parsed.location
-        dataset = RECIPES[name].open(Path(root), split, image_size, channels, train_fraction, seed, group_by)
+        dataset = RECIPES[name].open(
+            Path(root), split, image_size, channels, train_fraction, seed, group_by, train_anomalies
+        )
         if normal_class is not None:
             wanted = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
             if set(wanted) != set(dataset.normal_classes) and wanted != (dataset.normal_class,):
@@ -118,18 +127,23 @@ def open_one_class(
     if parsed.kind == "manifest":
         if normal_class is None:
             raise ConfigError(f"normal_class is needed for the manifest {path} (one of its labels)")
-        return OneClassManifest(path, split, normal_class, image_size, channels, train_fraction, seed, group_by, options)
+        return OneClassManifest(
+            path, split, normal_class, image_size, channels, train_fraction, seed, group_by, options, train_anomalies
+        )
     if path.is_file():
         if parsed.kind != "npz":
             raise InputError(f"data source {path} is a file but not a MedMNIST .npz or a .csv manifest; expected {describe_sources()}")
-        return MedMNISTOneClass(path, split, _medmnist_labels(path, normal_class), image_size, channels)
+        return MedMNISTOneClass(
+            path, split, _medmnist_labels(path, normal_class), image_size, channels, train_anomalies=train_anomalies
+        )
     if normal_class is None:
         has_splits = (path / "train").is_dir() and (path / "test").is_dir()
         folders = [path / "train", path / "test"] if has_splits else [path]
         found = sorted({c for folder in folders for c in scan_class_folders(folder)})
         raise ConfigError(f"normal_class is needed for the folder {path}; classes found: {found}")
     return OneClassImageFolder(
-        path, split, normal_class, image_size, channels, train_fraction, seed, group_by=group_by, read_options=options
+        path, split, normal_class, image_size, channels, train_fraction, seed, group_by=group_by, read_options=options,
+        train_anomalies=train_anomalies,
     )
 
 
@@ -146,8 +160,13 @@ def load_one_class(
     window: str | tuple[float, float] | None = None,
     slice_axis: int = 2,
     slices: tuple[int | None, int | None] | None = None,
+    contamination_ratio: float = 0.0,
 ) -> OneClassData:
     """Load a one-class split into memory: normal images only for ``"train"``, normal and anomalous for ``"test"``.
+
+    With ``contamination_ratio`` r > 0 the training set is contaminated as in the reference code:
+    ``int(r * n / (1 - r))`` anomalous images of the training split, drawn with the seed, follow
+    its ``n`` normal images (labels 1; see :mod:`dia_augment.data.contamination`).
 
     Sources:
 
@@ -175,15 +194,29 @@ def load_one_class(
         window: the intensity window of DICOM and NIfTI files; see :func:`open_one_class`.
         slice_axis: the NIfTI slicing axis.
         slices: ``(start, stop)``: the NIfTI slices to keep.
+        contamination_ratio: the share of anomalies in the training set, in ``[0, 1)``; only for
+            ``split="train"`` (the test split is never changed). The draw is seeded with ``seed``.
 
     Returns:
         :class:`~dia_augment.data.container.OneClassData`.
+
+    Raises:
+        ConfigError: a ``contamination_ratio`` outside ``[0, 1)``, or above 0 for another split than train.
+        DataError: contamination asked of a source whose training split holds too few anomalous
+            images (the message says how many it holds).
 
     Examples:
         >>> data = load_one_class("embedded", "test", image_size=16, channels=1)
         >>> data.images.shape, data.counts()
         (torch.Size([400, 1, 16, 16]), {'normal': 200, 'lesions': 200})
+        >>> load_one_class("embedded", "train", image_size=16, contamination_ratio=0.2).counts()
+        {'normal': 600, 'lesions': 150}
     """
+    ratio = check_contamination_ratio(contamination_ratio)
+    if ratio and split != "train":
+        raise ConfigError(
+            f"contamination_ratio applies to the train split only (the {split} split is never changed); got {ratio}"
+        )
     if parse_source(source).kind == "embedded":
         if group_by is not None:
             raise ConfigError(f"the '{EMBEDDED}' data set has no patients: group_by does not apply")
@@ -191,11 +224,19 @@ def load_one_class(
             raise ConfigError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
         if channels not in (None, 1, 3):
             raise ConfigError(f"channels must be 1, 3 or None; got {channels!r}")
-        data = make_embedded_dataset(split, image_size or _EMBEDDED_DEFAULT_SIZE, seed)
+        size = image_size or _EMBEDDED_DEFAULT_SIZE
+        data = make_embedded_dataset(split, size, seed)
+        if ratio:
+            anomalies = make_embedded_anomalies(contamination_count(ratio, len(data)), size, seed, split="train")[1]
+            labels = torch.cat([data.labels, torch.full((len(anomalies),), ANOMALY)])
+            images = torch.cat([data.images, anomalies])
+            data = OneClassData(images, labels, labels.clone(), data.class_names, data.normal_class)
         if channels is not None:
             data.images = convert_channels(data.images, channels)
         return data
     dataset = open_one_class(
-        source, split, normal_class, image_size, channels, seed, train_fraction, group_by, window, slice_axis, slices
+        source, split, normal_class, image_size, channels, seed, train_fraction, group_by, window, slice_axis, slices,
+        train_anomalies=bool(ratio),
     )
-    return dataset.to_data(progress)
+    indices = contaminated_indices(dataset.labels, ratio, seed, where=os.fspath(source)) if ratio else None
+    return dataset.to_data(progress, indices)

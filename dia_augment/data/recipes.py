@@ -90,6 +90,7 @@ def sarscov2(
     train_fraction: float = 0.8,
     seed: int = 0,
     group_by: str | None = None,
+    train_anomalies: bool = False,
 ) -> OneClassImageFolder:
     """SARS-CoV-2 CT (Soares et al. 2020): normal = ``non-COVID``, anomaly = ``COVID``; seeded split.
 
@@ -102,6 +103,8 @@ def sarscov2(
         seed: the split seed.
         group_by: a regular expression giving each file's patient (see
             :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
+        train_anomalies: the train split also holds the anomalous classes' training images
+            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -119,7 +122,8 @@ def sarscov2(
     if group_by is None:
         warn_per_image_split("SARS-CoV-2 CT", "it holds several CT slices per patient and its file names carry no patient id")
     return OneClassImageFolder(
-        root, split, "non-COVID", image_size, channels, train_fraction, seed, layout="classes", group_by=group_by
+        root, split, "non-COVID", image_size, channels, train_fraction, seed, layout="classes", group_by=group_by,
+        train_anomalies=train_anomalies,
     )
 
 
@@ -131,6 +135,7 @@ def aptos2019(
     train_fraction: float = 0.8,
     seed: int = 0,
     group_by: str | None = None,
+    train_anomalies: bool = False,
 ) -> OneClassImageFiles:
     """APTOS 2019 blindness detection: normal = grade 0 (no DR), anomaly = grades 1 to 4; seeded split.
 
@@ -146,6 +151,8 @@ def aptos2019(
         seed: the split seed.
         group_by: a regular expression giving each file's patient (see
             :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
+        train_anomalies: the train split also holds the anomalous classes' training images
+            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Raises:
         FileNotFoundError: ``train.csv`` or ``train_images/`` is missing.
@@ -189,7 +196,9 @@ def aptos2019(
     if group_by is not None:
         every = [p for files in by_grade.values() for p in files]
         groups = dict(zip(every, file_groups([p.name for p in every], group_by, where=str(table))))
-    paths, names = seeded_split_files(by_grade, split, (APTOS_CLASS_NAMES[0],), train_fraction, seed, groups)
+    paths, names = seeded_split_files(
+        by_grade, split, (APTOS_CLASS_NAMES[0],), train_fraction, seed, groups, train_anomalies
+    )
     return OneClassImageFiles(paths, names, APTOS_CLASS_NAMES, (APTOS_CLASS_NAMES[0],), image_size, channels)
 
 
@@ -214,6 +223,7 @@ def kermany_oct(
     train_fraction: float = 0.8,
     seed: int = 0,
     group_by: str | None = None,
+    train_anomalies: bool = False,
 ) -> OneClassImageFolder:
     """Kermany retinal OCT: normal = ``NORMAL``, anomaly = ``CNV``, ``DME``, ``DRUSEN``; official split.
 
@@ -226,6 +236,8 @@ def kermany_oct(
         split: ``"train"`` (normal only), ``"test"`` or ``"val"`` (when present).
         image_size: side of the square output, or ``None`` to keep the files' size.
         channels: 1 or 3, or ``None`` to keep the files' channels.
+        train_anomalies: the train split also holds the anomalous classes' training images
+            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -241,7 +253,9 @@ def kermany_oct(
     if group_by is not None:
         raise ConfigError("Kermany OCT comes with its own train / test split: group_by does not apply")
     base = _kermany_root(Path(root))
-    return OneClassImageFolder(base, split, "NORMAL", image_size, channels, layout="splits")
+    return OneClassImageFolder(
+        base, split, "NORMAL", image_size, channels, layout="splits", train_anomalies=train_anomalies
+    )
 
 
 def kvasir(
@@ -252,6 +266,7 @@ def kvasir(
     train_fraction: float = 0.8,
     seed: int = 0,
     group_by: str | None = None,
+    train_anomalies: bool = False,
 ) -> OneClassImageFolder:
     """Kvasir v2: normal = the three ``normal-*`` landmark classes together, anomaly = the other five; seeded split.
 
@@ -267,6 +282,8 @@ def kvasir(
         seed: the split seed.
         group_by: a regular expression giving each file's patient (see
             :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
+        train_anomalies: the train split also holds the anomalous classes' training images
+            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -285,7 +302,7 @@ def kvasir(
     _require_folders(root, KVASIR_NORMAL_CLASSES, "Kvasir v2")
     return OneClassImageFolder(
         root, split, KVASIR_NORMAL_CLASSES, image_size, channels, train_fraction, seed, layout="classes",
-        group_by=group_by,
+        group_by=group_by, train_anomalies=train_anomalies,
     )
 
 
