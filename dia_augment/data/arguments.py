@@ -1,11 +1,12 @@
 """The command-line options of the data sources, shared by every command that reads ``--data``.
 
 A command adds them with :func:`add_data_arguments` and passes :func:`data_kwargs` of its parsed
-arguments to :func:`~dia_augment.data.load_one_class`::
+arguments, for the split it loads, to :func:`~dia_augment.data.load_one_class`::
 
     add_data_arguments(parser)
     ...
-    data = load_one_class(args.data, "train", args.normal_class, **data_kwargs(args))
+    train = load_one_class(args.data, "train", args.normal_class, **data_kwargs(args))
+    test = load_one_class(args.data, "test", args.normal_class, **data_kwargs(args, "test"))
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dia_augment.data.contamination import check_contamination_ratio
 from dia_augment.data.window import WINDOW_PRESETS, parse_window
 
 __all__ = ["add_data_arguments", "data_kwargs", "parse_slices"]
@@ -42,16 +44,25 @@ def _window(text: str) -> str:
     return text
 
 
+def _ratio(text: str) -> float:
+    try:
+        return check_contamination_ratio(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--group-by``, ``--window``, ``--slice-axis`` and ``--slices`` to ``parser``.
+    """Add ``--group-by``, ``--window``, ``--slice-axis``, ``--slices`` and ``--contamination-ratio`` to ``parser``.
 
     Examples:
         >>> parser = argparse.ArgumentParser()
         >>> add_data_arguments(parser)
         >>> data_kwargs(parser.parse_args(["--group-by", "patient", "--window", "lung", "--slices", "5:"]))
         {'group_by': 'patient', 'window': 'lung', 'slice_axis': 2, 'slices': (5, None)}
+        >>> data_kwargs(parser.parse_args(["--contamination-ratio", "0.1"]))["contamination_ratio"]
+        0.1
     """
-    group = parser.add_argument_group("data splitting and medical formats")
+    group = parser.add_argument_group("data splitting, contamination and medical formats")
     group.add_argument(
         "--group-by",
         default=None,
@@ -70,8 +81,33 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--slices", type=parse_slices, default=None, metavar="START:STOP", help="keep these NIfTI slices only (default all; write --slices=-4: for a negative start)"
     )
+    group.add_argument(
+        "--contamination-ratio",
+        type=_ratio,
+        default=0.0,
+        metavar="R",
+        help="mix anomalies into the training set: int(R n / (1 - R)) anomalous images of the training split, "
+        "drawn with --data-seed, join its n normal ones (R in [0, 1); the test split is never changed)",
+    )
 
 
-def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The :func:`~dia_augment.data.load_one_class` keyword arguments of the options :func:`add_data_arguments` adds."""
-    return {"group_by": args.group_by, "window": args.window, "slice_axis": args.slice_axis, "slices": args.slices}
+def data_kwargs(args: argparse.Namespace, split: str = "train") -> dict[str, Any]:
+    """The :func:`~dia_augment.data.load_one_class` keyword arguments of the options :func:`add_data_arguments` adds.
+
+    ``contamination_ratio`` is among them for the train split only, and only when it is not 0.
+
+    Args:
+        args: the parsed arguments.
+        split: the split the arguments are for.
+
+    Examples:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_data_arguments(parser)
+        >>> args = parser.parse_args(["--contamination-ratio", "0.2"])
+        >>> data_kwargs(args)["contamination_ratio"], "contamination_ratio" in data_kwargs(args, "test")
+        (0.2, False)
+    """
+    kwargs = {"group_by": args.group_by, "window": args.window, "slice_axis": args.slice_axis, "slices": args.slices}
+    if split == "train" and args.contamination_ratio:
+        kwargs["contamination_ratio"] = args.contamination_ratio
+    return kwargs
