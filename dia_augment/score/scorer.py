@@ -20,6 +20,16 @@ The ``shift`` score has no fallback and raises.
 Randomness: :meth:`CSIScorer.fit` and :meth:`CSIScorer.score` each start a fresh generator from
 ``seed``, so the same images, in the same order, with the same ``batch_size`` always give the
 same result. Per batch, the draws happen sample by sample: flips, then the augmentation.
+
+Several processes (``accelerate launch`` / ``torchrun``, ``torch.distributed`` initialised): every
+process passes the same images; each runs the model on its share of the batches (consecutive
+batches, the first processes taking one more when they do not divide evenly) and the features are
+gathered in order, so every process holds the statistics of all images. A process first replays
+the flips and augmentations of the batches before its share without the model (a few percent of a
+batch's time), so its draws are those of one process: the features, and the scores, are the
+single process's, up to the last bits of floating-point summation. :meth:`CSIScorer.score` then
+splits the test rows of the similarity search across the processes and gathers the scores. On one
+process nothing of this runs.
 """
 
 from __future__ import annotations
@@ -101,6 +111,51 @@ def _iter_batches(images: Images, batch_size: int) -> tuple[int, Iterator[Tensor
             yield check_images(torch.stack(items), name=f"dataset images {start}..{start + len(items) - 1}")
 
     return n, batches()
+
+
+def _row_shares(n: int, world: int) -> list[tuple[int, int]]:
+    """``[first, last)`` of each process's consecutive share of ``n`` items (the first ones one longer).
+
+    Examples:
+        >>> _row_shares(5, 2), _row_shares(1, 3)
+        ([(0, 3), (3, 5)], [(0, 1), (1, 1), (1, 1)])
+    """
+    size, extra = divmod(n, world)
+    bounds = [r * size + min(r, extra) for r in range(world + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _batch_shares(n: int, batch_size: int, world: int) -> list[tuple[int, int]]:
+    """``[first, last)`` batch indices of each process's share of the ``ceil(n / batch_size)`` batches."""
+    return _row_shares(-(-n // batch_size), world)
+
+
+def _gather_rows(rows: Tensor, counts: list[int]) -> Tensor:
+    """Concatenate every process's ``rows`` in rank order, ``counts[r]`` of them from process ``r``.
+
+    The processes may hold different numbers of rows (the trailing shape must agree): each pads its
+    rows to ``max(counts)`` for the all-gather, and the padding is dropped. On one process, ``rows``.
+
+    Args:
+        rows: this process's rows.
+        counts: the number of rows of every process, the same list on all of them.
+
+    Shape:
+        - rows: :math:`(counts[rank], *)`
+        - output: :math:`(\\sum counts, *)`
+
+    Examples:
+        >>> _gather_rows(torch.arange(3), [3]).tolist()
+        [0, 1, 2]
+    """
+    if len(counts) == 1:
+        return rows
+    from dia_augment.train.distributed import all_gather_no_grad
+
+    padded = rows.new_zeros((max(counts), *rows.shape[1:]))
+    padded[: rows.shape[0]] = rows
+    parts = all_gather_no_grad(padded).split(max(counts))
+    return torch.cat([part[:count] for part, count in zip(parts, counts)])
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -287,7 +342,8 @@ class CSIScorer:
                 (``mean_k w_shi_k * l_k(x)``, the shift-logit term alone).
 
         Returns:
-            :math:`(M,)` float32 scores on CPU.
+            :math:`(M,)` float32 scores on CPU (on several processes, each scores its share of the
+            test images and every process returns all M scores).
         """
         used, note = self.resolve_method(method)
         if note is not None:
@@ -300,18 +356,31 @@ class CSIScorer:
                 f"the model's projection size {features.shape[-1]} differs from the fitted statistics' "
                 f"{train_features.shape[-1]}: score with the model the scorer was fitted with"
             )
-        if method == "simclr":
-            return simclr_score(train_features[0], features[0], self.chunk_size)
-        if method == "shift":
-            return shift_score(train_logits, logits)
-        return csi_score(train_features, train_logits, features, logits, self.chunk_size)
+        from dia_augment.train.distributed import rank, world_size
+
+        shares = _row_shares(features.shape[1], world_size())
+        first, last = shares[rank()]
+        if first == last:  # more processes than test images: nothing to score here
+            scores = torch.zeros(0)
+        elif method == "simclr":
+            scores = simclr_score(train_features[0], features[0, first:last], self.chunk_size)
+        elif method == "shift":
+            scores = shift_score(train_logits, logits[:, first:last])
+        else:
+            scores = csi_score(train_features, train_logits, features[:, first:last], logits[:, first:last], self.chunk_size)
+        if len(shares) == 1:
+            return scores
+        device = _model_device(self.model)
+        return _gather_rows(scores.to(device), [b - a for a, b in shares]).cpu()
 
     # ----------------------------------------------------------------------------------------
     def extract_features(self, images: Images) -> tuple[Tensor, Tensor]:
         """The test-time averaged projections and shift logits of ``images``.
 
         Runs the model under ``torch.no_grad()`` in eval mode (its previous mode is restored),
-        from a fresh generator seeded with ``seed``.
+        from a fresh generator seeded with ``seed``. On several processes, each runs the model on
+        its share of the batches and every process returns the features of all images (see the
+        module's docstring).
 
         Args:
             images: :math:`(N, C, H, W)` float in ``[0, 1]``, or a Dataset.
@@ -320,22 +389,50 @@ class CSIScorer:
             ``(features, shift_logits)``: :math:`(K, N, D)` projections averaged over the
             samples (not normalised) and :math:`(K, N)` logits of class k for shift k, float32 on CPU.
         """
+        from dia_augment.train.distributed import rank, world_size
+
         n, batches = _iter_batches(images, self.batch_size)
         device = _model_device(self.model)
         generator = make_generator(self.seed, device)
+        shares = _batch_shares(n, self.batch_size, world_size())  # this process's batches: [first, last)
+        counts = [min(n, last * self.batch_size) - min(n, first * self.batch_size) for first, last in shares]
+        first, last = shares[rank()]
         was_training = self.model.training
         self.model.eval()
         features, logits = [], []
+        show = self.progress and rank() == 0
         try:
-            with torch.no_grad(), tqdm(total=n, desc="CSI features", unit="img", disable=not self.progress) as bar:
-                for batch in batches:
+            with torch.no_grad(), tqdm(total=counts[rank()], desc="CSI features", unit="img", disable=not show) as bar:
+                for index, batch in enumerate(batches):
+                    if index == last:
+                        break
+                    if index < first:  # another process's batch: only its draws, to stay in step
+                        self._replay_draws(batch.to(device), generator)
+                        continue
                     f, l = self._batch_features(batch.to(device), generator)
-                    features.append(f.cpu())
-                    logits.append(l.cpu())
+                    features.append(f)
+                    logits.append(l)
                     bar.update(batch.shape[0])
         finally:
             self.model.train(was_training)
-        return torch.cat(features, dim=1), torch.cat(logits, dim=1)
+        if len(shares) == 1:
+            return torch.cat(features, dim=1).cpu(), torch.cat(logits, dim=1).cpu()
+        return self._gathered(features, logits, counts, device)
+
+    def _gathered(
+        self, features: list[Tensor], logits: list[Tensor], counts: list[int], device: torch.device
+    ) -> tuple[Tensor, Tensor]:
+        """Every process's batch features and logits, concatenated along the images in rank order, on CPU."""
+        from dia_augment.train.distributed import all_gather_no_grad
+
+        k = self.num_shifts
+        # (rows, K, D + 1): the projections and the logit of each image side by side, one gather
+        local = [torch.cat([f.transpose(0, 1), l.transpose(0, 1).unsqueeze(-1)], dim=-1) for f, l in zip(features, logits)]
+        width = local[0].shape[-1] if local else 0
+        width = int(all_gather_no_grad(torch.tensor([width], device=device)).max())  # a process without a batch learns D
+        rows = torch.cat(local) if local else torch.zeros(0, k, width, device=device)
+        stats = _gather_rows(rows, counts).cpu()
+        return stats[..., :-1].transpose(0, 1).contiguous(), stats[..., -1].transpose(0, 1).contiguous()
 
     def _output_size(self, batch: Tensor) -> int:
         if self.image_size is not None:
@@ -355,17 +452,26 @@ class CSIScorer:
             self._default_augmentations[size] = SimCLRAugmentation(size, crop_scale=scale)
         return self._default_augmentations[size]
 
-    def _batch_features(self, batch: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _augmented_rows(self, batch: Tensor, generator: torch.Generator | None) -> Tensor:
+        """One test-time sample of a batch: flips, shifts, then the augmentation (the draws of one sample)."""
         from dia_augment.shift.views import shifted_views
 
+        augment = self._augmentation(self._output_size(batch))
+        return augment(shifted_views(batch, self.shift, self.num_shifts, generator, flip=self.hflip), generator=generator)
+
+    def _replay_draws(self, batch: Tensor, generator: torch.Generator | None) -> None:
+        """Advance ``generator`` as :meth:`_batch_features` does on ``batch``, without the model."""
+        for _ in range(self.num_samples):
+            self._augmented_rows(batch, generator)
+
+    def _batch_features(self, batch: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         b, k = batch.shape[0], self.num_shifts
         size = self._output_size(batch)
-        augment = self._augmentation(size)
         index = torch.arange(k, device=batch.device)
         sum_z: Tensor | float = 0.0
         sum_l: Tensor | float = 0.0
         for _ in range(self.num_samples):
-            rows = augment(shifted_views(batch, self.shift, k, generator, flip=self.hflip), generator=generator)
+            rows = self._augmented_rows(batch, generator)
             if tuple(rows.shape[-2:]) != (size, size):
                 rows = F.interpolate(rows, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             if self.channels_last:
