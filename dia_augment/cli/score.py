@@ -12,6 +12,10 @@ A shift head whose mean training logit is <= 0 (a short run) makes the CSI score
 the SimCLR score is used instead (the same as ``--method simclr``), said in one line before
 any test image is scored and recorded in ``metrics.json`` as ``method`` / ``method_note``.
 
+The feature extraction takes the training command's speed options: ``--mixed-precision bf16``
+(the model under ``torch.autocast``; ``fp16`` on CUDA), ``--channels-last`` and ``--compile``;
+the averages and the score stay float32, and ``metrics.json`` records the settings.
+
 Example::
 
     dia-augment score --checkpoint runs/dia --data sarscov2:../shared/data/sarscov2-ct --out runs/dia/eval
@@ -25,6 +29,10 @@ from pathlib import Path
 from dia_augment.data.arguments import add_data_arguments, data_kwargs
 from dia_augment.score.csi import DEFAULT_CHUNK_SIZE
 from dia_augment.score.scorer import SCORE_METHODS, SHIFT_KINDS
+from dia_augment.train.config import MIXED_PRECISION
+
+#: ``--mixed-precision`` as the scorer's ``autocast`` dtype name.
+AUTOCAST_OF_PRECISION = {"no": None, "fp16": "float16", "bf16": "bfloat16"}
 
 NAME = "score"
 HELP = "Score the test split with a trained model (CSI score); write metrics.json, roc.png, a histogram and the scores."
@@ -67,6 +75,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per similarity block")
     parser.add_argument("--save-scorer", action="store_true", help="also save the fitted statistics to OUT/scorer")
+    parser.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISION,
+        default="no",
+        help="run the model of the feature extraction under torch.autocast: bf16 (CPU and GPU) or fp16 (GPU); "
+        "the averages and the score stay float32 (default no)",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="hand the model channels_last (NHWC) rows",
+    )
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="run the model through torch.compile (the first batch pays the compile time)",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
 
@@ -117,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         chunk_size=args.chunk_size,
         progress=args.progress,
+        autocast=AUTOCAST_OF_PRECISION[args.mixed_precision],
+        channels_last=args.channels_last,
+        compile=args.compile,
     ).fit(train.images)
     used, note = scorer.resolve_method(method)  # before any test image
     if note is not None:
