@@ -79,18 +79,9 @@ class RandomDissolving(IntensityAugmentationBase2D):
         True
     """
 
-    def __init__(
-        self,
-        dissolver: Dissolver | None = None,
-        step_range: tuple[int, int] | None = None,
-        p: float = 0.5,
-        same_on_batch: bool = False,
-        keepdim: bool = False,
-        *,
-        version: str | None = None,
-        generator: torch.Generator | int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, dissolver: Dissolver | None = None, step_range: tuple[int, int] | None = None, p: float = 0.5,
+                 same_on_batch: bool = False, keepdim: bool = False, *, version: str | None = None,
+                 generator: torch.Generator | int | None = None, **kwargs: Any) -> None:
         check_probability(p)
         super().__init__(p=p, same_on_batch=same_on_batch, keepdim=keepdim)
         if dissolver is None:
@@ -98,22 +89,15 @@ class RandomDissolving(IntensityAugmentationBase2D):
 
             dissolver = StableDiffusionDissolving(version=version or "1.5", **kwargs)
         elif not isinstance(dissolver, Dissolver):
-            raise InputTypeError(
-                f"dissolver must be a Dissolver (e.g. DDPMDissolving); got {type(dissolver).__name__}"
-                + (" — pass step_range= as a keyword" if isinstance(dissolver, (tuple, list)) else "")
-            )
+            hint = " — pass step_range= as a keyword" if isinstance(dissolver, (tuple, list)) else ""
+            raise InputTypeError(f"dissolver must be a Dissolver (e.g. DDPMDissolving); got "
+                                 f"{type(dissolver).__name__}{hint}")
         elif version is not None or kwargs:
-            raise ConfigError(
-                "version= and from_pretrained keywords only apply when no dissolver is given; "
-                f"got version={version!r} and {sorted(kwargs)}"
-            )
+            raise ConfigError("version= and from_pretrained keywords only apply when no dissolver is given; "
+                              f"got version={version!r} and {sorted(kwargs)}")
         self.dissolver = dissolver
-        self.step_range = check_range_pair(
-            dissolver.default_step_range if step_range is None else step_range,
-            0,
-            dissolver.num_train_timesteps,
-            "step_range",
-        )
+        self.step_range = check_range_pair(dissolver.default_step_range if step_range is None else step_range, 0,
+                                           dissolver.num_train_timesteps, "step_range")
         self.generator = make_generator(generator)
         #: ``(a, b)``: draw the step as ``low + floor(u (high - low))`` with ``u ~ Beta(a, b)`` instead of
         #: uniformly (a training curriculum sets it, see :func:`~dia_augment.utils.random.step_curriculum`).
@@ -128,9 +112,8 @@ class RandomDissolving(IntensityAugmentationBase2D):
             gate = torch.full((n,), self.p)
         else:
             gate = (torch.rand(1 if self.same_on_batch else n, generator=self.generator, device=device) < self.p).float()
-        params = {"batch_prob": gate.expand(n).contiguous(), **self.generate_parameters(batch_shape)}
-        params["forward_input_shape"] = torch.tensor(batch_shape, dtype=torch.long)
-        return params
+        return {"batch_prob": gate.expand(n).contiguous(), **self.generate_parameters(batch_shape),
+                "forward_input_shape": torch.tensor(batch_shape, dtype=torch.long)}
 
     def generate_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, Tensor]:
         n, draws = batch_shape[0], 1 if self.same_on_batch else batch_shape[0]
@@ -152,9 +135,8 @@ class RandomDissolving(IntensityAugmentationBase2D):
         check_images(input[None] if input.ndim == 3 else input, name="input")
         return super().transform_tensor(input, **kwargs)
 
-    def apply_transform(
-        self, input: Tensor, params: dict[str, Tensor], flags: dict[str, Any], transform: Tensor | None = None
-    ) -> Tensor:
+    def apply_transform(self, input: Tensor, params: dict[str, Tensor], flags: dict[str, Any],
+                        transform: Tensor | None = None) -> Tensor:
         """Dissolve only the rows the gate selects, in one call; the other rows are returned untouched.
 
         kornia runs this on the whole batch and keeps the gated rows of its output, so skipping the
@@ -176,7 +158,5 @@ class RandomDissolving(IntensityAugmentationBase2D):
         return input.index_put((rows,), self.dissolver(input[rows], picked["step"], noise=picked.get("noise")))
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(dissolver={self.dissolver!r}, step_range={self.step_range}, p={self.p}, "
-            f"same_on_batch={self.same_on_batch}, keepdim={self.keepdim})"
-        )
+        return (f"{type(self).__name__}(dissolver={self.dissolver!r}, step_range={self.step_range}, p={self.p}, "
+                f"same_on_batch={self.same_on_batch}, keepdim={self.keepdim})")

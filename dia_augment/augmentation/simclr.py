@@ -54,15 +54,10 @@ class SimCLRAugmentation(nn.Module):
         (torch.Size([4, 3, 8, 8]), True)
     """
 
-    def __init__(
-        self,
-        output_size: int,
-        crop_scale: tuple[float, float] = (0.08, 1.0),
-        crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
-        jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
-        p_jitter: float = 0.8,
-        p_gray: float = 0.2,
-    ) -> None:
+    def __init__(self, output_size: int, crop_scale: tuple[float, float] = (0.08, 1.0),
+                 crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                 jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
+                 p_gray: float = 0.2) -> None:
         super().__init__()
         if isinstance(output_size, bool) or not isinstance(output_size, int) or output_size < 1:
             raise ConfigError(f"output_size must be a positive int; got {output_size!r}")
