@@ -64,16 +64,8 @@ class DIAResNet(nn.Module):
         ((2, 32), (2, 8), (2, 4))
     """
 
-    def __init__(
-        self,
-        stem: str = "cifar",
-        in_channels: int = 3,
-        width: int = 64,
-        num_shifts: int = 4,
-        proj_dim: int = 128,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-    ) -> None:
+    def __init__(self, stem: str = "cifar", in_channels: int = 3, width: int = 64, num_shifts: int = 4,
+                 proj_dim: int = 128, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
         super().__init__()
         if in_channels not in (1, 3):
             raise ConfigError(f"in_channels must be 1 or 3; got {in_channels!r}")

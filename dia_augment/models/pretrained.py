@@ -74,11 +74,9 @@ def load_pretrained_backbone(model: DIAResNet, path: str | os.PathLike) -> DIARe
     missing = sorted(set(target) - set(state))
     unexpected = sorted(set(state) - set(target))
     if missing or unexpected:
-        raise CheckpointError(
-            f"pretrained weights {path} do not match the ResNet-18 backbone: "
-            f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
-        )
+        raise CheckpointError(f"pretrained weights {path} do not match the ResNet-18 backbone: "
+                              f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
+                              f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
     conv1 = state["conv1.weight"]
     if conv1.ndim == 4 and conv1.shape[1] == 3 and target["conv1.weight"].shape[1] == 1:
         state["conv1.weight"] = conv1.sum(dim=1, keepdim=True)
