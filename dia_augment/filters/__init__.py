@@ -8,19 +8,9 @@ from dia_augment.filters.base import Dissolver, ResizeDissolving
 from dia_augment.filters.blur import GaussianDissolving, MedianDissolving, ReferenceGaussianBlur, ReferenceMedianBlur
 from dia_augment.filters.ddpm import DDPMDissolving, ddpm_dissolve, predict_original_sample
 
-__all__ = [
-    "Dissolver",
-    "DDPMDissolving",
-    "GaussianDissolving",
-    "MedianDissolving",
-    "ReferenceGaussianBlur",
-    "ReferenceMedianBlur",
-    "ResizeDissolving",
-    "ddpm_dissolve",
-    "predict_original_sample",
-    "make_dissolver",
-    "DISSOLVER_NAMES",
-]
+__all__ = ["Dissolver", "DDPMDissolving", "GaussianDissolving", "MedianDissolving", "ReferenceGaussianBlur",
+           "ReferenceMedianBlur", "ResizeDissolving", "ddpm_dissolve", "predict_original_sample", "make_dissolver",
+           "DISSOLVER_NAMES"]
 
 #: The backend names :func:`make_dissolver` knows: ``gaussian`` / ``median`` are our blurs (sigma
 #: follows the step, dissolved view only), ``gaussian-reference`` / ``median-reference`` the
@@ -63,6 +53,9 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
         unknown = sorted(set(kwargs) - set(options))
         if unknown:
             raise ConfigError(f"the {name!r} dissolver has no option {unknown}; its options: {options}")
+        if name == "resize" and resolution is None:
+            raise ConfigError("the 'resize' dissolver needs resolution=")
+        return simple[name](resolution=resolution, **kwargs)
     if name == "ddpm":
         if path is None:
             raise ConfigError("the 'ddpm' dissolver needs path=: a directory saved by DDPMDissolving.save_pretrained")
@@ -73,15 +66,4 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
         if path is not None:
             kwargs["pretrained"] = path
         return StableDiffusionDissolving(**kwargs)
-    if name == "gaussian":
-        return GaussianDissolving(resolution=resolution, **kwargs)
-    if name == "median":
-        return MedianDissolving(resolution=resolution, **kwargs)
-    if name in ("gaussian-reference", "median-reference"):
-        cls = ReferenceGaussianBlur if name == "gaussian-reference" else ReferenceMedianBlur
-        return cls(resolution=resolution, **kwargs)
-    if name == "resize":
-        if resolution is None:
-            raise ConfigError("the 'resize' dissolver needs resolution=")
-        return ResizeDissolving(resolution, **kwargs)
     raise ConfigError(f"unknown dissolver {name!r}; choose from {DISSOLVER_NAMES}")

@@ -100,16 +100,9 @@ class Dissolver(nn.Module):
     #: ``(channels, resolution)`` of the model's training images, for backends trained on a data set.
     trained_on: tuple[int, int] | None = None
 
-    def __init__(
-        self,
-        resolution: int | None = None,
-        resize_mode: str = "bilinear",
-        antialias: bool = False,
-        model_channels: int | None = None,
-        check_inputs: bool = True,
-        autocast: torch.dtype | str | None = None,
-        channels_last: bool = False,
-    ) -> None:
+    def __init__(self, resolution: int | None = None, resize_mode: str = "bilinear", antialias: bool = False,
+                 model_channels: int | None = None, check_inputs: bool = True,
+                 autocast: torch.dtype | str | None = None, channels_last: bool = False) -> None:
         super().__init__()
         if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
             raise ConfigError(f"resolution must be a positive int or None; got {resolution!r}")
@@ -154,9 +147,8 @@ class Dissolver(nn.Module):
         """
         return None
 
-    def draw_noise(
-        self, images_shape: torch.Size, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-    ) -> Tensor | None:
+    def draw_noise(self, images_shape: torch.Size, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> Tensor | None:
         """Draw the standard normal noise of :meth:`noise_shape` (``None`` if deterministic)."""
         shape = self.noise_shape(images_shape)
         if shape is None:
@@ -165,9 +157,8 @@ class Dissolver(nn.Module):
         return torch.randn(shape, generator=generator, device=gen_device).to(device)
 
     # ----------------------------------------------------------------------------------------
-    def forward(
-        self, images: Tensor, t: int | Tensor, noise: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def forward(self, images: Tensor, t: int | Tensor, noise: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
         """Dissolve ``images`` with strength ``t``.
 
         Args:
@@ -215,18 +206,13 @@ class Dissolver(nn.Module):
         c, (h, w) = images.shape[1], images.shape[-2:]
         if c != channels:
             how = "repeated to 3 channels and averaged back" if c == 1 else "dissolved through their luma"
-            self._warn_once(
-                "channels",
-                f"this {type(self).__name__} was trained on {channels}-channel images, but these have {c}: they are "
-                f"{how}, which the model never saw; train a dissolver on this data for a faithful dissolve "
-                "(said once per dissolver)",
-            )
+            self._warn_once("channels", f"this {type(self).__name__} was trained on {channels}-channel images, but "
+                            f"these have {c}: they are {how}, which the model never saw; train a dissolver on this "
+                            "data for a faithful dissolve (said once per dissolver)")
         if min(h, w) < resolution:
-            self._warn_once(
-                "size",
-                f"these {h}x{w} images are smaller than the {resolution} px images this {type(self).__name__} was "
-                "trained on: they are upsampled before dissolving (said once per dissolver)",
-            )
+            self._warn_once("size", f"these {h}x{w} images are smaller than the {resolution} px images this "
+                            f"{type(self).__name__} was trained on: they are upsampled before dissolving (said once "
+                            "per dissolver)")
 
     def _resize(self, x: Tensor, size: tuple[int, int], down: bool) -> Tensor:
         if tuple(x.shape[-2:]) == tuple(size):
@@ -261,10 +247,8 @@ class Dissolver(nn.Module):
     def extra_repr(self) -> str:
         fast = f", autocast={self.autocast}" if self.autocast is not None else ""
         fast += ", channels_last=True" if self.channels_last else ""
-        return (
-            f"resolution={self.resolution}, resize_mode={self.resize_mode!r}, antialias={self.antialias}, "
-            f"model_channels={self.model_channels}{fast}"
-        )
+        return (f"resolution={self.resolution}, resize_mode={self.resize_mode!r}, antialias={self.antialias}, "
+                f"model_channels={self.model_channels}{fast}")
 
 
 class ResizeDissolving(Dissolver):

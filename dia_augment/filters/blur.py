@@ -24,13 +24,8 @@ from torch import Tensor
 from dia_augment.errors import ConfigError
 from dia_augment.filters.base import Dissolver
 
-__all__ = [
-    "GaussianDissolving",
-    "MedianDissolving",
-    "ReferenceGaussianBlur",
-    "ReferenceMedianBlur",
-    "opencv_default_gaussian_kernel",
-]
+__all__ = ["GaussianDissolving", "MedianDissolving", "ReferenceGaussianBlur", "ReferenceMedianBlur",
+           "opencv_default_gaussian_kernel"]
 
 # A sigma this small makes a kernel-7 Gaussian an exact delta in float32: t = 0 is the identity.
 _MIN_SIGMA = 1e-3
@@ -78,10 +73,8 @@ def opencv_default_gaussian_kernel(kernel_size: int = 7) -> Tensor:
         [1.0, 3.5, 7.0, 9.0, 7.0, 3.5, 1.0]
     """
     if kernel_size not in _OPENCV_SMALL_GAUSSIAN:
-        raise ConfigError(
-            f"the reference Gaussian blur reproduces OpenCV's default kernel for kernel_size 1, 3, 5 or 7; "
-            f"got {kernel_size!r}"
-        )
+        raise ConfigError("the reference Gaussian blur reproduces OpenCV's default kernel for kernel_size 1, 3, 5 or "
+                          f"7; got {kernel_size!r}")
     return torch.tensor(_OPENCV_SMALL_GAUSSIAN[kernel_size], dtype=torch.float64)
 
 
@@ -118,13 +111,8 @@ class GaussianDissolving(Dissolver):
         True
     """
 
-    def __init__(
-        self,
-        kernel_size: int = 7,
-        sigma_per_step: float = 0.02,
-        resolution: int | None = None,
-        border_type: str = "reflect",
-    ) -> None:
+    def __init__(self, kernel_size: int = 7, sigma_per_step: float = 0.02, resolution: int | None = None,
+                 border_type: str = "reflect") -> None:
         super().__init__(resolution=resolution)
         self.kernel_size = _check_kernel_size(kernel_size)
         if isinstance(sigma_per_step, bool) or not isinstance(sigma_per_step, (int, float)) or not sigma_per_step > 0:
@@ -143,10 +131,8 @@ class GaussianDissolving(Dissolver):
         return gaussian_blur2d(images, self.kernel_size, sigma, border_type=self.border_type)
 
     def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, sigma_per_step={self.sigma_per_step}, border_type={self.border_type!r}, "
-            f"{super().extra_repr()}"
-        )
+        return (f"kernel_size={self.kernel_size}, sigma_per_step={self.sigma_per_step}, "
+                f"border_type={self.border_type!r}, {super().extra_repr()}")
 
 
 class MedianDissolving(Dissolver):
@@ -174,9 +160,8 @@ class MedianDissolving(Dissolver):
         0.0
     """
 
-    def __init__(
-        self, kernel_size: int = 7, resolution: int | None = None, border_type: str = "reflect", resize_mode: str = "bilinear"
-    ) -> None:
+    def __init__(self, kernel_size: int = 7, resolution: int | None = None, border_type: str = "reflect",
+                 resize_mode: str = "bilinear") -> None:
         super().__init__(resolution=resolution, resize_mode=resize_mode)
         self.kernel_size = _check_kernel_size(kernel_size)
         self.border_type = _check_border_type(border_type)

@@ -15,15 +15,8 @@ from dia_augment.errors import CheckpointError, ConfigError, InputTypeError, Mis
 from dia_augment.filters.base import AUTOCAST_DTYPES, RESIZE_MODES, Dissolver
 from dia_augment.utils.io import atomic_write_json, is_hub_id, load_tensors, read_json
 
-__all__ = [
-    "predict_original_sample",
-    "ddpm_dissolve",
-    "DDPMDissolving",
-    "DISSOLVER_CONFIG_NAME",
-    "ONLINE_UNET_FOLDER",
-    "INPUT_RANGES",
-    "DISSOLVER_WEIGHTS",
-]
+__all__ = ["predict_original_sample", "ddpm_dissolve", "DDPMDissolving", "DISSOLVER_CONFIG_NAME", "ONLINE_UNET_FOLDER",
+           "INPUT_RANGES", "DISSOLVER_WEIGHTS"]
 
 DISSOLVER_CONFIG_NAME = "dissolver_config.json"
 #: The sub-folder of a saved dissolver that holds the online (not averaged) UNet weights, when saved.
@@ -38,9 +31,8 @@ _SAVED_OPTIONS = ("resize_mode", "antialias", "add_noise", "clip_sample", "input
 _HUB_KWARGS = ("cache_dir", "local_files_only", "token", "revision", "force_download", "proxies")
 
 
-def predict_original_sample(
-    sample: Tensor, model_output: Tensor, alphas_cumprod: Tensor, t: Tensor, clip_sample: bool = True
-) -> Tensor:
+def predict_original_sample(sample: Tensor, model_output: Tensor, alphas_cumprod: Tensor, t: Tensor,
+                            clip_sample: bool = True) -> Tensor:
     r"""The x0 prediction of an epsilon model, with a step per sample.
 
     .. math::
@@ -144,40 +136,23 @@ class DDPMDissolving(Dissolver):
 
     default_step_range = (30, 100)
 
-    def __init__(
-        self,
-        unet: UNet2DModel,
-        scheduler: DDPMScheduler,
-        resolution: int | None = None,
-        resize_mode: str = "bilinear",
-        antialias: bool = False,
-        add_noise: bool = False,
-        clip_sample: bool = True,
-        freeze: bool = True,
-        check_inputs: bool = True,
-        input_range: str = "explicit",
-        autocast: torch.dtype | str | None = None,
-        channels_last: bool = False,
-    ) -> None:
+    def __init__(self, unet: UNet2DModel, scheduler: DDPMScheduler, resolution: int | None = None,
+                 resize_mode: str = "bilinear", antialias: bool = False, add_noise: bool = False,
+                 clip_sample: bool = True, freeze: bool = True, check_inputs: bool = True,
+                 input_range: str = "explicit", autocast: torch.dtype | str | None = None,
+                 channels_last: bool = False) -> None:
         if input_range not in INPUT_RANGES:
             raise ConfigError(f"input_range must be one of {INPUT_RANGES}; got {input_range!r}")
         if not hasattr(scheduler, "alphas_cumprod"):
             raise InputTypeError(f"scheduler must have alphas_cumprod (e.g. a DDPMScheduler); got {type(scheduler).__name__}")
         config = unet.config
         if config.in_channels != config.out_channels or config.in_channels not in (1, 3):
-            raise ConfigError(
-                f"the UNet must map 1 or 3 channels to as many; got {config.in_channels} -> {config.out_channels}"
-            )
+            raise ConfigError(f"the UNet must map 1 or 3 channels to as many; got {config.in_channels} -> "
+                              f"{config.out_channels}")
         sample_size = config.sample_size if isinstance(config.sample_size, int) else config.sample_size[0]
-        super().__init__(
-            resolution=int(resolution if resolution is not None else sample_size),
-            resize_mode=resize_mode,
-            antialias=antialias,
-            model_channels=config.in_channels,
-            check_inputs=check_inputs,
-            autocast=autocast,
-            channels_last=channels_last,
-        )
+        super().__init__(resolution=int(resolution if resolution is not None else sample_size), resize_mode=resize_mode,
+                         antialias=antialias, model_channels=config.in_channels, check_inputs=check_inputs,
+                         autocast=autocast, channels_last=channels_last)
         self.unet = unet
         self.scheduler = scheduler
         self.add_noise = bool(add_noise)
@@ -217,19 +192,11 @@ class DDPMDissolving(Dissolver):
 
     # ----------------------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
-        return {
-            "_class_name": type(self).__name__,
-            "_dia_augment_version": __version__,
-            "resolution": self.resolution,
-            "resize_mode": self.resize_mode,
-            "antialias": self.antialias,
-            "add_noise": self.add_noise,
-            "clip_sample": self.clip_sample,
-            "input_range": self.input_range,
-            "channels": self.model_channels,
-            "autocast": None if self.autocast is None else str(self.autocast).removeprefix("torch."),
-            "channels_last": self.channels_last,
-        }
+        autocast = None if self.autocast is None else str(self.autocast).removeprefix("torch.")
+        return dict(_class_name=type(self).__name__, _dia_augment_version=__version__, resolution=self.resolution,
+                    resize_mode=self.resize_mode, antialias=self.antialias, add_noise=self.add_noise,
+                    clip_sample=self.clip_sample, input_range=self.input_range, channels=self.model_channels,
+                    autocast=autocast, channels_last=self.channels_last)
 
     def save_pretrained(self, save_directory: str | os.PathLike, online_unet: UNet2DModel | None = None) -> None:
         """Save in the diffusers pipeline layout (``unet/``, ``scheduler/``, ``model_index.json``).
@@ -251,26 +218,14 @@ class DDPMDissolving(Dissolver):
         if online_unet is not None:
             online_unet.save_pretrained(root / ONLINE_UNET_FOLDER, safe_serialization=True)
         self.scheduler.save_pretrained(root / "scheduler")
-        atomic_write_json(
-            root / "model_index.json",
-            {
-                "_class_name": "DDPMPipeline",
-                "_diffusers_version": diffusers.__version__,
-                "scheduler": ["diffusers", type(self.scheduler).__name__],
-                "unet": ["diffusers", "UNet2DModel"],
-            },
-        )
+        index = dict(_class_name="DDPMPipeline", _diffusers_version=diffusers.__version__,
+                     scheduler=["diffusers", type(self.scheduler).__name__], unet=["diffusers", "UNet2DModel"])
+        atomic_write_json(root / "model_index.json", index)
         atomic_write_json(root / DISSOLVER_CONFIG_NAME, self._config())  # written last: marks a complete save
 
     @classmethod
-    def from_pretrained(
-        cls,
-        pretrained: str | os.PathLike,
-        resolution: int | None = None,
-        torch_dtype: torch.dtype | None = None,
-        weights: str = "ema",
-        **kwargs: Any,
-    ) -> DDPMDissolving:
+    def from_pretrained(cls, pretrained: str | os.PathLike, resolution: int | None = None,
+                        torch_dtype: torch.dtype | None = None, weights: str = "ema", **kwargs: Any) -> DDPMDissolving:
         """Load a dissolver saved by :meth:`save_pretrained`, or any ``DDPMPipeline`` directory or hub id.
 
         Weights are read from safetensors files only: a folder holding only pickle weights
@@ -313,35 +268,28 @@ class DDPMDissolving(Dissolver):
             if (path / DISSOLVER_CONFIG_NAME).exists():
                 settings = _read_settings(path / DISSOLVER_CONFIG_NAME)
         try:
-            unet = UNet2DModel.from_pretrained(
-                pretrained, subfolder="unet", torch_dtype=torch_dtype, use_safetensors=True, **hub_kwargs
-            )
+            unet = UNet2DModel.from_pretrained(pretrained, subfolder="unet", torch_dtype=torch_dtype,
+                                               use_safetensors=True, **hub_kwargs)
             scheduler = DDPMScheduler.from_pretrained(pretrained, subfolder="scheduler", **hub_kwargs)
         except (OSError, ValueError, RuntimeError, KeyError) as err:
-            where = (
-                "the directory"
-                if local
-                else f"the Hugging Face hub: there is no local folder {path.resolve()}, so {str(pretrained)!r} was "
-                "taken as a hub id (offline? pass a local folder)"
-            )
+            where = "the directory" if local else (f"the Hugging Face hub: there is no local folder {path.resolve()}, "
+                                                   f"so {str(pretrained)!r} was taken as a hub id (offline? pass a "
+                                                   "local folder)")
             raise CheckpointError(f"could not load the dissolver {pretrained} from {where}: {err}") from err
         if weights == "online":
             _load_online_weights(unet, pretrained, path if local else None, hub_kwargs)
         saved_resolution = settings.get("resolution", unet.config.sample_size)
         if resolution is not None and resolution != saved_resolution:
-            raise CheckpointError(
-                f"{pretrained} is a {saved_resolution} px dissolver, but resolution={resolution} was asked for; "
-                f"train a dissolver at {resolution} px or load with resolution={saved_resolution}"
-            )
+            raise CheckpointError(f"{pretrained} is a {saved_resolution} px dissolver, but resolution={resolution} was "
+                                  f"asked for; train a dissolver at {resolution} px or load with "
+                                  f"resolution={saved_resolution}")
         options = {k: settings[k] for k in _SAVED_OPTIONS if k in settings}
         options.update(kwargs)
         return cls(unet, scheduler, resolution=saved_resolution, **options)
 
     def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, add_noise={self.add_noise}, input_range={self.input_range!r}, "
-            f"num_train_timesteps={self.num_train_timesteps}"
-        )
+        return (f"{super().extra_repr()}, add_noise={self.add_noise}, input_range={self.input_range!r}, "
+                f"num_train_timesteps={self.num_train_timesteps}")
 
 
 def _read_settings(file: Path) -> dict[str, Any]:
@@ -349,16 +297,11 @@ def _read_settings(file: Path) -> dict[str, Any]:
     settings = read_json(file, what="dissolver config")
     if not isinstance(settings, dict):
         raise CheckpointError(f"{file} must hold a JSON object; got {type(settings).__name__}")
-    expected = {
-        "resolution": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-        "resize_mode": lambda v: v in RESIZE_MODES,
-        "antialias": lambda v: isinstance(v, bool),
-        "add_noise": lambda v: isinstance(v, bool),
-        "clip_sample": lambda v: isinstance(v, bool),
-        "input_range": lambda v: v in INPUT_RANGES,
-        "autocast": lambda v: v is None or v in AUTOCAST_DTYPES,
-        "channels_last": lambda v: isinstance(v, bool),
-    }
+    expected = dict(resolution=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                    resize_mode=lambda v: v in RESIZE_MODES, antialias=lambda v: isinstance(v, bool),
+                    add_noise=lambda v: isinstance(v, bool), clip_sample=lambda v: isinstance(v, bool),
+                    input_range=lambda v: v in INPUT_RANGES, autocast=lambda v: v is None or v in AUTOCAST_DTYPES,
+                    channels_last=lambda v: isinstance(v, bool))
     for field, valid in expected.items():
         if field in settings and not valid(settings[field]):
             raise CheckpointError(f"{file}: field {field!r} has an invalid value {settings[field]!r}")
@@ -368,10 +311,9 @@ def _read_settings(file: Path) -> dict[str, Any]:
 def _refuse_pickle_only(folder: Path) -> None:
     if not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
         names = ", ".join(sorted(f.name for f in folder.glob("*.bin")))
-        raise CheckpointError(
-            f"{folder} holds only pickle weights ({names}); they are never unpickled, as unpickling can run code. "
-            "Convert them to safetensors with a tool you trust (diffusers' save_pretrained(safe_serialization=True))"
-        )
+        raise CheckpointError(f"{folder} holds only pickle weights ({names}); they are never unpickled, as unpickling "
+                              "can run code. Convert them to safetensors with a tool you trust (diffusers' "
+                              "save_pretrained(safe_serialization=True))")
 
 
 def _load_online_weights(unet: UNet2DModel, pretrained: str | os.PathLike, local: Path | None, hub_kwargs: dict) -> None:
@@ -381,10 +323,9 @@ def _load_online_weights(unet: UNet2DModel, pretrained: str | os.PathLike, local
 
         checkpoint = latest_checkpoint(local.parent)
         if checkpoint is None or not (checkpoint / "unet.safetensors").is_file():
-            raise CheckpointError(
-                f"{local} has no {ONLINE_UNET_FOLDER}/ folder and {local.parent} no training checkpoint with "
-                "unet.safetensors: the online weights were not kept; load weights='ema'"
-            )
+            raise CheckpointError(f"{local} has no {ONLINE_UNET_FOLDER}/ folder and {local.parent} no training "
+                                  "checkpoint with unet.safetensors: the online weights were not kept; load "
+                                  "weights='ema'")
         tensors = load_tensors(checkpoint / "unet.safetensors", what="online UNet weights")
         try:
             unet.load_state_dict(tensors)
@@ -394,24 +335,16 @@ def _load_online_weights(unet: UNet2DModel, pretrained: str | os.PathLike, local
     if local is not None:
         _refuse_pickle_only(local / ONLINE_UNET_FOLDER)
     try:
-        online = UNet2DModel.from_pretrained(
-            pretrained, subfolder=ONLINE_UNET_FOLDER, torch_dtype=unet.dtype, use_safetensors=True, **hub_kwargs
-        )
+        online = UNet2DModel.from_pretrained(pretrained, subfolder=ONLINE_UNET_FOLDER, torch_dtype=unet.dtype,
+                                             use_safetensors=True, **hub_kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as err:
         raise CheckpointError(f"could not load the online weights ({ONLINE_UNET_FOLDER}/) of {pretrained}: {err}") from err
     unet.load_state_dict(online.state_dict())
 
 
-def ddpm_dissolve(
-    images: Tensor,
-    t: int | Tensor,
-    unet: UNet2DModel,
-    scheduler: DDPMScheduler,
-    resolution: int | None = None,
-    noise: Tensor | None = None,
-    generator: torch.Generator | None = None,
-    **kwargs: Any,
-) -> Tensor:
+def ddpm_dissolve(images: Tensor, t: int | Tensor, unet: UNet2DModel, scheduler: DDPMScheduler,
+                  resolution: int | None = None, noise: Tensor | None = None, generator: torch.Generator | None = None,
+                  **kwargs: Any) -> Tensor:
     r"""Functional form of :class:`DDPMDissolving` (the UNet is not frozen or moved to eval mode).
 
     Args:

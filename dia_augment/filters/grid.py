@@ -7,13 +7,12 @@ DDPM dissolver keeps the anatomy and removes fine detail more and more as ``t`` 
 untrained one returns noise-like or washed-out images even at small ``t``.
 
 The readiness curve plots the held-out denoising loss logged by
-:func:`~dia_augment.filters.training.train_dissolver` against the training step; it should
+:func:`~dia_augment.train.train_dissolver` against the training step; it should
 fall and then flatten.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,16 +26,11 @@ from torch import Tensor
 
 from dia_augment.filters.base import Dissolver
 from dia_augment.utils.checks import check_images
+from dia_augment.utils.figures import new_figure, write_png
 from dia_augment.utils.io import atomic_open
 
-__all__ = [
-    "GRID_STEPS",
-    "dissolve_grid",
-    "grid_to_pil",
-    "class_row_labels",
-    "save_dissolve_grid",
-    "save_readiness_curve",
-]
+__all__ = ["GRID_STEPS", "dissolve_grid", "grid_to_pil", "class_row_labels", "save_dissolve_grid",
+           "save_readiness_curve"]
 
 #: The default columns of a dissolve grid (after the original).
 GRID_STEPS = (0, 30, 60, 100, 200)
@@ -57,13 +51,8 @@ def _check_grid_args(steps: Sequence[int], padding: int) -> tuple[int, ...]:
 
 
 @torch.no_grad()
-def dissolve_grid(
-    dissolver: Dissolver,
-    images: Tensor,
-    steps: Sequence[int] = GRID_STEPS,
-    padding: int = 2,
-    pad_value: float = 1.0,
-) -> Tensor:
+def dissolve_grid(dissolver: Dissolver, images: Tensor, steps: Sequence[int] = GRID_STEPS, padding: int = 2,
+                  pad_value: float = 1.0) -> Tensor:
     r"""Tile images and their dissolved versions: one row per image, one column per step.
 
     Column 0 holds the originals, column ``j + 1`` the images dissolved at ``steps[j]``. Cell
@@ -107,9 +96,8 @@ def dissolve_grid(
     return grid
 
 
-def class_row_labels(
-    labels: Sequence[int] | Tensor, classes: Sequence[int] | Tensor | None = None, class_names: Sequence[str] | None = None
-) -> list[str]:
+def class_row_labels(labels: Sequence[int] | Tensor, classes: Sequence[int] | Tensor | None = None,
+                     class_names: Sequence[str] | None = None) -> list[str]:
     """Row labels of a grid: ``"normal"`` for target 0, ``"anomalous"`` for 1, with the class name when given.
 
     Args:
@@ -135,14 +123,8 @@ def class_row_labels(
     return [f"{name}: {class_names[c]}" for name, c in zip(names, indices)]
 
 
-def grid_to_pil(
-    grid: Tensor,
-    column_width: int | None = None,
-    labels: Sequence[str] | None = None,
-    scale: int = 1,
-    row_labels: Sequence[str] | None = None,
-    row_height: int | None = None,
-) -> Image.Image:
+def grid_to_pil(grid: Tensor, column_width: int | None = None, labels: Sequence[str] | None = None, scale: int = 1,
+                row_labels: Sequence[str] | None = None, row_height: int | None = None) -> Image.Image:
     """Convert a grid tensor to an 8-bit PIL image, optionally enlarged and with column and row labels.
 
     Args:
@@ -191,16 +173,9 @@ def grid_to_pil(
     return canvas
 
 
-def save_dissolve_grid(
-    dissolver: Dissolver,
-    images: Tensor,
-    path: str | os.PathLike,
-    steps: Sequence[int] = GRID_STEPS,
-    padding: int = 2,
-    scale: int = 2,
-    labels: bool = True,
-    row_labels: Sequence[str] | None = None,
-) -> Tensor:
+def save_dissolve_grid(dissolver: Dissolver, images: Tensor, path: str | os.PathLike, steps: Sequence[int] = GRID_STEPS,
+                       padding: int = 2, scale: int = 2, labels: bool = True,
+                       row_labels: Sequence[str] | None = None) -> Tensor:
     """Make a :func:`dissolve_grid` and write it as a PNG, atomically.
 
     Args:
@@ -231,13 +206,9 @@ def save_dissolve_grid(
     steps = tuple(steps)
     column_width = images.shape[-1] + padding
     names = ["original"] + [f"t={t}" for t in steps] if labels else None
-    image = grid_to_pil(
-        grid, column_width, names, scale, row_labels=row_labels, row_height=images.shape[-2] + padding
-    )
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image = grid_to_pil(grid, column_width, names, scale, row_labels=row_labels, row_height=images.shape[-2] + padding)
     with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
+        image.save(f, format="PNG", optimize=True)
     return grid
 
 
@@ -250,14 +221,13 @@ def _read_records(metrics: str | os.PathLike | Iterable[Mapping[str, Any]]) -> l
     return list(metrics)
 
 
-def save_readiness_curve(
-    metrics: str | os.PathLike | Iterable[Mapping[str, Any]], path: str | os.PathLike, title: str | None = None
-) -> None:
+def save_readiness_curve(metrics: str | os.PathLike | Iterable[Mapping[str, Any]], path: str | os.PathLike,
+                         title: str | None = None) -> None:
     """Plot the held-out denoising loss (EMA and raw weights) and the training loss against the step.
 
     Args:
         metrics: a ``metrics.jsonl`` written by
-            :func:`~dia_augment.filters.training.train_dissolver`, or its records.
+            :func:`~dia_augment.train.train_dissolver`, or its records.
         path: the ``.png`` file to write, atomically.
         title: the plot's title.
 
@@ -272,16 +242,12 @@ def save_readiness_curve(
         >>> p.stat().st_size > 0
         True
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     records = _read_records(metrics)
     evals = [r for r in records if r.get("kind") == "eval"]
     if not evals:
         raise ValueError("the metrics hold no held-out loss ('kind': 'eval' records) to plot")
     train = [r for r in records if r.get("kind") == "train"]
-    figure = Figure(figsize=(5.0, 3.2), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(5.0, 3.2)
     ax = figure.add_subplot(1, 1, 1)
     if train:
         ax.plot([r["step"] for r in train], [r["loss"] for r in train], color="0.75", lw=1, label="training loss (batches)")
@@ -292,8 +258,4 @@ def save_readiness_curve(
     ax.set_title(title or "Dissolver readiness (fixed noise, t in [30, 100))", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    write_png(figure, path)

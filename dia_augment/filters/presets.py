@@ -31,38 +31,18 @@ from dia_augment.errors import ConfigError
 
 __all__ = ["UNET_PRESETS", "PRESET_NAMES", "DEPRECATED_PRESETS", "resolve_preset", "unet_config", "make_unet", "make_scheduler"]
 
-_DDPM_CIFAR10 = {
-    "block_out_channels": (128, 256, 256, 256),
-    "layers_per_block": 2,
-    "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
-    "up_block_types": ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-    "norm_num_groups": 32,
-    "dropout": 0.1,
-}
+_DDPM_CIFAR10 = dict(block_out_channels=(128, 256, 256, 256), layers_per_block=2, norm_num_groups=32, dropout=0.1,
+                     down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+                     up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"))
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
-    "micro": {
-        "block_out_channels": (16, 32),
-        "layers_per_block": 1,
-        "down_block_types": ("DownBlock2D", "DownBlock2D"),
-        "up_block_types": ("UpBlock2D", "UpBlock2D"),
-        "norm_num_groups": 8,
-    },
-    "tiny": {
-        "block_out_channels": (32, 64, 64),
-        "layers_per_block": 1,
-        "down_block_types": ("DownBlock2D", "DownBlock2D", "DownBlock2D"),
-        "up_block_types": ("UpBlock2D", "UpBlock2D", "UpBlock2D"),
-        "norm_num_groups": 16,
-    },
-    "dia-reference": {
-        "block_out_channels": (64, 128, 256, 512),
-        "layers_per_block": 1,
-        "down_block_types": ("AttnDownBlock2D",) * 4,
-        "up_block_types": ("AttnUpBlock2D",) * 4,
-        "norm_num_groups": 8,
-        "attention_head_dim": 32,
-    },
+    "micro": dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
+                  down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2),
+    "tiny": dict(block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=16,
+                 down_block_types=("DownBlock2D",) * 3, up_block_types=("UpBlock2D",) * 3),
+    "dia-reference": dict(block_out_channels=(64, 128, 256, 512), layers_per_block=1, norm_num_groups=8,
+                          attention_head_dim=32, down_block_types=("AttnDownBlock2D",) * 4,
+                          up_block_types=("AttnUpBlock2D",) * 4),
     "ddpm-cifar10": _DDPM_CIFAR10,
     "paper": _DDPM_CIFAR10,  # deprecated alias, kept so that old configs and commands still load
 }
@@ -89,12 +69,9 @@ def resolve_preset(preset: str) -> str:
         raise ConfigError(f"unknown UNet preset {preset!r}; choose from {list(PRESET_NAMES)}")
     if preset in DEPRECATED_PRESETS:
         new = DEPRECATED_PRESETS[preset]
-        warnings.warn(
-            f"the UNet preset {preset!r} is now called {new!r} (it is diffusers' DDPM CIFAR-10 layout, not the "
-            f"paper's network; for the closest to that, use 'dia-reference'); {preset!r} will be removed",
-            FutureWarning,
-            stacklevel=3,
-        )
+        warnings.warn(f"the UNet preset {preset!r} is now called {new!r} (it is diffusers' DDPM CIFAR-10 layout, not "
+                      f"the paper's network; for the closest to that, use 'dia-reference'); {preset!r} will be removed",
+                      FutureWarning, stacklevel=3)
         return new
     return preset
 
@@ -143,9 +120,5 @@ def make_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
         >>> make_scheduler().config.beta_schedule
         'squaredcos_cap_v2'
     """
-    return DDPMScheduler(
-        num_train_timesteps=num_train_timesteps,
-        beta_schedule="squaredcos_cap_v2",
-        clip_sample=True,
-        prediction_type="epsilon",
-    )
+    return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2", clip_sample=True,
+                         prediction_type="epsilon")

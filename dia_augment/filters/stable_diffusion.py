@@ -8,27 +8,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from diffusers import (
-    AutoencoderKL,
-    DDIMScheduler,
-    DiffusionPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLPipeline,
-    UNet2DConditionModel,
-)
+from diffusers import (AutoencoderKL, DDIMScheduler, DiffusionPipeline, StableDiffusionPipeline,
+                       StableDiffusionXLPipeline, UNet2DConditionModel)
 from torch import Tensor, nn
 
 from dia_augment.filters.base import Dissolver
 from dia_augment.errors import ConfigError, MissingCheckpointError
 from dia_augment.utils.io import CheckpointError, is_hub_id
 
-__all__ = [
-    "StableDiffusionDissolving",
-    "SD_VERSIONS",
-    "SDXL_TIME_IDS",
-    "make_dissolving_scheduler",
-    "encode_empty_prompt",
-]
+__all__ = ["StableDiffusionDissolving", "SD_VERSIONS", "SDXL_TIME_IDS", "make_dissolving_scheduler",
+           "encode_empty_prompt"]
 
 #: The hub id of each Stable Diffusion version ``version=`` knows.
 SD_VERSIONS: dict[str, str] = {
@@ -57,24 +46,13 @@ def make_dissolving_scheduler() -> DDIMScheduler:
         >>> s.config.num_train_timesteps, round(float(s.alphas_cumprod[0]), 5)
         (1000, 0.99915)
     """
-    return DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    return DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         clip_sample=False, set_alpha_to_one=False, steps_offset=1)
 
 
 @torch.no_grad()
-def encode_empty_prompt(
-    tokenizer: Any,
-    text_encoder: nn.Module,
-    tokenizer_2: Any | None = None,
-    text_encoder_2: nn.Module | None = None,
-) -> tuple[Tensor, Tensor | None]:
+def encode_empty_prompt(tokenizer: Any, text_encoder: nn.Module, tokenizer_2: Any | None = None,
+                        text_encoder_2: nn.Module | None = None) -> tuple[Tensor, Tensor | None]:
     """The text conditioning of the empty prompt, the way kornia's dissolving computes it.
 
     Stable Diffusion 1.x / 2.x: the text encoder's last hidden state. SDXL (both encoders
@@ -105,23 +83,13 @@ def encode_empty_prompt(
     return embeds, second.text_embeds if "text_embeds" in second else second.pooler_output
 
 
-def _download_hint(hub_id: str) -> str:
-    return (
-        f"download the weights first, on a machine with network access: `huggingface-cli download {hub_id}` "
-        "(or `hf download`) puts them in the Hugging Face cache (then pass local_files_only=True offline), or "
-        f"`huggingface-cli download {hub_id} --local-dir DIR` and pass pretrained=DIR"
-    )
-
-
 def _load_components(pretrained: str | os.PathLike, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Load a Stable Diffusion (XL) pipeline's components from a hub id or a local directory."""
     path = Path(pretrained)
     local = path.is_dir()
     if not local and not is_hub_id(str(pretrained)):
-        raise MissingCheckpointError(
-            f"Stable Diffusion directory not found: {pretrained}; pass an existing diffusers pipeline directory "
-            f"or a hub id such as {SD_VERSIONS['1.5']!r}"
-        )
+        raise MissingCheckpointError(f"Stable Diffusion directory not found: {pretrained}; pass an existing diffusers "
+                                     f"pipeline directory or a hub id such as {SD_VERSIONS['1.5']!r}")
     if local and not (path / "model_index.json").is_file():
         raise CheckpointError(f"{path} is not a diffusers pipeline directory: it has no model_index.json")
     hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
@@ -131,17 +99,17 @@ def _load_components(pretrained: str | os.PathLike, kwargs: dict[str, Any]) -> d
         if is_sdxl:
             pipe = StableDiffusionXLPipeline.from_pretrained(str(pretrained), **kwargs)
         else:
-            pipe = StableDiffusionPipeline.from_pretrained(
-                str(pretrained), safety_checker=None, feature_extractor=None, requires_safety_checker=False, **kwargs
-            )
+            pipe = StableDiffusionPipeline.from_pretrained(str(pretrained), safety_checker=None, feature_extractor=None,
+                                                           requires_safety_checker=False, **kwargs)
     except OSError as err:
         if local:
             raise CheckpointError(f"could not load the Stable Diffusion pipeline in {path}: {err}") from err
-        raise CheckpointError(
-            f"the Stable Diffusion weights {pretrained!r} (taken as a hub id: there is no local folder of that name) "
-            f"could not be loaded from the Hugging Face hub or its cache ({type(err).__name__}: {err}); "
-            f"{_download_hint(str(pretrained))}"
-        ) from err
+        raise CheckpointError(f"the Stable Diffusion weights {pretrained!r} (taken as a hub id: there is no local "
+                              "folder of that name) could not be loaded from the Hugging Face hub or its cache "
+                              f"({type(err).__name__}: {err}); download the weights first, on a machine with network "
+                              f"access: `huggingface-cli download {pretrained}` (or `hf download`) puts them in the "
+                              "Hugging Face cache (then pass local_files_only=True offline), or `huggingface-cli "
+                              f"download {pretrained} --local-dir DIR` and pass pretrained=DIR") from err
     except ValueError as err:
         raise CheckpointError(f"{pretrained} is not a loadable Stable Diffusion pipeline: {err}") from err
     return {name: getattr(pipe, name, None) for name in _COMPONENTS}
@@ -239,44 +207,23 @@ class StableDiffusionDissolving(Dissolver):
     num_train_timesteps = 1000
     default_step_range = (100, 500)
 
-    def __init__(
-        self,
-        version: str = "1.5",
-        pretrained: str | os.PathLike | None = None,
-        pipeline: Any | None = None,
-        *,
-        vae: AutoencoderKL | None = None,
-        unet: UNet2DConditionModel | None = None,
-        text_encoder: nn.Module | None = None,
-        tokenizer: Any | None = None,
-        text_encoder_2: nn.Module | None = None,
-        tokenizer_2: Any | None = None,
-        scheduler: Any | None = None,
-        sample_latent: bool = False,
-        gradient_checkpointing: bool = False,
-        check_inputs: bool = True,
-        **from_pretrained_kwargs: Any,
-    ) -> None:
+    def __init__(self, version: str = "1.5", pretrained: str | os.PathLike | None = None, pipeline: Any | None = None,
+                 *, vae: AutoencoderKL | None = None, unet: UNet2DConditionModel | None = None,
+                 text_encoder: nn.Module | None = None, tokenizer: Any | None = None,
+                 text_encoder_2: nn.Module | None = None, tokenizer_2: Any | None = None, scheduler: Any | None = None,
+                 sample_latent: bool = False, gradient_checkpointing: bool = False, check_inputs: bool = True,
+                 **from_pretrained_kwargs: Any) -> None:
         if version not in SD_VERSIONS:
             raise ConfigError(f"unknown Stable Diffusion version {version!r}; choose from {sorted(SD_VERSIONS)}")
-        given = {
-            "vae": vae,
-            "unet": unet,
-            "text_encoder": text_encoder,
-            "tokenizer": tokenizer,
-            "text_encoder_2": text_encoder_2,
-            "tokenizer_2": tokenizer_2,
-            "scheduler": scheduler,
-        }
+        given = dict(vae=vae, unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+                     text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
         given = {k: v for k, v in given.items() if v is not None}
         if pipeline is not None and pretrained is not None:
             raise ConfigError("pass either pipeline= or pretrained=, not both")
         if pipeline is not None or (pretrained is None and given):
             if from_pretrained_kwargs:
-                raise ConfigError(
-                    f"from_pretrained keywords {sorted(from_pretrained_kwargs)} only apply when loading weights "
-                    "(pretrained= or version=), not with pipeline= or components"
-                )
+                raise ConfigError(f"from_pretrained keywords {sorted(from_pretrained_kwargs)} only apply when loading "
+                                  "weights (pretrained= or version=), not with pipeline= or components")
             components = {name: getattr(pipeline, name, None) for name in _COMPONENTS}
         else:
             source = pretrained if pretrained is not None else SD_VERSIONS[version]
@@ -289,18 +236,15 @@ class StableDiffusionDissolving(Dissolver):
         if vae.config.in_channels != 3 or vae.config.out_channels != 3:
             raise ConfigError(f"the VAE must map RGB images; got {vae.config.in_channels} -> {vae.config.out_channels}")
         if unet.config.in_channels != vae.config.latent_channels or unet.config.out_channels != unet.config.in_channels:
-            raise ConfigError(
-                f"the UNet must map the VAE's {vae.config.latent_channels} latent channels to as many; got "
-                f"{unet.config.in_channels} -> {unet.config.out_channels} (an inpainting or image-variation UNet?)"
-            )
+            raise ConfigError(f"the UNet must map the VAE's {vae.config.latent_channels} latent channels to as many; "
+                              f"got {unet.config.in_channels} -> {unet.config.out_channels} (an inpainting or "
+                              "image-variation UNet?)")
         is_sdxl = unet.config.addition_embed_type == "text_time"
         if is_sdxl != (components["text_encoder_2"] is not None):
-            raise ConfigError(
-                "an SDXL UNet (addition_embed_type='text_time') needs text_encoder_2 and tokenizer_2, and only it"
-            )
-        prediction_type = "epsilon"
-        if components["scheduler"] is not None:
-            prediction_type = components["scheduler"].config.get("prediction_type", "epsilon")
+            raise ConfigError("an SDXL UNet (addition_embed_type='text_time') needs text_encoder_2 and tokenizer_2, "
+                              "and only it")
+        scheduler = components["scheduler"]
+        prediction_type = "epsilon" if scheduler is None else scheduler.config.get("prediction_type", "epsilon")
         if prediction_type not in _PREDICTION_TYPES:
             raise ConfigError(f"unsupported prediction_type {prediction_type!r}; supported: {_PREDICTION_TYPES}")
 
@@ -318,9 +262,8 @@ class StableDiffusionDissolving(Dissolver):
         self.is_sdxl = is_sdxl
 
         device = next(unet.parameters()).device
-        embeds, pooled = encode_empty_prompt(
-            components["tokenizer"], components["text_encoder"], components["tokenizer_2"], components["text_encoder_2"]
-        )
+        embeds, pooled = encode_empty_prompt(components["tokenizer"], components["text_encoder"],
+                                             components["tokenizer_2"], components["text_encoder_2"])
         self.register_buffer("prompt_embeds", embeds.detach().to(device), persistent=False)
         pooled = None if pooled is None else pooled.detach().to(device)
         self.register_buffer("pooled_prompt_embeds", pooled, persistent=False)
@@ -390,7 +333,5 @@ class StableDiffusionDissolving(Dissolver):
         return self.decode(self.predict_latent(latent, t))[..., :h, :w]
 
     def extra_repr(self) -> str:
-        return (
-            f"sdxl={self.is_sdxl}, scaling_factor={self.scaling_factor}, prediction_type={self.prediction_type!r}, "
-            f"sample_latent={self.sample_latent}, gradient_checkpointing={self.gradient_checkpointing}"
-        )
+        return (f"sdxl={self.is_sdxl}, scaling_factor={self.scaling_factor}, prediction_type={self.prediction_type!r}, "
+                f"sample_latent={self.sample_latent}, gradient_checkpointing={self.gradient_checkpointing}")
