@@ -18,25 +18,7 @@ from dia_augment.train.optim import LARS, warmup_cosine_schedule
 from dia_augment.train.run_folder import check_run_fits
 from dia_augment.train.step import LossParts, TrainingRows, build_rows, training_loss
 
-__all__ = [
-    "LARS",
-    "TRAIN_MODES",
-    "DissolverTrainConfig",
-    "LossParts",
-    "RowLabels",
-    "TrainConfig",
-    "TrainingRows",
-    "all_gather_with_grad",
-    "build_rows",
-    "check_run_fits",
-    "contrastive_loss",
-    "contrastive_masks",
-    "denoising_loss",
-    "load_model",
-    "make_row_labels",
-    "masked_nt_xent",
-    "train_dissolver",
-    "train_model",
-    "training_loss",
-    "warmup_cosine_schedule",
-]
+__all__ = ["LARS", "TRAIN_MODES", "DissolverTrainConfig", "LossParts", "RowLabels", "TrainConfig", "TrainingRows",
+           "all_gather_with_grad", "build_rows", "check_run_fits", "contrastive_loss", "contrastive_masks",
+           "denoising_loss", "load_model", "make_row_labels", "masked_nt_xent", "train_dissolver", "train_model",
+           "training_loss", "warmup_cosine_schedule"]

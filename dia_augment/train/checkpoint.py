@@ -29,18 +29,9 @@ from torch import Tensor
 
 from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_write_json, load_tensors, read_json
 
-__all__ = [
-    "CHECKPOINT_DIR",
-    "flatten_optimizer_state",
-    "unflatten_optimizer_state",
-    "latest_checkpoint",
-    "begin_checkpoint",
-    "finish_checkpoint",
-    "remove_stale",
-    "read_checkpoint_file",
-    "rng_tensors",
-    "restore_rng",
-]
+__all__ = ["CHECKPOINT_DIR", "flatten_optimizer_state", "unflatten_optimizer_state", "latest_checkpoint",
+           "begin_checkpoint", "finish_checkpoint", "remove_stale", "read_checkpoint_file", "rng_tensors",
+           "restore_rng"]
 
 #: Subfolder of a run's output folder that holds its checkpoints.
 CHECKPOINT_DIR = "checkpoints"

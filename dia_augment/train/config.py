@@ -21,15 +21,8 @@ from dia_augment.train.fields import check_fields, config_from_dict, config_to_d
 from dia_augment.train.losses import LOSS_MODES, LOSS_NORMALISATIONS
 from dia_augment.utils.random import STEP_CURRICULA
 
-__all__ = [
-    "TrainConfig",
-    "DissolverTrainConfig",
-    "TRAIN_MODES",
-    "OPTIMIZERS",
-    "LR_SCHEDULES",
-    "MIXED_PRECISION",
-    "DENOISING_LOSSES",
-]
+__all__ = ["TrainConfig", "DissolverTrainConfig", "TRAIN_MODES", "OPTIMIZERS", "LR_SCHEDULES", "MIXED_PRECISION",
+           "DENOISING_LOSSES"]
 
 #: ``simclr``: two views, no shifts; ``csi``: two views x K shifts; ``dia``: CSI plus the dissolved view.
 TRAIN_MODES = ("simclr", "csi", "dia")
@@ -173,31 +166,12 @@ class TrainConfig:
             >>> cfg.optimizer, cfg.lr_schedule, cfg.warmup_epochs, cfg.epochs, cfg.image_size
             ('lars', 'gradual_warmup_cosine', 10.0, 2, 224)
         """
-        recipe: dict[str, Any] = {
-            "mode": "dia",
-            "shift": "rotation",
-            "num_shifts": NUM_SHIFTS,
-            "model": "resnet18_imagenet",
-            "width": 64,
-            "proj_dim": 128,
-            "image_size": 224,
-            "crop_scale": (0.08, 1.0),
-            "epochs": 1000,
-            "batch_size": 32,
-            "lr": 0.1,
-            "momentum": 0.9,
-            "weight_decay": 1e-6,
-            "optimizer": "lars",
-            "lr_schedule": "gradual_warmup_cosine",
-            "warmup_epochs": 10.0,
-            "temperature": 0.5,
-            "loss_mode": "shifted_removed",
-            "loss_normalisation": "reference",
-            "shift_loss_weight": 1.0,
-            "shift_loss_on_dissolved": True,
-            "step_range": (30, 100),
-            "step_curriculum": "uniform",
-        }
+        recipe = dict(mode="dia", shift="rotation", num_shifts=NUM_SHIFTS, model="resnet18_imagenet", width=64,
+                      proj_dim=128, image_size=224, crop_scale=(0.08, 1.0), epochs=1000, batch_size=32, lr=0.1,
+                      momentum=0.9, weight_decay=1e-6, optimizer="lars", lr_schedule="gradual_warmup_cosine",
+                      warmup_epochs=10.0, temperature=0.5, loss_mode="shifted_removed", loss_normalisation="reference",
+                      shift_loss_weight=1.0, shift_loss_on_dissolved=True, step_range=(30, 100),
+                      step_curriculum="uniform")
         return cls(**{**recipe, **overrides})
 
     @property

@@ -30,9 +30,8 @@ __all__ = ["train_model", "load_model", "ContrastiveTrainer"]
 
 
 def _make_optimizer(model: DIAResNet, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "lars":
-        return LARS(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    cls = LARS if config.optimizer == "lars" else torch.optim.SGD
+    return cls(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
 class ContrastiveTrainer(Engine):
@@ -118,15 +117,9 @@ class ContrastiveTrainer(Engine):
         atomic_write_json(self.out_dir / "config.json", self.config.to_dict())
 
 
-def train_model(
-    config: TrainConfig,
-    images: ImageSource,
-    dissolver: Dissolver | None = None,
-    out_dir: str | os.PathLike = "runs/train",
-    resume: bool = False,
-    overwrite: bool = False,
-    data_source: str | None = None,
-) -> DIAResNet:
+def train_model(config: TrainConfig, images: ImageSource, dissolver: Dissolver | None = None,
+                out_dir: str | os.PathLike = "runs/train", resume: bool = False, overwrite: bool = False,
+                data_source: str | None = None) -> DIAResNet:
     """Train a :class:`DIAResNet` on normal images with the SimCLR, CSI or DIA objective.
 
     Each step takes ``config.batch_size`` images (split evenly over the processes), builds their

@@ -18,8 +18,8 @@ import torch
 from dia_augment.errors import CheckpointError, RunFolderError
 from dia_augment.train.checkpoint import begin_checkpoint, finish_checkpoint
 from dia_augment.train.config import DissolverTrainConfig
-from dia_augment.train.run_folder import RUN_FILE, data_record
-from dia_augment.utils.io import atomic_save_tensors, atomic_write_json, load_tensors, read_json
+from dia_augment.train.run_folder import data_record, start_run
+from dia_augment.utils.io import atomic_save_tensors, load_tensors, read_json
 from dia_augment.utils.random import derived_generator
 
 __all__ = ["convert_run"]
@@ -72,10 +72,7 @@ def convert_run(out_dir: str | os.PathLike) -> Path:
         "config.json": config.to_dict(),
     })
     size = (old["channels"], old["resolution"], old["resolution"])
-    from dia_augment import __version__
-
-    atomic_write_json(out / RUN_FILE, {"kind": "dissolver", "package_version": __version__, "config": config.to_dict(),
-                                       "data": data_record(None, old["num_images"], size), "finished": False})
+    start_run(out, "dissolver", config.to_dict(), data_record(None, old["num_images"], size))
     shutil.rmtree(manifest.parent)
     (out / "train_config.json").unlink(missing_ok=True)
     return out / "checkpoints" / f"step-{state['step']:08d}"

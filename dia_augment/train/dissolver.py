@@ -50,9 +50,8 @@ __all__ = ["DissolverTrainer", "train_dissolver", "denoising_loss", "READINESS_S
 READINESS_STEP_RANGE = (30, 100)
 
 
-def denoising_loss(
-    unet: torch.nn.Module, alphas_cumprod: Tensor, x0: Tensor, t: Tensor, noise: Tensor, loss: str = "l1"
-) -> Tensor:
+def denoising_loss(unet: torch.nn.Module, alphas_cumprod: Tensor, x0: Tensor, t: Tensor, noise: Tensor,
+                   loss: str = "l1") -> Tensor:
     r"""The epsilon-prediction loss of a noise predictor on clean images in ``[-1, 1]``.
 
     .. math::
@@ -87,9 +86,7 @@ def denoising_loss(
     abar = alphas_cumprod.to(device=x0.device, dtype=torch.float32)[t].view(-1, 1, 1, 1)
     x_t = abar.sqrt() * x0.float() + (1 - abar).sqrt() * noise.float()
     prediction = unet(x_t.to(x0.dtype), t).sample.float()
-    if loss == "l1":
-        return F.l1_loss(prediction, noise.float())
-    return F.mse_loss(prediction, noise.float())
+    return (F.l1_loss if loss == "l1" else F.mse_loss)(prediction, noise.float())
 
 
 class DissolverTrainer(Engine):
@@ -183,13 +180,10 @@ class DissolverTrainer(Engine):
         """The denoising loss of ``unet`` on the held-out images with their fixed steps and noise."""
         was_training = unet.training
         unet.eval()
-        total, size = 0.0, self.config.batch_size
-        for start in range(0, self.holdout_x0.shape[0], size):
-            chunk = slice(start, start + size)
-            x0 = self.holdout_x0[chunk].to(self.device)
-            loss = denoising_loss(unet, self.alphas_cumprod, x0, self.holdout_t[chunk].to(self.device),
-                                  self.holdout_noise[chunk].to(self.device), self.config.loss)
-            total += float(loss) * x0.shape[0]
+        total, held_out = 0.0, (self.holdout_x0, self.holdout_t, self.holdout_noise)
+        for x0, t, noise in zip(*(v.split(self.config.batch_size) for v in held_out)):
+            x0, t, noise = x0.to(self.device), t.to(self.device), noise.to(self.device)
+            total += float(denoising_loss(unet, self.alphas_cumprod, x0, t, noise, self.config.loss)) * x0.shape[0]
         unet.train(was_training)
         return total / self.holdout_x0.shape[0]
 
@@ -235,14 +229,8 @@ class DissolverTrainer(Engine):
         self.dissolver.save_pretrained(self.out_dir / "dissolver", online_unet=online)
 
 
-def train_dissolver(
-    config: DissolverTrainConfig,
-    images: ImageSource,
-    out_dir: str | os.PathLike,
-    resume: bool = False,
-    overwrite: bool = False,
-    data_source: str | None = None,
-) -> DDPMDissolving:
+def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: str | os.PathLike, resume: bool = False,
+                    overwrite: bool = False, data_source: str | None = None) -> DDPMDissolving:
     """Train a DDPM dissolver on normal images and save its EMA weights to ``out_dir/dissolver``.
 
     Pass the *normal* training images only: the dissolver learns what normal anatomy looks

@@ -26,10 +26,8 @@ class _AllGather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x.contiguous())
         ctx.rank, ctx.rows = dist.get_rank(), x.shape[0]
-        return torch.cat(parts)
+        return _gather(x)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
@@ -52,9 +50,7 @@ def all_gather_with_grad(x: Tensor) -> Tensor:
         >>> all_gather_with_grad(x) is x
         True
     """
-    if world_size() == 1:
-        return x
-    return _AllGather.apply(x)
+    return x if world_size() == 1 else _AllGather.apply(x)
 
 
 def all_gather_no_grad(x: Tensor) -> Tensor:
@@ -64,8 +60,10 @@ def all_gather_no_grad(x: Tensor) -> Tensor:
         >>> all_gather_no_grad(torch.arange(3)).tolist()
         [0, 1, 2]
     """
-    if world_size() == 1:
-        return x
-    parts = [torch.empty_like(x) for _ in range(world_size())]
+    return x if world_size() == 1 else _gather(x)
+
+
+def _gather(x: Tensor) -> Tensor:
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts)

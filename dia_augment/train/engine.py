@@ -30,18 +30,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from dia_augment.errors import CheckpointError, ConfigError, RunFolderError
-from dia_augment.train.checkpoint import (
-    begin_checkpoint,
-    finish_checkpoint,
-    flatten_optimizer_state,
-    latest_checkpoint,
-    read_checkpoint_file,
-    remove_stale,
-    restore_rng,
-    rng_tensors,
-    unflatten_optimizer_state,
-)
-from dia_augment.train.data import ImageSource, as_dataset, epoch_batches, epoch_loader
+from dia_augment.train.checkpoint import (begin_checkpoint, finish_checkpoint, flatten_optimizer_state,
+                                          latest_checkpoint, read_checkpoint_file, remove_stale, restore_rng,
+                                          rng_tensors, unflatten_optimizer_state)
+from dia_augment.train.data import ImageSource, as_dataset, collate_images, epoch_batches, epoch_loader
 from dia_augment.train.fields import config_defaults
 from dia_augment.train.log import save_loss_curve, trim_log
 from dia_augment.train.run_folder import data_record, differences, finish_run, open_run, start_run
@@ -76,31 +68,20 @@ class Engine:
     #: Also checkpoint at the end of every epoch.
     checkpoint_each_epoch = False
 
-    def __init__(
-        self,
-        config: Any,
-        images: ImageSource,
-        out_dir: str | Path,
-        resume: bool = False,
-        overwrite: bool = False,
-        data_source: str | None = None,
-    ) -> None:
+    def __init__(self, config: Any, images: ImageSource, out_dir: str | Path, resume: bool = False,
+                 overwrite: bool = False, data_source: str | None = None) -> None:
         self.config = config
         self.dataset = self.make_dataset(images)
-        first = self.dataset[0]
-        self.data_info = data_record(data_source, len(self.dataset), tuple((first[0] if isinstance(first, (tuple, list))
-                                                                             else first).shape))
+        shape = tuple(collate_images([self.dataset[0]]).shape[1:])
+        self.data_info = data_record(data_source, len(self.dataset), shape)
         self.out_dir = Path(out_dir)
         self.resume, self.overwrite = resume, overwrite
         if AcceleratorState._shared_state.get("_mixed_precision", config.mixed_precision) != config.mixed_precision:
             # Accelerate keeps one state per process and refuses another precision: start it afresh
             AcceleratorState._reset_state()
-        self.accelerator = Accelerator(
-            # without a GPU, Accelerate only recognises several torchrun processes when told to use the CPU
-            cpu=not torch.cuda.is_available(),
-            mixed_precision=config.mixed_precision,
-            kwargs_handlers=self.accelerator_kwargs(),
-        )
+        # without a GPU, Accelerate only recognises several torchrun processes when told to use the CPU
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
+                                       kwargs_handlers=self.accelerator_kwargs())
         self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
         self.main, self.device = self.accelerator.is_main_process, self.accelerator.device
         if config.batch_size % self.world:
@@ -210,13 +191,11 @@ class Engine:
         if different:
             raise RunFolderError(f"cannot resume from {folder}: its settings differ: {'; '.join(different)}")
         self.load_model_tensors(folder, state)
-        path = folder / "optimizer.safetensors"
         try:
-            self.optimizer.load_state_dict(
-                unflatten_optimizer_state(read_checkpoint_file(folder, "optimizer.safetensors"),
-                                          read_checkpoint_file(folder, "optimizer.json")))
+            self.optimizer.load_state_dict(unflatten_optimizer_state(
+                read_checkpoint_file(folder, "optimizer.safetensors"), read_checkpoint_file(folder, "optimizer.json")))
         except (KeyError, ValueError, TypeError) as err:
-            raise CheckpointError(f"{path} does not match the optimizer: {err}") from err
+            raise CheckpointError(f"{folder / 'optimizer.safetensors'} does not match the optimizer: {err}") from err
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         path = folder / f"rng-rank{self.rank}.safetensors"
@@ -266,12 +245,10 @@ class Engine:
                     values = self.train_step(batch.to(self.device, non_blocking=True))
                     for key, value in values.items():
                         sums[key] = sums.get(key, 0) + value.detach().double()
-                    self.step += 1
-                    self.step_in_epoch += 1
+                    self.step, self.step_in_epoch = self.step + 1, self.step_in_epoch + 1
                     end_of_epoch = self.step_in_epoch == self.steps_per_epoch
                     if end_of_epoch:
-                        self.epoch += 1
-                        self.step_in_epoch = 0
+                        self.epoch, self.step_in_epoch = self.epoch + 1, 0
                     took = time.perf_counter() - started
                     interval_time += took
                     self.elapsed += took

@@ -37,15 +37,8 @@ from torch import Tensor
 from dia_augment.errors import InputError
 from dia_augment.train.distributed import all_gather_no_grad, all_gather_with_grad
 
-__all__ = [
-    "RowLabels",
-    "make_row_labels",
-    "contrastive_masks",
-    "masked_nt_xent",
-    "contrastive_loss",
-    "LOSS_MODES",
-    "LOSS_NORMALISATIONS",
-]
+__all__ = ["RowLabels", "make_row_labels", "contrastive_masks", "masked_nt_xent", "contrastive_loss", "LOSS_MODES",
+           "LOSS_NORMALISATIONS"]
 
 #: ``shifted_removed``: an anchor's own dissolved copy (same image, same shift) is masked out;
 #: ``naive``: only the anchor itself is removed, its own dissolved copy is a negative.
@@ -77,14 +70,8 @@ class RowLabels(NamedTuple):
         return RowLabels(*(t[mask] for t in self))
 
 
-def make_row_labels(
-    batch_size: int,
-    num_shifts: int = 4,
-    num_clean_views: int = 2,
-    num_dissolved_views: int = 0,
-    image_offset: int = 0,
-    device: torch.device | str = "cpu",
-) -> RowLabels:
+def make_row_labels(batch_size: int, num_shifts: int = 4, num_clean_views: int = 2, num_dissolved_views: int = 0,
+                    image_offset: int = 0, device: torch.device | str = "cpu") -> RowLabels:
     """Labels of rows laid out view-major, then shift-major, then image (clean views first).
 
     Row ``(v * K + k) * B + i`` is view ``v``, shift ``k`` of image ``image_offset + i``.
@@ -106,19 +93,16 @@ def make_row_labels(
     """
     views = num_clean_views + num_dissolved_views
     if batch_size < 1 or num_shifts < 1 or num_clean_views < 2 or num_dissolved_views < 0:
-        raise InputError(
-            "make_row_labels needs batch_size >= 1, num_shifts >= 1, num_clean_views >= 2 and "
-            f"num_dissolved_views >= 0; got {batch_size}, {num_shifts}, {num_clean_views}, {num_dissolved_views}"
-        )
+        raise InputError("make_row_labels needs batch_size >= 1, num_shifts >= 1, num_clean_views >= 2 and "
+                         f"num_dissolved_views >= 0; got {batch_size}, {num_shifts}, {num_clean_views}, "
+                         f"{num_dissolved_views}")
     image = torch.arange(batch_size, device=device).repeat(views * num_shifts) + image_offset
     shift = torch.arange(num_shifts, device=device).repeat_interleave(batch_size).repeat(views)
     view = torch.arange(views, device=device).repeat_interleave(num_shifts * batch_size)
     return RowLabels(image, shift, view, view >= num_clean_views)
 
 
-def contrastive_masks(
-    anchors: RowLabels, keys: RowLabels, loss_mode: str = "shifted_removed"
-) -> tuple[Tensor, Tensor]:
+def contrastive_masks(anchors: RowLabels, keys: RowLabels, loss_mode: str = "shifted_removed") -> tuple[Tensor, Tensor]:
     """Positive and valid (positive or negative) pairs between anchor rows and key rows.
 
     Args:
@@ -154,14 +138,8 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise InputError(f"{name} must be one of {choices}; got {value!r}")
 
 
-def masked_nt_xent(
-    anchors: Tensor,
-    keys: Tensor,
-    positive: Tensor,
-    valid: Tensor,
-    temperature: float = 0.5,
-    divisor: int | None = None,
-) -> Tensor:
+def masked_nt_xent(anchors: Tensor, keys: Tensor, positive: Tensor, valid: Tensor, temperature: float = 0.5,
+                   divisor: int | None = None) -> Tensor:
     r"""NT-Xent as a masked log-softmax over cosine similarities.
 
     For anchor :math:`a` with positives :math:`P(a)` and valid keys :math:`V(a)`:
@@ -216,13 +194,8 @@ def masked_nt_xent(
     return per_anchor.sum() / (anchors.shape[0] if divisor is None else divisor)
 
 
-def contrastive_loss(
-    projections: Tensor,
-    labels: RowLabels,
-    temperature: float = 0.5,
-    loss_mode: str = "shifted_removed",
-    normalisation: str = "reference",
-) -> Tensor:
+def contrastive_loss(projections: Tensor, labels: RowLabels, temperature: float = 0.5,
+                     loss_mode: str = "shifted_removed", normalisation: str = "reference") -> Tensor:
     """The amplifying NT-Xent of this process's rows against the rows of every process.
 
     In one process this is :func:`masked_nt_xent` with the clean rows as anchors and every

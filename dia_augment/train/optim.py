@@ -20,13 +20,8 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from dia_augment.errors import ConfigError
 
-__all__ = [
-    "LARS",
-    "warmup_cosine_factor",
-    "warmup_cosine_schedule",
-    "gradual_warmup_cosine_factor",
-    "gradual_warmup_cosine_schedule",
-]
+__all__ = ["LARS", "warmup_cosine_factor", "warmup_cosine_schedule", "gradual_warmup_cosine_factor",
+           "gradual_warmup_cosine_schedule"]
 
 
 class LARS(Optimizer):
@@ -64,29 +59,14 @@ class LARS(Optimizer):
         [[3.0, 3.5]]
     """
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict],
-        lr: float,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        trust_coefficient: float = 0.001,
-        eps: float = 1e-8,
-        exclude_1d: bool = False,
-    ) -> None:
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float, momentum: float = 0.9,
+                 weight_decay: float = 0.0, trust_coefficient: float = 0.001, eps: float = 1e-8,
+                 exclude_1d: bool = False) -> None:
         if not (lr > 0 and momentum >= 0 and weight_decay >= 0 and trust_coefficient > 0 and eps >= 0):
-            raise ConfigError(
-                "LARS needs lr > 0, momentum >= 0, weight_decay >= 0, trust_coefficient > 0 and eps >= 0; "
-                f"got {lr}, {momentum}, {weight_decay}, {trust_coefficient}, {eps}"
-            )
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "weight_decay": weight_decay,
-            "trust_coefficient": trust_coefficient,
-            "eps": eps,
-            "exclude_1d": bool(exclude_1d),
-        }
+            raise ConfigError("LARS needs lr > 0, momentum >= 0, weight_decay >= 0, trust_coefficient > 0 and "
+                              f"eps >= 0; got {lr}, {momentum}, {weight_decay}, {trust_coefficient}, {eps}")
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient,
+                        eps=eps, exclude_1d=bool(exclude_1d))
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -102,11 +82,9 @@ class LARS(Optimizer):
                 d = p.grad
                 if not (group.get("exclude_1d", False) and p.ndim <= 1):
                     w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
-                    ratio = torch.where(
-                        (w_norm > 0) & (g_norm > 0),
-                        group["trust_coefficient"] * w_norm / (g_norm + group["weight_decay"] * w_norm + group.get("eps", 0.0)),
-                        torch.ones_like(w_norm),
-                    )
+                    denominator = g_norm + group["weight_decay"] * w_norm + group.get("eps", 0.0)
+                    ratio = torch.where((w_norm > 0) & (g_norm > 0), group["trust_coefficient"] * w_norm / denominator,
+                                        torch.ones_like(w_norm))
                     d = d.add(p, alpha=group["weight_decay"]) * ratio
                 if group["momentum"] > 0:
                     state = self.state[p]
@@ -149,9 +127,8 @@ def warmup_cosine_schedule(optimizer: Optimizer, total_steps: int, warmup_steps:
     return LambdaLR(optimizer, lambda s: warmup_cosine_factor(s, total_steps, warmup_steps))
 
 
-def gradual_warmup_cosine_factor(
-    step: int, steps_per_epoch: int, epochs: int, warmup_epochs: int = 10, multiplier: float = 10.0
-) -> float:
+def gradual_warmup_cosine_factor(step: int, steps_per_epoch: int, epochs: int, warmup_epochs: int = 10,
+                                 multiplier: float = 10.0) -> float:
     r"""Learning-rate factor of the paper code's schedule at optimiser step ``step`` (0-based).
 
     The reference steps its scheduler after every batch with the fractional epoch
@@ -180,19 +157,16 @@ def gradual_warmup_cosine_factor(
         5.31
     """
     if steps_per_epoch < 1 or epochs < 1 or warmup_epochs < 0 or multiplier < 1:
-        raise ConfigError(
-            "gradual_warmup_cosine_factor needs steps_per_epoch >= 1, epochs >= 1, warmup_epochs >= 0 and "
-            f"multiplier >= 1; got {steps_per_epoch}, {epochs}, {warmup_epochs}, {multiplier}"
-        )
+        raise ConfigError("gradual_warmup_cosine_factor needs steps_per_epoch >= 1, epochs >= 1, warmup_epochs >= 0 "
+                          f"and multiplier >= 1; got {steps_per_epoch}, {epochs}, {warmup_epochs}, {multiplier}")
     e = max(step - 1, 0) / steps_per_epoch
     if warmup_epochs > 0 and e <= warmup_epochs:
         return 1.0 + (multiplier - 1.0) * e / warmup_epochs
     return 0.5 * multiplier * (1.0 + math.cos(math.pi * (e - warmup_epochs) / epochs))
 
 
-def gradual_warmup_cosine_schedule(
-    optimizer: Optimizer, steps_per_epoch: int, epochs: int, warmup_epochs: int = 10, multiplier: float = 10.0
-) -> LambdaLR:
+def gradual_warmup_cosine_schedule(optimizer: Optimizer, steps_per_epoch: int, epochs: int, warmup_epochs: int = 10,
+                                   multiplier: float = 10.0) -> LambdaLR:
     """A per-step :class:`~torch.optim.lr_scheduler.LambdaLR` of :func:`gradual_warmup_cosine_factor`.
 
     Examples:

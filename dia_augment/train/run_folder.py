@@ -71,16 +71,9 @@ def _holds_a_run(out: Path) -> bool:
     return any((out / name).exists() for name in OUTPUTS)
 
 
-def open_run(
-    out_dir: str | os.PathLike,
-    kind: str,
-    config: dict[str, Any],
-    data: dict[str, Any],
-    resumable: tuple[str, ...],
-    resume: bool = False,
-    overwrite: bool = False,
-    defaults: dict[str, Any] | None = None,
-) -> bool:
+def open_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data: dict[str, Any],
+             resumable: tuple[str, ...], resume: bool = False, overwrite: bool = False,
+             defaults: dict[str, Any] | None = None) -> bool:
     """Apply the run-folder policy; returns whether an earlier run is continued (:func:`start_run` records it).
 
     Args:
@@ -102,36 +95,29 @@ def open_run(
     if resume and overwrite:
         raise RunFolderError("resume and overwrite exclude each other: pass one of them")
     if (out / "checkpoint" / "latest.json").exists() and not overwrite:
-        raise RunFolderError(
-            f"{out} holds a dissolver run in the format of dia_augment 0.1 (checkpoint/latest.json); convert it with "
-            f"`python -m dia_augment.train.convert {out}` (or dia_augment.train.convert.convert_run), then resume it"
-        )
+        raise RunFolderError(f"{out} holds a dissolver run in the format of dia_augment 0.1 (checkpoint/latest.json); "
+                             f"convert it with `python -m dia_augment.train.convert {out}` (or "
+                             "dia_augment.train.convert.convert_run), then resume it")
     saved = read_run(out)
     continued = False
     if _holds_a_run(out) and not overwrite:
         if not resume:
             state = "a finished" if saved and saved["finished"] else "an unfinished"
-            raise RunFolderError(
-                f"{out} already holds {state} {saved['kind'] if saved else 'training'} run; continue it with "
-                "resume=True (--resume), replace it with overwrite=True (--overwrite), or choose another folder"
-            )
+            raise RunFolderError(f"{out} already holds {state} {saved['kind'] if saved else 'training'} run; continue "
+                                 "it with resume=True (--resume), replace it with overwrite=True (--overwrite), or "
+                                 "choose another folder")
         if saved is not None:
             if saved["kind"] != kind:
                 raise RunFolderError(f"cannot resume {out}: it holds a {saved['kind']} run, not a {kind} run")
             different = differences(saved["data"], data) + differences(saved["config"], config, resumable, defaults)
             if different:
-                raise RunFolderError(
-                    f"cannot resume {out}: the run's settings or data differ: {'; '.join(different)}; keep them, or "
-                    "start afresh with overwrite=True (--overwrite) or in another folder"
-                )
+                raise RunFolderError(f"cannot resume {out}: the run's settings or data differ: {'; '.join(different)}; "
+                                     "keep them, or start afresh with overwrite=True (--overwrite) or in another "
+                                     "folder")
         continued = True
     elif overwrite:
-        for name in OUTPUTS:
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        for path in (out / name for name in OUTPUTS):
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     return continued
 
 
@@ -151,12 +137,8 @@ def finish_run(out_dir: str | os.PathLike, step: int) -> None:
     atomic_write_json(Path(out_dir) / RUN_FILE, {**record, "finished": True, "step": int(step)})
 
 
-def check_run_fits(
-    run_dir: str | os.PathLike,
-    channels: int | None = None,
-    image_size: tuple[int, int] | None = None,
-    source: str | None = None,
-) -> dict[str, Any] | None:
+def check_run_fits(run_dir: str | os.PathLike, channels: int | None = None, image_size: tuple[int, int] | None = None,
+                   source: str | None = None) -> dict[str, Any] | None:
     """Refuse data whose channels or image size differ from a run's training data; warn on another source.
 
     A folder without ``run.json`` (written before dia_augment 0.2) is not checked.

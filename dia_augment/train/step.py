@@ -32,16 +32,9 @@ class LossParts(NamedTuple):
     shift: Tensor
 
 
-def build_rows(
-    images: Tensor,
-    augment: SimCLRAugmentation,
-    num_shifts: int = 4,
-    shift: str = "rotation",
-    dissolve: RandomDissolving | None = None,
-    generator: torch.Generator | None = None,
-    image_offset: int = 0,
-    dissolve_all_views: bool = False,
-) -> TrainingRows:
+def build_rows(images: Tensor, augment: SimCLRAugmentation, num_shifts: int = 4, shift: str = "rotation",
+               dissolve: RandomDissolving | None = None, generator: torch.Generator | None = None,
+               image_offset: int = 0, dissolve_all_views: bool = False) -> TrainingRows:
     """The rows of one step: two h-flipped views (plus a dissolved one), K shifts each, SimCLR-augmented.
 
     The batch is dissolved once, before the shifts, by ``dissolve`` (a ``RandomDissolving`` with
@@ -85,21 +78,14 @@ def build_rows(
     elif dissolve_all_views:
         raise InputError("dissolve_all_views needs a dissolve augmentation")
     shifted = torch.cat([shifted_views(v, shift, num_shifts, generator) for v in views])
-    labels = make_row_labels(
-        images.shape[0], num_shifts, 2, len(views) - 2, image_offset=image_offset, device=images.device
-    )
+    labels = make_row_labels(images.shape[0], num_shifts, 2, len(views) - 2, image_offset=image_offset,
+                             device=images.device)
     return TrainingRows(augment(shifted, generator=generator), labels)
 
 
-def training_loss(
-    model: nn.Module,
-    rows: TrainingRows,
-    temperature: float = 0.5,
-    shift_loss_weight: float = 1.0,
-    shift_loss_on_dissolved: bool = True,
-    loss_mode: str = "shifted_removed",
-    loss_normalisation: str = "reference",
-) -> LossParts:
+def training_loss(model: nn.Module, rows: TrainingRows, temperature: float = 0.5, shift_loss_weight: float = 1.0,
+                  shift_loss_on_dissolved: bool = True, loss_mode: str = "shifted_removed",
+                  loss_normalisation: str = "reference") -> LossParts:
     """NT-Xent on the rows' projections plus the shift head's cross-entropy.
 
     The shift term is skipped when there is a single shift (SimCLR). It covers every row, the
