@@ -38,10 +38,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser with one sub-command per command module."""
-    parser = _Parser(
-        prog="dia-augment",
-        description="Dissolving Is Amplifying: dissolving augmentations and one-class anomaly detection.",
-    )
+    parser = _Parser(prog="dia-augment",
+                     description="Dissolving Is Amplifying: dissolving augmentations and one-class anomaly detection.")
     parser.add_argument("--version", action="version", version=f"dia_augment {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -49,12 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{__name__}.{info.name}")
         if not all(hasattr(module, a) for a in ("NAME", "HELP", "add_arguments", "run")):
             continue
-        command = sub.add_parser(
-            module.NAME,
-            help=module.HELP,
-            description=module.HELP,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        )
+        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         module.add_arguments(command)
         command.set_defaults(_run=module.run)
     return parser

@@ -22,15 +22,11 @@ HELP = "Score new images with a saved detector; write predictions.csv, a score h
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``predict`` options to ``parser``."""
     parser.add_argument("--detector", required=True, help="a detector folder (save_pretrained) or a hub id org/name")
-    parser.add_argument(
-        "--images", required=True, nargs="+", help="image files, folders (searched recursively) or glob patterns"
-    )
+    parser.add_argument("--images", required=True, nargs="+",
+                        help="image files, folders (searched recursively) or glob patterns")
     parser.add_argument("--out", required=True, help="the folder for predictions.csv, the histogram and the gallery")
-    parser.add_argument(
-        "--convert",
-        action="store_true",
-        help="convert files of another channel count or size to the detector's input (noted per file) instead of skipping them",
-    )
+    parser.add_argument("--convert", action="store_true", help="convert files of another channel count or size to the "
+                        "detector's input (noted per file) instead of skipping them")
     parser.add_argument("--batch-size", type=int, default=64, help="files read and scored at a time")
     parser.add_argument("--top-k", type=int, default=16, help="images in the gallery of the most anomalous")
     parser.add_argument("--maps", default=None, choices=["smoothgrad", "integrated", "occlusion", "residual"],
@@ -58,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
         map_options["dissolver"] = DDPMDissolving.from_pretrained(args.maps_dissolver)
     detector = AnomalyDetector.from_pretrained(args.detector, device=args.device, progress=False)
     print(f"detector: {detector.calibrated_threshold().describe()}; score = {detector.method} (higher = more anomalous)")
-    summary = predict_files(
-        detector, args.images, args.out, convert=args.convert, batch_size=args.batch_size, top_k=args.top_k,
-        maps=args.maps, map_options=map_options, progress=args.progress,
-    )
+    summary = predict_files(detector, args.images, args.out, convert=args.convert, batch_size=args.batch_size,
+                            top_k=args.top_k, maps=args.maps, map_options=map_options, progress=args.progress)
     print(summary.line())
     return 0

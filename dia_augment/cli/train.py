@@ -35,11 +35,8 @@ HELP = "Train a model on the normal training images (SimCLR, CSI or DIA); write 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options every training command shares: the data, the run folder and its policy."""
-    parser.add_argument(
-        "--data",
-        required=True,
-        help="'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT (sarscov2, aptos2019, kermany_oct, kvasir)",
-    )
+    parser.add_argument("--data", required=True, help="'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT "
+                        "(sarscov2, aptos2019, kermany_oct, kvasir)")
     parser.add_argument("--normal-class", default=None, help="the normal class (folder name or label)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the train / test split of sources without one")
     parser.add_argument("--out", required=True, help="the run folder (a new one per run)")
@@ -63,52 +60,29 @@ class _RecipeAction(argparse.Action):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` options to ``parser``."""
     add_run_options(parser)
-    parser.add_argument(
-        "--recipe",
-        choices=["reference"],
-        default=None,
-        action=_RecipeAction,
-        help="'reference': the paper code's recipe (LARS, lr 0.1 warmed up x10 over 10 epochs, 1000 epochs, "
-        "resnet18_imagenet at 224 px, batch 32, shift loss on every row, ...) for the options not given before it",
-    )
+    parser.add_argument("--recipe", choices=["reference"], default=None, action=_RecipeAction,
+                        help="'reference': the paper code's recipe (LARS, lr 0.1 warmed up x10 over 10 epochs, "
+                        "1000 epochs, resnet18_imagenet at 224 px, batch 32, shift loss on every row, ...) for the "
+                        "options not given before it")
     parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading")
-    parser.add_argument(
-        "--calibration-fraction",
-        type=float,
-        default=0.2,
-        help="share of the normal images held out of training to calibrate the detector's threshold "
-        "(keeping 95%% of them below it); 0: train on all and save no detector",
-    )
-    parser.add_argument(
-        "--training-type",
-        default=None,
-        help="the paper's names, e.g. diffusion_rotation, blurgaussian_cutperm or rotation; sets --dissolver, "
-        "--shift and --mode (dia, or csi when it names no dissolver)",
-    )
+    parser.add_argument("--calibration-fraction", type=float, default=0.2,
+                        help="share of the normal images held out of training to calibrate the detector's threshold "
+                        "(keeping 95%% of them below it); 0: train on all and save no detector")
+    parser.add_argument("--training-type", default=None,
+                        help="the paper's names, e.g. diffusion_rotation, blurgaussian_cutperm or rotation; sets "
+                        "--dissolver, --shift and --mode (dia, or csi when it names no dissolver)")
     backends = sorted(set(TRAINING_TYPE_BACKENDS.values()) | set(DISSOLVER_NAMES))
-    parser.add_argument(
-        "--dissolver",
-        choices=backends,
-        default=None,
-        help="dissolving backend of a dia run; the paper's blur baselines are gaussian-reference / median-reference "
-        "with --dissolve-all-views (gaussian / median are our step-dependent blurs of the dissolved view)",
-    )
+    parser.add_argument("--dissolver", choices=backends, default=None, help="dissolving backend of a dia run; the "
+                        "paper's blur baselines are gaussian-reference / median-reference with --dissolve-all-views "
+                        "(gaussian / median are our step-dependent blurs of the dissolved view)")
     parser.add_argument("--dissolver-path", default=None, help="saved dissolver folder (ddpm) or pipeline (sd)")
-    parser.add_argument(
-        "--dissolver-resolution", type=int, default=None, help="the dissolver's working resolution (required for resize)"
-    )
-    parser.add_argument(
-        "--dissolver-weights",
-        choices=list(DISSOLVER_WEIGHTS),
-        default="ema",
-        help="ddpm: the saved EMA weights, or the online ones the paper's code dissolves with",
-    )
-    parser.add_argument(
-        "--dissolver-input-range",
-        choices=list(INPUT_RANGES),
-        default="explicit",
-        help="ddpm: 'reference' feeds [0, 1] images to the [-1, 1] model as the paper's code does (an ablation of a flaw)",
-    )
+    parser.add_argument("--dissolver-resolution", type=int, default=None,
+                        help="the dissolver's working resolution (required for resize)")
+    parser.add_argument("--dissolver-weights", choices=list(DISSOLVER_WEIGHTS), default="ema",
+                        help="ddpm: the saved EMA weights, or the online ones the paper's code dissolves with")
+    parser.add_argument("--dissolver-input-range", choices=list(INPUT_RANGES), default="explicit",
+                        help="ddpm: 'reference' feeds [0, 1] images to the [-1, 1] model as the paper's code does "
+                        "(an ablation of a flaw)")
     add_config_options(parser, TrainConfig)
 
 
