@@ -20,7 +20,11 @@ On your own folder (``root/<class>/*.png``), a MedMNIST ``.npz`` or a paper data
     python examples/train_csi.py --data sarscov2:../shared/data/sarscov2-ct --image-size 64
 
 Every file is written atomically; ``--resume`` continues an interrupted run (the dissolver and
-the model training both checkpoint).
+the model training both checkpoint). On a CPU with bf16 units or a GPU, ``--mixed-precision bf16``
+trains the dissolver and the model under bf16 autocast and ``--channels-last`` lays the model out
+in NHWC (both off by default: fp32, as the results were measured):
+
+    python examples/train_csi.py --mixed-precision bf16 --channels-last
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ DEFAULTS = {
     "lr": 0.1,
     "num_samples": 10,
     "seed": 0,
+    "mixed_precision": "no",
 }
 
 
@@ -78,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lesion-opacity", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="embedded data: the lesions' contrast range (opacity in (0, 1]; default 0.6-0.9)")
     p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--mixed-precision", default=d["mixed_precision"], choices=["no", "bf16"],
+                   help="train the dissolver and the model under bf16 autocast (the DIA dissolve included)")
+    p.add_argument("--channels-last", action="store_true", help="train the model in channels_last (NHWC) layout")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", default="runs/train_csi", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -85,28 +93,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def dissolver_config(args: argparse.Namespace) -> Any:
+    """The DDPM dissolver's ``DissolverTrainConfig`` from the example's options."""
+    from dia_augment.train import DissolverTrainConfig
+
+    return DissolverTrainConfig(
+        resolution=args.dissolver_resolution,
+        preset=args.dissolver_preset,
+        train_steps=args.dissolver_steps,
+        checkpoint_every=max(args.dissolver_steps // 4, 1),
+        seed=args.seed,
+        mixed_precision=args.mixed_precision,
+        progress=not args.no_progress,
+    )
+
+
 def build_dissolver(args: argparse.Namespace, train_images: Any, out: Path) -> Any:
     """The dissolver of a ``dia`` run: loaded, trained on the normal images, or built by name."""
     from dia_augment.filters import make_dissolver
-    from dia_augment.train import DissolverTrainConfig, train_dissolver
+    from dia_augment.train import train_dissolver
 
     if args.dissolver == "ddpm" and args.dissolver_path is None:
         print(f"[1/4] training a {args.dissolver_resolution} px DDPM dissolver ({args.dissolver_preset}, "
               f"{args.dissolver_steps} steps) on {len(train_images)} normal images")
-        config = DissolverTrainConfig(
-            resolution=args.dissolver_resolution,
-            preset=args.dissolver_preset,
-            train_steps=args.dissolver_steps,
-            checkpoint_every=max(args.dissolver_steps // 4, 1),
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
+        config = dissolver_config(args)
         return train_dissolver(config, train_images, out / "dissolver_run", resume=args.resume, data_source=args.data)
     print(f"[1/4] dissolver: {args.dissolver}" + (f" from {args.dissolver_path}" if args.dissolver_path else ""))
     resolution = args.dissolver_resolution if args.dissolver in ("ddpm", "resize") else None
     if args.dissolver == "ddpm":
         resolution = None  # take the checkpoint's own
     return make_dissolver(args.dissolver, path=args.dissolver_path, resolution=resolution)
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """The model's ``TrainConfig`` from the example's options."""
+    from dia_augment.train import TrainConfig
+
+    return TrainConfig(
+        mode=args.mode,
+        shift=args.shift,
+        model=args.model,
+        width=args.width,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        crop_scale=(args.crop_min, 1.0),
+        seed=args.seed,
+        mixed_precision=args.mixed_precision,
+        channels_last=args.channels_last,
+        checkpoint_every=50,
+        progress=not args.no_progress,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -120,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from dia_augment.filters.grid import save_dissolve_grid
     from dia_augment.detect import build_detector, split_calibration
     from dia_augment.score import evaluate, save_roc_curve
-    from dia_augment.train import TrainConfig, train_model
+    from dia_augment.train import train_model
     from dia_augment.utils.io import atomic_write_json
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -156,20 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     print(f"[2/4] training a {args.model} (width {args.width}) in {args.mode} mode, {args.shift} shifts, "
           f"{args.epochs} epochs at {args.image_size} px")
-    config = TrainConfig(
-        mode=args.mode,
-        shift=args.shift,
-        model=args.model,
-        width=args.width,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        crop_scale=(args.crop_min, 1.0),
-        seed=args.seed,
-        checkpoint_every=50,
-        progress=not args.no_progress,
-    )
+    config = train_config(args)
     t0 = time.perf_counter()
     model = train_model(config, fit_images, dissolver=dissolver, out_dir=out / "model", resume=args.resume,
                         data_source=args.data)

@@ -51,3 +51,19 @@ def test_tiny_end_to_end_run_writes_its_files(tmp_path, dissolver):
     test = load_one_class("embedded", "test", image_size=16)
     rescored = evaluate(-detector.score(test.images), test.labels)["auroc"]
     assert rescored == metrics["metrics"]["auroc"]
+
+
+def test_precision_and_layout_options_reach_both_trainings_and_default_to_fp32():
+    example = load_example()
+    default = example.parse_args([])
+    assert (default.mixed_precision, default.channels_last) == ("no", False)
+    assert example.train_config(default).mixed_precision == "no" and not example.train_config(default).channels_last
+    assert example.dissolver_config(default).mixed_precision == "no"
+    fast = example.parse_args(["--mixed-precision", "bf16", "--channels-last"])
+    config = example.train_config(fast)
+    assert (config.mixed_precision, config.channels_last, config.compile) == ("bf16", True, False)
+    assert example.dissolver_config(fast).mixed_precision == "bf16"
+    # the rest of the model's settings are the example's own, as before the options existed
+    assert (config.width, config.image_size, config.epochs, config.crop_scale, config.checkpoint_every) == (16, 32, 15, (0.5, 1.0), 50)
+    with pytest.raises(SystemExit):
+        example.parse_args(["--mixed-precision", "fp16"])  # the example offers fp32 and bf16 only
