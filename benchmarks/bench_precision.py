@@ -24,7 +24,14 @@ path through the library's own options (nothing is wrapped from outside):
 4. with ``--quality-dissolver PATH`` (a trained dissolver), the quality of the bf16 paths: the
    lesion probe (``dia_augment.probe``) on the embedded set's twins at 64 px, each path's lesion
    erasure and anatomy change beside fp32's, and the mean absolute difference of its dissolve to
-   fp32's, per step.
+   fp32's, per step;
+5. with ``--profile``, instead of the timing tables 2 and 3: ``torch.profiler`` (CPU) of the
+   fp32 path and the fastest bf16 path of each dissolve (``bf16-autocast-cl``) and each training
+   step or extraction in ``--works`` (``bf16-cl``), their self CPU time split into op groups
+   (:data:`OP_GROUPS`: convolution, matmul / linear, normalisation, elementwise / activation,
+   resampling, copies / layout conversions, other), each group's share in fp32 and in bf16, and
+   the Amdahl bound of the bf16 speed-up: the fp32 profile with only its convolutions and
+   matmuls made faster by the measured bf16 peak ratio of table 1.
 
 Run (2-core CPU: about 10 minutes without --compile):
     python benchmarks/bench_precision.py
@@ -32,12 +39,15 @@ Run (2-core CPU: about 10 minutes without --compile):
     python benchmarks/bench_precision.py --compile --skip peak dissolve --works dia
     python benchmarks/bench_precision.py --skip peak dissolve step --quality-dissolver runs/ddpm_embedded16/dissolver
     python benchmarks/bench_precision.py --device cuda --batches 32 128 --compile
+    python benchmarks/bench_precision.py --profile --dissolve-res 64 --batches 32 --works dia --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import re
+import statistics
 import sys
 import tempfile
 import time
@@ -76,6 +86,26 @@ STEP_PATHS = {
 #: The paths that ``--compile`` also times compiled.
 COMPILED_STEP_PATHS = ("fp32", "bf16-cl")
 WORKS = {"dia": ("DIA step", 3), "csi": ("CSI step", 2), "score": ("score extraction", 1)}
+#: The paths ``--profile`` compares: fp32 and the fastest bf16 path of the dissolve and of the steps.
+PROFILED_DISSOLVE_PATHS = ("fp32", "bf16-autocast-cl")
+PROFILED_STEP_PATHS = ("fp32", "bf16-cl")
+#: Op groups of ``--profile``, matched in order on the op's name (``aten::`` and a trailing ``_``
+#: removed; a backward op goes with its forward, e.g. ``convolution_backward`` with the convolutions).
+OP_GROUPS = {
+    "convolution": r".*conv.*",
+    "matmul / linear": r"(addmm|mm|bmm|baddbmm|addbmm|matmul|linear|dot|einsum|_?scaled_dot_product.*)",
+    "normalisation": r".*(group_norm|batch_norm|layer_norm|instance_norm).*",
+    "elementwise / activation": (
+        r"(add|sub|rsub|mul|div|neg|abs|sign|reciprocal|sqrt|rsqrt|exp|log|pow|sin|cos|floor|ceil|round|"
+        r"clamp|clamp_min|clamp_max|maximum|minimum|where|lerp|addcmul|addcdiv|masked_fill|eq|ne|lt|le|gt|ge|"
+        r"relu|threshold|silu|sigmoid|tanh|gelu|hardtanh|leaky_relu|_foreach_.*)(_backward)?"
+    ),
+    "resampling / interpolate": r".*(upsample|interpolate|grid_sampler|affine_grid|pool).*",
+    "copies / layout conversions": (
+        r"(copy|_to_copy|to|clone|contiguous|cat|stack|fill|zero|flip|rot90|roll|index|index_select|index_put|"
+        r"gather|scatter|to_dense|to_mkldnn|_copy_from|_copy_from_and_resize|_local_scalar_dense)"
+    ),
+}
 
 
 def flops(fn: Callable[[], object]) -> float:
@@ -250,6 +280,120 @@ def quality_table(args: argparse.Namespace, device: torch.device) -> None:
             print(f"| {path} | {record['t']} | {record['erasure']:.4f} | {record['change_mae']:.4f} | {mad:.2e} |")
 
 
+def op_group(name: str) -> str:
+    """The :data:`OP_GROUPS` group of a profiled op (``"other"`` when none matches)."""
+    op = name.removeprefix("aten::").rstrip("_")
+    for group, pattern in OP_GROUPS.items():
+        if re.fullmatch(pattern, op):
+            return group
+    return "other"
+
+
+def profiled_ops(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[dict[str, float]]]:
+    """Seconds of self CPU time per op name in each of ``repeat`` profiled calls of each function.
+
+    The calls are profiled round-robin, one call per profile, so that a change of the machine's
+    load hits every path alike.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    for fn in fns.values():
+        fn()  # warm-up: one-time allocations and oneDNN primitive creation stay out of the profile
+    calls: dict[str, list[dict[str, float]]] = {path: [] for path in fns}
+    for _ in range(repeat):
+        for path, fn in fns.items():
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                fn()
+            calls[path].append({event.key: event.self_cpu_time_total / 1e6 for event in prof.key_averages()})
+    return calls
+
+
+def grouped(calls: list[dict[str, float]]) -> dict[str, float]:
+    """The seconds of :func:`profiled_ops`'s calls summed per op group: each group's median over the calls."""
+    per_call = []
+    for ops in calls:
+        groups = dict.fromkeys([*OP_GROUPS, "other"], 0.0)
+        for name, seconds in ops.items():
+            groups[op_group(name)] += seconds
+        per_call.append(groups)
+    return {group: statistics.median(groups[group] for groups in per_call) for group in per_call[0]}
+
+
+def amdahl_bound(shares: dict[str, float], conv_ratio: float, matmul_ratio: float, rest_ratio: float = 1.0) -> float:
+    """The speed-up of the whole when its convolutions, matmuls and other ops get faster by the given ratios.
+
+    ``shares``: each op group's share of the fp32 time (summing to 1).
+    """
+    rest = 1.0 - shares["convolution"] - shares["matmul / linear"]
+    return 1.0 / (rest / rest_ratio + shares["convolution"] / conv_ratio + shares["matmul / linear"] / matmul_ratio)
+
+
+def print_profile(title: str, ops: dict[str, list[dict[str, float]]], peak: dict[str, float]) -> None:
+    """The Markdown table of op-group shares for the fp32 path and a bf16 path, and the Amdahl bound."""
+    times = {path: grouped(calls) for path, calls in ops.items()}
+    (fp32, fp32_groups), (bf16, bf16_groups) = times.items()
+    totals = {path: sum(groups.values()) for path, groups in times.items()}
+    print(f"\n{title}: self CPU time by op group, medians of the profiled calls (absolute ms depend on the load)\n")
+    print(f"| op group | {fp32} share | {bf16} share | {fp32} ms | {bf16} ms | {fp32} / {bf16} time |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for group in fp32_groups:
+        a, b = fp32_groups[group], bf16_groups[group]
+        ratio = f"{a / b:.2f}" if b > 0 else "n/a"
+        print(f"| {group} | {a / totals[fp32]:.1%} | {b / totals[bf16]:.1%} | {a * 1e3:.1f} | {b * 1e3:.1f} | {ratio} |")
+    print(f"| total | 100% | 100% | {totals[fp32] * 1e3:.1f} | {totals[bf16] * 1e3:.1f} | "
+          f"{totals[fp32] / totals[bf16]:.2f} |")
+    for path, calls in ops.items():
+        other = {name: seconds for name, seconds in calls[0].items() if op_group(name) == "other"}
+        largest = sorted(other, key=other.__getitem__, reverse=True)[:3]
+        print(f"\n{path}, largest ops in other (first call): " + ", ".join(f"{name} {other[name] * 1e3:.0f} ms" for name in largest))
+    shares = {group: seconds / totals[fp32] for group, seconds in fp32_groups.items()}
+    heavy = shares["convolution"] + shares["matmul / linear"]
+    light_bf16 = totals[bf16] - bf16_groups["convolution"] - bf16_groups["matmul / linear"]
+    print(f"\n{bf16}: everything but conv + matmul takes {light_bf16 * 1e3:.1f} ms, so even with free conv and matmul "
+          f"this path stays under {totals[fp32] / light_bf16:.2f} x fp32")
+    if "conv fp32" not in peak:
+        print(f"\nconv + matmul: {heavy:.1%} of fp32; Amdahl bound n/a (peak skipped); at most {1 / (1 - heavy):.2f} x "
+              "with infinitely fast conv and matmul")
+        return
+    conv_ratio = peak["conv bf16 channels_last"] / peak["conv fp32"]
+    matmul_ratio = peak["matmul bf16"] / peak["matmul fp32"]
+    print(f"\nAmdahl: conv + matmul are {heavy:.1%} of the fp32 time; sped up by the measured bf16 peak ratios "
+          f"(conv {conv_ratio:.2f} x, matmul {matmul_ratio:.2f} x) and nothing else, the whole gains at most "
+          f"{amdahl_bound(shares, conv_ratio, matmul_ratio):.2f} x (infinitely fast: {1 / (1 - heavy):.2f} x); with every "
+          f"other op 2 x faster as well (half the bytes, the most bf16 gives memory-bound work): "
+          f"{amdahl_bound(shares, conv_ratio, matmul_ratio, 2.0):.2f} x; measured under the profiler: "
+          f"{totals[fp32] / totals[bf16]:.2f} x")
+
+
+def profile_tables(args: argparse.Namespace, device: torch.device, peak: dict[str, float]) -> None:
+    """``--profile``: op-group shares of fp32 and bf16 for the dissolves and the steps in ``--works``."""
+    from dia_augment.data import make_embedded_dataset
+
+    if "dissolve" not in args.skip:
+        for res in args.dissolve_res:
+            for batch in args.batches:
+                data = make_embedded_dataset("train", image_size=2 * res, seed=0, num_normal=batch, num_anomalies=0)
+                x = data.images[:batch].to(device)
+                t = torch.randint(30, 100, (batch,), generator=torch.Generator().manual_seed(0)).to(device)
+                fns = {}
+                for path in PROFILED_DISSOLVE_PATHS:
+
+                    def call(dissolver: DDPMDissolving = make_dissolver(args, res, device, **DISSOLVE_PATHS[path])) -> None:
+                        with torch.no_grad():
+                            dissolver(x, t)
+
+                    fns[path] = call
+                title = f"dissolve, {args.preset} preset at {res} px (input {2 * res} px), batch {batch}"
+                print_profile(title, profiled_ops(fns, args.repeat), peak)
+    if "step" not in args.skip:
+        images = torch.rand(args.step_batch, 3, args.step_size, args.step_size, generator=torch.Generator().manual_seed(0))
+        images = images.to(device)
+        for work in args.works:
+            fns = {path: step_function(args, work, STEP_PATHS[path], False, device, images)[0] for path in PROFILED_STEP_PATHS}
+            title = f"{WORKS[work][0]}, width {args.width}, {args.step_size} px, batch {args.step_batch}"
+            print_profile(title, profiled_ops(fns, args.repeat), peak)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -265,14 +409,19 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd paths")
     parser.add_argument("--skip", nargs="*", default=[], choices=["peak", "dissolve", "step"])
     parser.add_argument("--quality-dissolver", default=None, help="a trained dissolver folder: the bf16 quality table")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile fp32 against bf16 by op group (and the Amdahl bound) instead of timing the paths")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"machine: {machine_line(device)}; dissolver preset {args.preset}\n")
     peak = peak_table(device, args.repeat) if "peak" not in args.skip else {}
-    if "dissolve" not in args.skip:
-        dissolve_table(args, device, peak)
-    if "step" not in args.skip:
-        step_table(args, device)
+    if args.profile:
+        profile_tables(args, device, peak)
+    else:
+        if "dissolve" not in args.skip:
+            dissolve_table(args, device, peak)
+        if "step" not in args.skip:
+            step_table(args, device)
     if args.quality_dissolver:
         quality_table(args, device)
 
