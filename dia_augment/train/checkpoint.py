@@ -139,9 +139,8 @@ def finish_checkpoint(tmp: Path, files: Mapping[str, Any]) -> Path:
 
 def read_checkpoint_file(folder: Path, name: str) -> Any:
     """Read one file of a checkpoint folder (tensors or JSON), naming the file on any problem."""
-    if name.endswith(".safetensors"):
-        return load_tensors(folder / name, what="checkpoint file")
-    return read_json(folder / name, what="checkpoint file")
+    reader = load_tensors if name.endswith(".safetensors") else read_json
+    return reader(folder / name, what="checkpoint file")
 
 
 def rng_tensors(generators: Mapping[str, torch.Generator]) -> dict[str, Tensor]:

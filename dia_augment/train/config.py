@@ -43,8 +43,21 @@ def _at_least(default: Any, low: float) -> Any:
     return field(default=default, metadata={"min": low})
 
 
+class _JsonForm:
+    """The JSON form every config shares: :meth:`to_dict` and :meth:`from_dict`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:func:`~dia_augment.train.fields.config_to_dict`)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> Any:
+        """Rebuild from :meth:`to_dict` output (unknown keys or bad values raise a ``ConfigError``)."""
+        return config_from_dict(cls, data, source)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_JsonForm):
     """Everything that defines an amplifying training run (with the data, the dissolver and the seed).
 
     Args:
@@ -179,18 +192,9 @@ class TrainConfig:
         """Shifted copies per view actually used: 1 in ``simclr`` mode, else ``num_shifts``."""
         return 1 if self.mode == "simclr" else self.num_shifts
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (:func:`~dia_augment.train.fields.config_to_dict`)."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output (unknown keys or bad values raise a ``ConfigError``)."""
-        return config_from_dict(cls, data, source)
-
 
 @dataclass(frozen=True)
-class DissolverTrainConfig:
+class DissolverTrainConfig(_JsonForm):
     """Everything that defines a dissolver training run (with the normal images).
 
     Give exactly one of ``train_steps`` and ``epochs``.
@@ -271,12 +275,3 @@ class DissolverTrainConfig:
     def holdout_size(self, num_images: int) -> int:
         """The number of held-out images among ``num_images``: ``holdout`` of them, at least 4."""
         return max(4, round(self.holdout * num_images))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (:func:`~dia_augment.train.fields.config_to_dict`)."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> DissolverTrainConfig:
-        """Rebuild from :meth:`to_dict` output (unknown keys or bad values raise a ``ConfigError``)."""
-        return config_from_dict(cls, data, source)

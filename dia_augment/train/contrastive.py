@@ -194,9 +194,7 @@ def load_model(path: str | os.PathLike) -> tuple[DIAResNet, TrainConfig]:
     path = Path(path)
     if not path.exists():
         raise MissingFileError(f"no trained model at {path}: the folder does not exist")
-    folder = path
-    if not (path / "model.safetensors").is_file():
-        folder = latest_checkpoint(path) or path
+    folder = path if (path / "model.safetensors").is_file() else latest_checkpoint(path) or path
     if not (folder / "model.safetensors").is_file():
         raise CheckpointError(f"no trained model at {path}: expected model.safetensors and config.json, or a checkpoint")
     source = folder / "config.json"
@@ -205,9 +203,8 @@ def load_model(path: str | os.PathLike) -> tuple[DIAResNet, TrainConfig]:
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"training config {source} is invalid: {err}") from err
     model = build_model(config.model, config.in_channels or 3, config.width, config.num_shifts, config.proj_dim)
-    state = load_tensors(folder / "model.safetensors", what="model weights")
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(load_tensors(folder / "model.safetensors", what="model weights"))
     except RuntimeError as err:
         raise CheckpointError(f"model weights {folder / 'model.safetensors'} do not fit the config: {err}") from err
     return model.eval(), config

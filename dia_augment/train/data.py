@@ -75,8 +75,7 @@ def as_dataset(images: ImageSource) -> Dataset:
         3
     """
     if isinstance(images, Tensor):
-        check_images(images, name="training images")
-        return TensorDataset(images)
+        return TensorDataset(check_images(images, name="training images"))
     if not isinstance(images, Dataset):
         raise InputTypeError(f"images must be a (N, C, H, W) tensor or a torch Dataset; got {type(images).__name__}")
     if len(images) == 0:  # type: ignore[arg-type]

@@ -121,8 +121,7 @@ class DissolverTrainer(Engine):
         config, accel = self.config, self.accelerator
         holdout = collate_images([self.dataset[int(i)] for i in self.holdout_indices])
         readiness = derived_generator(config.seed, "readiness")
-        self.holdout_x0 = holdout * 2 - 1
-        self.holdout_t = draw_steps(len(holdout), READINESS_STEP_RANGE, readiness)
+        self.holdout_x0, self.holdout_t = holdout * 2 - 1, draw_steps(len(holdout), READINESS_STEP_RANGE, readiness)
         self.holdout_noise = torch.randn(self.holdout_x0.shape, generator=readiness)
         self.grid_images = holdout[: config.grid_images] if config.grid_images else None
         self.holdout_images = holdout
@@ -195,9 +194,8 @@ class DissolverTrainer(Engine):
                                   "holdout_loss_raw": self.holdout_loss(self.unet)}
         if self.grid_images is not None:
             grid = Path("grids") / f"step_{self.step:08d}.png"
-            scale = max(1, 64 // self.config.resolution)
             save_dissolve_grid(self.dissolver, self.grid_images.to(self.device), self.out_dir / grid, GRID_STEPS,
-                               scale=scale)
+                               scale=max(1, 64 // self.config.resolution))
             record["grid"] = str(grid)
         logger.log(record)
         self.last_eval_step = self.step

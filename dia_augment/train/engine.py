@@ -160,9 +160,8 @@ class Engine:
     def save_checkpoint(self, order_state: Tensor) -> None:
         """Write the checkpoint after ``self.step`` steps (all processes take part)."""
         accel = self.accelerator
-        tmp = self.out_dir / "checkpoints" / f".tmp-step-{self.step:08d}"
-        if self.main:
-            tmp = begin_checkpoint(self.out_dir, self.step)
+        tmp = (begin_checkpoint(self.out_dir, self.step) if self.main
+               else self.out_dir / "checkpoints" / f".tmp-step-{self.step:08d}")
         accel.wait_for_everyone()
         atomic_save_tensors(rng_tensors(self.generators), tmp / f"rng-rank{self.rank}.safetensors")
         accel.wait_for_everyone()
@@ -209,10 +208,8 @@ class Engine:
         """Train from scratch or from the last checkpoint to ``total_steps`` and write the final files."""
         accel, config = self.accelerator, self.config
         config_dict = config.to_dict()
-        continued = False
-        if self.main:
-            continued = open_run(self.out_dir, self.kind, config_dict, self.data_info, config.RESUMABLE,
-                                 self.resume, self.overwrite, config_defaults(type(config)))
+        continued = self.main and open_run(self.out_dir, self.kind, config_dict, self.data_info, config.RESUMABLE,
+                                           self.resume, self.overwrite, config_defaults(type(config)))
         accel.wait_for_everyone()
         self.setup()
         torch.manual_seed(derive_seed(config.seed, f"global/{self.rank}"))

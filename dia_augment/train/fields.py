@@ -38,6 +38,11 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+#: The scalar field types: what each accepts (never a bool for a number) and how its error names it.
+_SCALARS = {bool: (bool, "true or false"), int: (int, "an integer"), float: ((int, float), "a number"),
+            str: (str, "a string")}
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     tp, optional = unwrap_optional(tp)
     if value is None:
@@ -49,20 +54,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != len(items):
             raise ConfigError(f"{where} must be a pair of {items[0].__name__}s; got {value!r}")
         return tuple(_coerce(v, t, where) for v, t in zip(value, items))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false; got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer; got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number; got {value!r}")
-        return float(value)
-    if tp is str and not isinstance(value, str):
-        raise ConfigError(f"{where} must be a string; got {value!r}")
+    if tp in _SCALARS:
+        accepted, expected = _SCALARS[tp]
+        if not isinstance(value, accepted) or (isinstance(value, bool) and tp is not bool):
+            raise ConfigError(f"{where} must be {expected}; got {value!r}")
+        return float(value) if tp is float else value
     return value
 
 
@@ -91,13 +87,11 @@ def check_fields(config: Any) -> None:
         object.__setattr__(config, f.name, value)
         if value is None:
             continue
-        choices = f.metadata.get("choices")
+        choices, low = f.metadata.get("choices"), f.metadata.get("min")
         if choices is not None and value not in choices:
             raise ConfigError(f"{where} must be one of {tuple(choices)}; got {value!r}")
-        low = f.metadata.get("min")
-        for v in value if isinstance(value, tuple) else (value,):
-            if low is not None and v < low:
-                raise ConfigError(f"{where} must be >= {low}; got {value!r}")
+        if low is not None and any(v < low for v in (value if isinstance(value, tuple) else (value,))):
+            raise ConfigError(f"{where} must be >= {low}; got {value!r}")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -63,8 +63,7 @@ def save_loss_curve(metrics: str | os.PathLike, path: str | os.PathLike, title: 
     keys = sorted({k for r in train for k in r if k.startswith("loss")})
     for key in keys:
         ax.plot([r["step"] for r in train if key in r], [r[key] for r in train if key in r], lw=1, label=key)
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("loss")
+    ax.set(xlabel="optimiser step", ylabel="loss")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     if keys:

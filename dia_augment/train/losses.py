@@ -185,8 +185,7 @@ def masked_nt_xent(anchors: Tensor, keys: Tensor, positive: Tensor, valid: Tenso
     if bool((counts == 0).any()):
         raise InputError("every anchor needs at least one positive")
     dtype = torch.promote_types(anchors.dtype, torch.float32)
-    a = F.normalize(anchors.to(dtype), dim=1)
-    k = F.normalize(keys.to(dtype), dim=1)
+    a, k = (F.normalize(x.to(dtype), dim=1) for x in (anchors, keys))
     with torch.autocast(a.device.type, enabled=False):  # a mixed-precision step's autocast would make it bf16
         logits = (a @ k.T / temperature).masked_fill(~valid, float("-inf"))
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
@@ -241,7 +240,6 @@ def contrastive_loss(projections: Tensor, labels: RowLabels, temperature: float 
     keys = all_gather_with_grad(projections)
     key_labels = RowLabels(*(all_gather_no_grad(t) for t in labels))
     clean = ~labels.dissolved
-    anchor_labels = labels.select(clean)
-    positive, valid = contrastive_masks(anchor_labels, key_labels, loss_mode)
+    positive, valid = contrastive_masks(labels.select(clean), key_labels, loss_mode)
     divisor = projections.shape[0] if normalisation == "reference" else None
     return masked_nt_xent(projections[clean], keys, positive, valid, temperature, divisor)

@@ -78,8 +78,7 @@ def build_rows(images: Tensor, augment: SimCLRAugmentation, num_shifts: int = 4,
     elif dissolve_all_views:
         raise InputError("dissolve_all_views needs a dissolve augmentation")
     shifted = torch.cat([shifted_views(v, shift, num_shifts, generator) for v in views])
-    labels = make_row_labels(images.shape[0], num_shifts, 2, len(views) - 2, image_offset=image_offset,
-                             device=images.device)
+    labels = make_row_labels(images.shape[0], num_shifts, 2, len(views) - 2, image_offset, images.device)
     return TrainingRows(augment(shifted, generator=generator), labels)
 
 
