@@ -55,9 +55,8 @@ def check_images(images: object, name: str = "images", channels: Sequence[int] |
     if not isinstance(images, Tensor):
         raise InputTypeError(f"{name} must be a torch.Tensor; got {type(images).__name__}")
     if images.ndim != 4:
-        raise InputError(
-            f"{name} must be a (B, C, H, W) batch; got {images.ndim} dimensions with shape {tuple(images.shape)}"
-        )
+        raise InputError(f"{name} must be a (B, C, H, W) batch; got {images.ndim} dimensions with shape "
+                         f"{tuple(images.shape)}")
     if not images.is_floating_point():
         raise InputTypeError(f"{name} must be a floating-point tensor in [0, 1]; got dtype {images.dtype} "
                              "(convert integer images with images.float() / 255)")
@@ -69,8 +68,7 @@ def check_images(images: object, name: str = "images", channels: Sequence[int] |
         raise InputError(f"{name} has an empty spatial size {tuple(images.shape[-2:])}")
     if check_range:
         # One fused reduction and a single host sync for all three checks.
-        stats = torch.stack([images.amin(), images.amax(), images.sum()]).detach()
-        lo, hi, total = stats.float().cpu().tolist()
+        lo, hi, total = torch.stack([images.amin(), images.amax(), images.sum()]).detach().float().cpu().tolist()
         if not torch.isfinite(torch.tensor(total)):
             raise InputError(f"{name} contains NaN or inf values")
         if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
@@ -156,11 +154,8 @@ def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tup
 
 
 def _is_integral(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, numbers.Integral):
-        return True
-    return isinstance(value, numbers.Real) and float(value).is_integer()
+    return not isinstance(value, bool) and (isinstance(value, numbers.Integral)
+                                            or (isinstance(value, numbers.Real) and float(value).is_integer()))
 
 
 def check_int(value: object, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
@@ -177,8 +172,7 @@ def check_int(value: object, name: str, minimum: int | None = 1, maximum: int | 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputTypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        lo = "-inf" if minimum is None else minimum
-        hi = "inf" if maximum is None else maximum
+        lo, hi = "-inf" if minimum is None else minimum, "inf" if maximum is None else maximum
         raise InputError(f"{name} must be in [{lo}, {hi}]; got {value}")
     return int(value)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
@@ -37,7 +36,5 @@ def write_png(figure: Any, path: str | os.PathLike) -> None:
         b'\\x89PNG'
     """
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
     with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
+        figure.savefig(f, format="png")

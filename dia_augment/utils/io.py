@@ -114,9 +114,7 @@ def read_json(path: str | os.PathLike, what: str = "file",
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{what} {path} is corrupt (not valid JSON): {err}") from err
-    if fields is not None:
-        check_fields(data, fields, f"{what} {path}")
-    return data
+    return data if fields is None else check_fields(data, fields, f"{what} {path}")
 
 
 def check_fields(data: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
