@@ -38,9 +38,7 @@ def autocast_dtype(value: torch.dtype | str | None, name: str = "autocast") -> t
 
 def autocast_context(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
     """``torch.autocast(device.type, dtype)``, or no context when ``dtype`` is ``None``."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 class Dissolver(nn.Module):
@@ -110,13 +108,9 @@ class Dissolver(nn.Module):
             raise ConfigError(f"resize_mode must be one of {RESIZE_MODES}; got {resize_mode!r}")
         if model_channels not in (None, 1, 3):
             raise ConfigError(f"model_channels must be 1, 3 or None; got {model_channels!r}")
-        self.resolution = resolution
-        self.resize_mode = resize_mode
-        self.antialias = bool(antialias)
-        self.model_channels = model_channels
-        self.check_inputs = bool(check_inputs)
-        self.autocast = autocast_dtype(autocast)
-        self.channels_last = bool(channels_last)
+        self.resolution, self.resize_mode, self.antialias = resolution, resize_mode, bool(antialias)
+        self.model_channels, self.check_inputs = model_channels, bool(check_inputs)
+        self.autocast, self.channels_last = autocast_dtype(autocast), bool(channels_last)
         self._warned: set[str] = set()
 
     def _check_resolution(self) -> None:
@@ -217,15 +211,12 @@ class Dissolver(nn.Module):
     def _resize(self, x: Tensor, size: tuple[int, int], down: bool) -> Tensor:
         if tuple(x.shape[-2:]) == tuple(size):
             return x
-        kwargs: dict = {}
-        if self.resize_mode in ("bilinear", "bicubic"):
-            kwargs = {"align_corners": False, "antialias": self.antialias and down}
+        smooth = self.resize_mode in ("bilinear", "bicubic")
+        kwargs = {"align_corners": False, "antialias": self.antialias and down} if smooth else {}
         return F.interpolate(x, size=size, mode=self.resize_mode, **kwargs)
 
     def _to_working(self, images: Tensor) -> Tensor:
-        x = images
-        if self.resolution is not None:
-            x = self._resize(x, (self.resolution, self.resolution), down=True)
+        x = images if self.resolution is None else self._resize(images, (self.resolution, self.resolution), down=True)
         c, cm = x.shape[1], self.model_channels
         if cm is None or c == cm:
             return x
@@ -240,8 +231,7 @@ class Dissolver(nn.Module):
             if c == 1:  # 3 -> 1: average the model's channels
                 y = y.mean(1, keepdim=True)
             else:  # 1 -> 3: carry the luma change to every channel (at the working resolution)
-                delta = self._resize(y - x_working, tuple(images.shape[-2:]), down=False)
-                return images + delta
+                return images + self._resize(y - x_working, tuple(images.shape[-2:]), down=False)
         return self._resize(y, tuple(images.shape[-2:]), down=False)
 
     def extra_repr(self) -> str:

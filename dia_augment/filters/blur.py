@@ -31,12 +31,8 @@ __all__ = ["GaussianDissolving", "MedianDissolving", "ReferenceGaussianBlur", "R
 _MIN_SIGMA = 1e-3
 
 # OpenCV's getGaussianKernel(k, sigma <= 0) for odd k <= 7: a fixed table, not the sigma formula.
-_OPENCV_SMALL_GAUSSIAN = {
-    1: (1.0,),
-    3: (0.25, 0.5, 0.25),
-    5: (0.0625, 0.25, 0.375, 0.25, 0.0625),
-    7: (0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125),
-}
+_OPENCV_SMALL_GAUSSIAN = {1: (1.0,), 3: (0.25, 0.5, 0.25), 5: (0.0625, 0.25, 0.375, 0.25, 0.0625),
+                          7: (0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125)}
 
 # Padding modes that read pixels inside the image and so need a side longer than the padding.
 _INNER_PADDINGS = ("reflect", "circular")
@@ -117,8 +113,7 @@ class GaussianDissolving(Dissolver):
         self.kernel_size = _check_kernel_size(kernel_size)
         if isinstance(sigma_per_step, bool) or not isinstance(sigma_per_step, (int, float)) or not sigma_per_step > 0:
             raise ConfigError(f"sigma_per_step must be a number > 0; got {sigma_per_step!r}")
-        self.sigma_per_step = float(sigma_per_step)
-        self.border_type = _check_border_type(border_type)
+        self.sigma_per_step, self.border_type = float(sigma_per_step), _check_border_type(border_type)
         self.min_size = kernel_size // 2 + 1 if border_type in _INNER_PADDINGS else 1
         self._check_resolution()
 
@@ -163,8 +158,7 @@ class MedianDissolving(Dissolver):
     def __init__(self, kernel_size: int = 7, resolution: int | None = None, border_type: str = "reflect",
                  resize_mode: str = "bilinear") -> None:
         super().__init__(resolution=resolution, resize_mode=resize_mode)
-        self.kernel_size = _check_kernel_size(kernel_size)
-        self.border_type = _check_border_type(border_type)
+        self.kernel_size, self.border_type = _check_kernel_size(kernel_size), _check_border_type(border_type)
         self.min_size = kernel_size // 2 + 1 if border_type in _INNER_PADDINGS else 1
         self._check_resolution()
 
@@ -211,8 +205,7 @@ class ReferenceGaussianBlur(Dissolver):
     def dissolve(self, images: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
         b, c, h, w = images.shape
         kernel = self.kernel.to(device=images.device, dtype=images.dtype)
-        out = F.conv2d(images.reshape(b * c, 1, h, w), kernel, padding=self.kernel_size // 2)
-        return out.reshape(b, c, h, w)
+        return F.conv2d(images.reshape(b * c, 1, h, w), kernel, padding=self.kernel_size // 2).reshape(b, c, h, w)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, padding='zeros', {super().extra_repr()}"

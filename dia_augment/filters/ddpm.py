@@ -153,11 +153,8 @@ class DDPMDissolving(Dissolver):
         super().__init__(resolution=int(resolution if resolution is not None else sample_size), resize_mode=resize_mode,
                          antialias=antialias, model_channels=config.in_channels, check_inputs=check_inputs,
                          autocast=autocast, channels_last=channels_last)
-        self.unet = unet
-        self.scheduler = scheduler
-        self.add_noise = bool(add_noise)
-        self.clip_sample = bool(clip_sample)
-        self.input_range = input_range
+        self.unet, self.scheduler, self.add_noise = unet, scheduler, bool(add_noise)
+        self.clip_sample, self.input_range = bool(clip_sample), input_range
         self.trained_on = (int(config.in_channels), self.resolution)
         self.num_train_timesteps = int(scheduler.config.num_train_timesteps)
         self.register_buffer("alphas_cumprod", scheduler.alphas_cumprod.detach().clone().float(), persistent=False)
@@ -173,9 +170,7 @@ class DDPMDissolving(Dissolver):
         return self
 
     def noise_shape(self, images_shape: torch.Size) -> tuple[int, ...] | None:
-        if not self.add_noise:
-            return None
-        return (images_shape[0], self.model_channels, self.resolution, self.resolution)
+        return (images_shape[0], self.model_channels, self.resolution, self.resolution) if self.add_noise else None
 
     def dissolve(self, images: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
         model_dtype = self.unet.dtype
@@ -284,8 +279,7 @@ class DDPMDissolving(Dissolver):
                                   f"asked for; train a dissolver at {resolution} px or load with "
                                   f"resolution={saved_resolution}")
         options = {k: settings[k] for k in _SAVED_OPTIONS if k in settings}
-        options.update(kwargs)
-        return cls(unet, scheduler, resolution=saved_resolution, **options)
+        return cls(unet, scheduler, resolution=saved_resolution, **{**options, **kwargs})
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, add_noise={self.add_noise}, input_range={self.input_range!r}, "
@@ -326,9 +320,8 @@ def _load_online_weights(unet: UNet2DModel, pretrained: str | os.PathLike, local
             raise CheckpointError(f"{local} has no {ONLINE_UNET_FOLDER}/ folder and {local.parent} no training "
                                   "checkpoint with unet.safetensors: the online weights were not kept; load "
                                   "weights='ema'")
-        tensors = load_tensors(checkpoint / "unet.safetensors", what="online UNet weights")
         try:
-            unet.load_state_dict(tensors)
+            unet.load_state_dict(load_tensors(checkpoint / "unet.safetensors", what="online UNet weights"))
         except RuntimeError as err:
             raise CheckpointError(f"{checkpoint / 'unet.safetensors'} does not fit the UNet of {local}: {err}") from err
         return

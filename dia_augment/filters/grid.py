@@ -203,7 +203,6 @@ def save_dissolve_grid(dissolver: Dissolver, images: Tensor, path: str | os.Path
     if row_labels is not None and len(row_labels) != images.shape[0]:
         raise ValueError(f"row_labels must give one label per image: got {len(row_labels)} for {images.shape[0]} images")
     grid = dissolve_grid(dissolver, images, steps, padding)
-    steps = tuple(steps)
     column_width = images.shape[-1] + padding
     names = ["original"] + [f"t={t}" for t in steps] if labels else None
     image = grid_to_pil(grid, column_width, names, scale, row_labels=row_labels, row_height=images.shape[-2] + padding)
@@ -253,8 +252,7 @@ def save_readiness_curve(metrics: str | os.PathLike | Iterable[Mapping[str, Any]
         ax.plot([r["step"] for r in train], [r["loss"] for r in train], color="0.75", lw=1, label="training loss (batches)")
     ax.plot([r["step"] for r in evals], [r["holdout_loss"] for r in evals], "o-", ms=3, label="held-out loss, EMA weights")
     ax.plot([r["step"] for r in evals], [r["holdout_loss_raw"] for r in evals], "s--", ms=3, label="held-out loss, raw weights")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("denoising loss")
+    ax.set(xlabel="training step", ylabel="denoising loss")
     ax.set_title(title or "Dissolver readiness (fixed noise, t in [30, 100))", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

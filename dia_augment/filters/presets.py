@@ -97,8 +97,7 @@ def unet_config(preset: str, resolution: int, channels: int = 3) -> dict[str, An
     factor = 2 ** (len(config["block_out_channels"]) - 1)
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < factor or resolution % factor:
         raise ConfigError(f"resolution {resolution!r} must be a positive multiple of {factor} for the {preset!r} preset")
-    config.update(sample_size=resolution, in_channels=channels, out_channels=channels)
-    return config
+    return dict(config, sample_size=resolution, in_channels=channels, out_channels=channels)
 
 
 def make_unet(preset: str, resolution: int, channels: int = 3) -> UNet2DModel:

@@ -20,12 +20,10 @@ __all__ = ["StableDiffusionDissolving", "SD_VERSIONS", "SDXL_TIME_IDS", "make_di
            "encode_empty_prompt"]
 
 #: The hub id of each Stable Diffusion version ``version=`` knows.
-SD_VERSIONS: dict[str, str] = {
-    "1.4": "CompVis/stable-diffusion-v1-4",
-    "1.5": "stable-diffusion-v1-5/stable-diffusion-v1-5",
-    "2.1": "stabilityai/stable-diffusion-2-1",
-    "xl": "stabilityai/stable-diffusion-xl-base-1.0",
-}
+SD_VERSIONS: dict[str, str] = {"1.4": "CompVis/stable-diffusion-v1-4",
+                               "1.5": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+                               "2.1": "stabilityai/stable-diffusion-2-1",
+                               "xl": "stabilityai/stable-diffusion-xl-base-1.0"}
 
 #: SDXL's micro-conditioning (original size, crop top-left, target size), as kornia passes it.
 SDXL_TIME_IDS = (1024, 1024, 0, 0, 1024, 1024)
@@ -247,20 +245,14 @@ class StableDiffusionDissolving(Dissolver):
         prediction_type = "epsilon" if scheduler is None else scheduler.config.get("prediction_type", "epsilon")
         if prediction_type not in _PREDICTION_TYPES:
             raise ConfigError(f"unsupported prediction_type {prediction_type!r}; supported: {_PREDICTION_TYPES}")
-
         super().__init__(resolution=None, model_channels=3, check_inputs=check_inputs)
-        self.vae = vae.requires_grad_(False).eval()
-        self.unet = unet.requires_grad_(False).eval()
+        self.vae, self.unet = vae.requires_grad_(False).eval(), unet.requires_grad_(False).eval()
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
             self.vae.enable_gradient_checkpointing()
-        self.sample_latent = bool(sample_latent)
-        self.gradient_checkpointing = bool(gradient_checkpointing)
-        self.prediction_type = prediction_type
-        self.scaling_factor = float(vae.config.scaling_factor)
-        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        self.is_sdxl = is_sdxl
-
+        self.sample_latent, self.gradient_checkpointing = bool(sample_latent), bool(gradient_checkpointing)
+        self.prediction_type, self.scaling_factor = prediction_type, float(vae.config.scaling_factor)
+        self.vae_scale_factor, self.is_sdxl = 2 ** (len(vae.config.block_out_channels) - 1), is_sdxl
         device = next(unet.parameters()).device
         embeds, pooled = encode_empty_prompt(components["tokenizer"], components["text_encoder"],
                                              components["tokenizer_2"], components["text_encoder_2"])
@@ -299,8 +291,7 @@ class StableDiffusionDissolving(Dissolver):
         The latent distribution's mean, or ``mean + std * noise`` when ``noise`` is given.
         """
         dist = self.vae.encode(images.to(self.vae.encoder.conv_in.weight.dtype) * 2 - 1).latent_dist
-        latent = dist.mean if noise is None else dist.mean + dist.std * noise.to(dist.mean.dtype)
-        return latent * self.scaling_factor
+        return (dist.mean if noise is None else dist.mean + dist.std * noise.to(dist.mean.dtype)) * self.scaling_factor
 
     def predict_latent(self, latent: Tensor, t: Tensor) -> Tensor:
         """The one-step x0 prediction of the scaled latent, with a step per sample."""
@@ -308,10 +299,8 @@ class StableDiffusionDissolving(Dissolver):
         b = latent.shape[0]
         cond: dict[str, Any] = {"encoder_hidden_states": self.prompt_embeds.to(dtype).expand(b, -1, -1)}
         if self.is_sdxl:
-            cond["added_cond_kwargs"] = {
-                "text_embeds": self.pooled_prompt_embeds.to(dtype).expand(b, -1),
-                "time_ids": self.add_time_ids.to(dtype).expand(b, -1),
-            }
+            cond["added_cond_kwargs"] = {"text_embeds": self.pooled_prompt_embeds.to(dtype).expand(b, -1),
+                                         "time_ids": self.add_time_ids.to(dtype).expand(b, -1)}
         out = self.unet(latent.to(dtype), t, **cond).sample
         math_dtype = torch.promote_types(dtype, torch.float32)
         z, out = latent.to(math_dtype), out.to(math_dtype)
@@ -329,8 +318,7 @@ class StableDiffusionDissolving(Dissolver):
 
     def dissolve(self, images: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
         h, w = images.shape[-2:]
-        latent = self.encode(self.pad(images), noise)
-        return self.decode(self.predict_latent(latent, t))[..., :h, :w]
+        return self.decode(self.predict_latent(self.encode(self.pad(images), noise), t))[..., :h, :w]
 
     def extra_repr(self) -> str:
         return (f"sdxl={self.is_sdxl}, scaling_factor={self.scaling_factor}, prediction_type={self.prediction_type!r}, "
