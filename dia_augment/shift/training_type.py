@@ -10,13 +10,8 @@ __all__ = ["TRAINING_TYPE_BACKENDS", "parse_training_type"]
 #: Prefix of a training type -> the dissolver backend name of ``dia_augment.filters.make_dissolver``.
 #: The paper's ``blur*`` types are its own blur form (kernel 7, zero padding), which the paper's
 #: code applies to every view (``TrainConfig.dissolve_all_views``, set by ``dia-augment train``).
-TRAINING_TYPE_BACKENDS = {
-    "diffusion": "ddpm",
-    "blurgaussian": "gaussian-reference",
-    "blurmedian": "median-reference",
-    "sd": "sd",
-    "resize": "resize",
-}
+TRAINING_TYPE_BACKENDS = {"diffusion": "ddpm", "blurgaussian": "gaussian-reference", "blurmedian": "median-reference",
+                          "sd": "sd", "resize": "resize"}
 
 
 def parse_training_type(name: str) -> tuple[str | None, str]:

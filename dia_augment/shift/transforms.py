@@ -48,6 +48,7 @@ def _cutperm_all(images: Tensor, k: int) -> Tensor:
 
 
 def _per_sample(images: Tensor, k: int | Tensor, op) -> Tensor:
+    check_images(images, channels=None, check_range=False)
     k = _check_k(k, images.shape[0])
     if isinstance(k, int):
         return op(images, k)
@@ -74,7 +75,6 @@ def rotate(images: Tensor, k: int | Tensor) -> Tensor:
         >>> torch.equal(rotate(rotate(x, 1), 3), x)
         True
     """
-    check_images(images, channels=None, check_range=False)
     return _per_sample(images, k, _rotate_all)
 
 
@@ -99,7 +99,6 @@ def cutperm(images: Tensor, k: int | Tensor) -> Tensor:
         >>> torch.equal(cutperm(cutperm(x, 2), 2), x)
         True
     """
-    check_images(images, channels=None, check_range=False)
     return _per_sample(images, k, _cutperm_all)
 
 
@@ -120,11 +119,9 @@ def shift_transform(images: Tensor, k: int | Tensor, kind: str = "rotation") -> 
         >>> torch.equal(shift_transform(x, 2, "rotation"), torch.flip(x, (-2, -1)))
         True
     """
-    if kind == "rotation":
-        return rotate(images, k)
-    if kind == "cutperm":
-        return cutperm(images, k)
-    raise InputError(f"kind must be one of {SHIFT_KINDS}; got {kind!r}")
+    if kind not in SHIFT_KINDS:
+        raise InputError(f"kind must be one of {SHIFT_KINDS}; got {kind!r}")
+    return (rotate if kind == "rotation" else cutperm)(images, k)
 
 
 def expand_shifts(images: Tensor, kind: str = "rotation", num_shifts: int = NUM_SHIFTS) -> tuple[Tensor, Tensor]:
