@@ -80,8 +80,7 @@ class DIAResNet(nn.Module):
             raise ConfigError(f"std must be positive; got {std}")
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-        self.in_channels = in_channels
-        self.num_shifts = num_shifts
+        self.in_channels, self.num_shifts = in_channels, num_shifts
         self.backbone = ResNet18Backbone(stem, in_channels, width)
         feat = self.backbone.out_features
         self.projection = nn.Sequential(nn.Linear(feat, feat), nn.ReLU(inplace=True), nn.Linear(feat, proj_dim))

@@ -71,8 +71,7 @@ def load_pretrained_backbone(model: DIAResNet, path: str | os.PathLike) -> DIARe
     state = {k.removeprefix("module."): v for k, v in read_state_dict(path).items()}
     state = {k: v for k, v in state.items() if not k.startswith(_IGNORED_PREFIXES)}
     target = model.backbone.state_dict()
-    missing = sorted(set(target) - set(state))
-    unexpected = sorted(set(state) - set(target))
+    missing, unexpected = sorted(set(target) - set(state)), sorted(set(state) - set(target))
     if missing or unexpected:
         raise CheckpointError(f"pretrained weights {path} do not match the ResNet-18 backbone: "
                               f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
@@ -82,9 +81,7 @@ def load_pretrained_backbone(model: DIAResNet, path: str | os.PathLike) -> DIARe
         state["conv1.weight"] = conv1.sum(dim=1, keepdim=True)
     bad = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in target.items() if state[k].shape != v.shape]
     if bad:
-        raise CheckpointError(
-            f"pretrained weights {path} have shapes that do not match the backbone (width {model.backbone.width}): "
-            + "; ".join(bad[:3])
-        )
+        raise CheckpointError(f"pretrained weights {path} have shapes that do not match the backbone (width "
+                              f"{model.backbone.width}): " + "; ".join(bad[:3]))
     model.backbone.load_state_dict({k: v.to(target[k].dtype) for k, v in state.items()})
     return model

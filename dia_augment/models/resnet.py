@@ -78,10 +78,9 @@ class ResNet18Backbone(nn.Module):
         super().__init__()
         if stem not in STEMS:
             raise ConfigError(f"stem must be one of {STEMS}; got {stem!r}")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ConfigError(f"width must be a positive int; got {width!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ConfigError(f"in_channels must be a positive int; got {in_channels!r}")
+        for name, value in (("width", width), ("in_channels", in_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int; got {value!r}")
         self.stem = stem
         self.width = width
         if stem == "cifar":
@@ -108,5 +107,4 @@ class ResNet18Backbone(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return x.mean(dim=(-2, -1))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x)))).mean(dim=(-2, -1))
