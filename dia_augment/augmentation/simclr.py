@@ -69,8 +69,7 @@ class SimCLRAugmentation(nn.Module):
             raise ConfigError(f"jitter must be 4 non-negative strengths (brightness, contrast, saturation, hue); got {jitter!r}")
         if float(jitter[3]) > 0.5:
             raise ConfigError(f"hue jitter must be in [0, 0.5]; got {jitter[3]}")
-        self.output_size = output_size
-        self.p_jitter = check_probability(p_jitter, "p_jitter")
+        self.output_size, self.p_jitter = output_size, check_probability(p_jitter, "p_jitter")
         self.p_gray = check_probability(p_gray, "p_gray")
         b, c, s, h = (float(j) for j in jitter)
         self.crop = K.RandomResizedCrop((output_size, output_size), scale=crop_scale, ratio=crop_ratio)
@@ -80,17 +79,14 @@ class SimCLRAugmentation(nn.Module):
 
     def _augment(self, images: Tensor) -> Tensor:
         x = self.crop(images)
-        if images.shape[1] == 3:
-            return self.grayscale(self.jitter_rgb(x))
-        return self.jitter_grey(x)
+        return self.grayscale(self.jitter_rgb(x)) if images.shape[1] == 3 else self.jitter_grey(x)
 
     def forward(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_images(images)
         if generator is None:
             return self._augment(images).clamp(0, 1)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
-        devices = [images.device] if images.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else []):
             torch.manual_seed(seed)
             out = self._augment(images)
         return out.clamp(0, 1)
