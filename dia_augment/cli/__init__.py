@@ -64,8 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug or os.environ.get("DIA_AUGMENT_DEBUG", "") not in ("", "0")
 
     def one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-        text = " ".join(str(message).split())
-        print(f"dia-augment {args.command}: warning: {text}", file=sys.stderr)
+        print(f"dia-augment {args.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
     try:
         with warnings.catch_warnings():

@@ -16,8 +16,8 @@ from dia_augment.train.fields import unwrap_optional, field_help, field_types
 __all__ = ["add_config_options", "config_from_args"]
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """Add one option per field of the config dataclass ``cls`` (except ``skip``) to ``parser``.
+def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one option per field of the config dataclass ``cls`` to ``parser``.
 
     Examples:
         >>> from dia_augment.train.config import TrainConfig
@@ -30,9 +30,6 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[s
     helps, types = field_help(cls), field_types(cls)
     group = parser.add_argument_group(f"{cls.__name__} (the run's settings)")
     for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
         kwargs: dict[str, Any] = {"dest": f.name, "default": f.default, "help": helps.get(f.name, "")}
         tp, _ = unwrap_optional(types[f.name])
         if tp is bool:
@@ -40,14 +37,11 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[s
         elif getattr(tp, "__origin__", None) is tuple:
             kwargs.update(nargs=2, type=tp.__args__[0], metavar=("LOW", "HIGH"))
         else:
-            kwargs["type"] = tp
-            if "choices" in f.metadata:
-                kwargs["choices"] = f.metadata["choices"]
-        group.add_argument(flag, **kwargs)
+            kwargs.update(type=tp, choices=f.metadata.get("choices"))
+        group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
 
 
 def config_from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
     """Build ``cls`` from the parsed options of :func:`add_config_options` (``overrides`` win)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
-    values.update(overrides)
-    return cls(**values)
+    return cls(**{**values, **overrides})
