@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dia_augment.data.arguments import add_data_arguments, data_kwargs
+from dia_augment.data.arguments import add_data_arguments, data_kwargs, data_source
 from dia_augment.score.csi import DEFAULT_CHUNK_SIZE
 from dia_augment.score.scorer import SCORE_METHODS, SHIFT_KINDS
 from dia_augment.train.config import MIXED_PRECISION
@@ -124,14 +124,14 @@ def run(args: argparse.Namespace) -> int:
     model, config = load_model(args.checkpoint)
     mode = getattr(config, "mode", None)
     method = args.method or ("simclr" if mode == "simclr" else "csi")
-    load = dict(image_size=args.load_size, seed=args.data_seed, **data_kwargs(args))
-    train = load_one_class(args.data, "train", args.normal_class, **load)
+    load = dict(image_size=args.load_size, seed=args.data_seed)
+    train = load_one_class(args.data, "train", args.normal_class, **load, **data_kwargs(args))
     # a run records its data: refuse data of other channels or size, warn on another source
     run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
-    if check_run_fits(run_dir, train.images.shape[1], tuple(train.images.shape[-2:]), args.data) is None:
+    if check_run_fits(run_dir, train.images.shape[1], tuple(train.images.shape[-2:]), data_source(args)) is None:
         load["channels"] = getattr(config, "in_channels", None)  # a run without run.json: fit the model's channels
-        train = load_one_class(args.data, "train", args.normal_class, **load)
-    test = load_one_class(args.data, "test", args.normal_class, **load)
+        train = load_one_class(args.data, "train", args.normal_class, **load, **data_kwargs(args))
+    test = load_one_class(args.data, "test", args.normal_class, **load, **data_kwargs(args, "test"))
     scorer = CSIScorer(
         model,
         shift=args.shift or getattr(config, "shift", "rotation"),

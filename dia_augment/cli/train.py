@@ -22,7 +22,7 @@ import dataclasses
 from pathlib import Path
 
 from dia_augment.cli._config_options import add_config_options, config_from_args
-from dia_augment.data.arguments import add_data_arguments, data_kwargs
+from dia_augment.data.arguments import add_data_arguments, data_kwargs, data_source
 from dia_augment.errors import ConfigError
 from dia_augment.filters import DISSOLVER_NAMES
 from dia_augment.filters.ddpm import DISSOLVER_WEIGHTS, INPUT_RANGES
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
         images, calibration = split_calibration(images, args.calibration_fraction, seed=args.data_seed)
     model = train_model(config, images, dissolver, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
-                        data_source=args.data)
+                        data_source=data_source(args))
     print(f"trained {mode} ({shift}{', ' + backend if backend else ''}) on {len(images)} normal images -> {args.out}")
     if calibration is not None:
         from dia_augment.detect import build_detector

@@ -10,7 +10,7 @@ import argparse
 
 from dia_augment.cli._config_options import add_config_options, config_from_args
 from dia_augment.cli.train import add_run_options
-from dia_augment.data.arguments import data_kwargs
+from dia_augment.data.arguments import data_kwargs, data_source
 from dia_augment.train.config import DissolverTrainConfig
 
 NAME = "train-dissolver"
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(DissolverTrainConfig, args)  # checked before any work
     data = load_one_class(args.data, "train", normal_class=args.normal_class, channels=args.channels, seed=args.data_seed,
                           **data_kwargs(args))
-    print(f"training on {len(data)} normal images ({data.normal_class}) of {args.data}")
-    train_dissolver(config, data.images, args.out, resume=args.resume, overwrite=args.overwrite, data_source=args.data)
+    print(f"training on {len(data)} images ({data.normal_class}) of {data_source(args)}")
+    train_dissolver(config, data.images, args.out, resume=args.resume, overwrite=args.overwrite,
+                    data_source=data_source(args))
     print(f"dissolver saved to {args.out}/dissolver (metrics: {args.out}/metrics.jsonl, grids: {args.out}/grids/)")
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 from dia_augment.data.contamination import check_contamination_ratio
 from dia_augment.data.window import WINDOW_PRESETS, parse_window
 
-__all__ = ["add_data_arguments", "data_kwargs", "parse_slices"]
+__all__ = ["add_data_arguments", "data_kwargs", "data_source", "parse_slices"]
 
 
 def parse_slices(text: str) -> tuple[int | None, int | None]:
@@ -111,3 +111,17 @@ def data_kwargs(args: argparse.Namespace, split: str = "train") -> dict[str, Any
     if split == "train" and args.contamination_ratio:
         kwargs["contamination_ratio"] = args.contamination_ratio
     return kwargs
+
+
+def data_source(args: argparse.Namespace) -> str:
+    """The training data's source as a run records it: ``--data``, with the contamination ratio when it is not 0
+    (so a run trained on contaminated data and one trained on clean data name different sources).
+
+    Examples:
+        >>> parser = argparse.ArgumentParser()
+        >>> _ = parser.add_argument("--data")
+        >>> add_data_arguments(parser)
+        >>> data_source(parser.parse_args(["--data", "scans/", "--contamination-ratio", "0.1"]))
+        'scans/ (contamination_ratio=0.1)'
+    """
+    return f"{args.data} (contamination_ratio={args.contamination_ratio:g})" if args.contamination_ratio else args.data

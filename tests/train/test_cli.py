@@ -47,3 +47,25 @@ def test_resolve_objective():
     assert resolve_objective(_ns(dissolver="median", shift="cutperm")) == ("dia", "median", "cutperm")
     with pytest.raises(ValueError, match="needs --dissolver"):
         resolve_objective(_ns())
+
+
+def test_a_contaminated_run_records_its_ratio_and_scores_on_the_clean_test_split(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "run"
+    args = ["train", "--data", "embedded", "--load-size", "8", "--mode", "csi", "--width", "2", "--image-size", "8",
+            "--epochs", "1", "--batch-size", "200", "--contamination-ratio", "0.2", "--calibration-fraction", "0",
+            "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    # 600 normal training images + int(0.2 * 600 / 0.8) = 150 anomalous ones
+    assert run["data"]["source"] == "embedded (contamination_ratio=0.2)" and run["data"]["num_images"] == 750
+    capsys.readouterr()
+    score = ["score", "--data", "embedded", "--load-size", "8", "--contamination-ratio", "0.2", "--num-samples", "1",
+             "--checkpoint", str(out), "--out", str(tmp_path / "score")]
+    assert main(score) == 0
+    assert "was trained on" not in capsys.readouterr().err  # the same source as the run's: no warning
+    metrics = json.loads((tmp_path / "score" / "metrics.json").read_text())
+    test = load_one_class("embedded", "test", image_size=8)  # the test split is never contaminated
+    assert (metrics["num_normal"], metrics["num_anomaly"]) == (int((test.labels == 0).sum()), int(test.labels.sum()))
+    assert metrics["num_train"] == 750  # the scorer's statistics come from the run's (contaminated) training set
