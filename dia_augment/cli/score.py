@@ -29,10 +29,7 @@ from pathlib import Path
 from dia_augment.data.arguments import add_data_arguments, data_kwargs, data_source
 from dia_augment.score.csi import DEFAULT_CHUNK_SIZE
 from dia_augment.score.scorer import SCORE_METHODS, SHIFT_KINDS
-from dia_augment.train.config import MIXED_PRECISION
-
-#: ``--mixed-precision`` as the scorer's ``autocast`` dtype name.
-AUTOCAST_OF_PRECISION = {"no": None, "fp16": "float16", "bf16": "bfloat16"}
+from dia_augment.train.config import AUTOCAST_OF_PRECISION, MIXED_PRECISION
 
 NAME = "score"
 HELP = "Score the test split with a trained model (CSI score); write metrics.json, roc.png, a histogram and the scores."

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from dia_augment.errors import ConfigError
 from dia_augment.filters.presets import UNET_PRESETS, unet_config
 from dia_augment.models.dia_resnet import MODEL_NAMES
@@ -31,6 +33,8 @@ OPTIMIZERS = ("sgd", "lars")
 #: code's, from ``lr`` up to 10 x ``lr`` over the warm-up epochs, then a cosine over all the epochs.
 LR_SCHEDULES = ("warmup_cosine", "gradual_warmup_cosine")
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: The ``torch.autocast`` dtype of each ``mixed_precision`` (for the dissolver and the scorer, which take a dtype).
+AUTOCAST_OF_PRECISION = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 #: The dissolver's training losses: L1 (the paper's) or L2 between the predicted and the true noise.
 DENOISING_LOSSES = ("l1", "l2")
 

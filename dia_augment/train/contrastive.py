@@ -18,7 +18,7 @@ from dia_augment.filters.base import Dissolver
 from dia_augment.models.dia_resnet import DIAResNet, build_model
 from dia_augment.models.pretrained import load_pretrained_backbone
 from dia_augment.train.checkpoint import latest_checkpoint, read_checkpoint_file
-from dia_augment.train.config import TrainConfig
+from dia_augment.train.config import AUTOCAST_OF_PRECISION, TrainConfig
 from dia_augment.train.data import ImageSource
 from dia_augment.train.engine import Engine
 from dia_augment.train.optim import LARS, gradual_warmup_cosine_schedule, warmup_cosine_schedule
@@ -81,7 +81,7 @@ class ContrastiveTrainer(Engine):
         if self.dissolver is not None:
             dissolver = self.dissolver.to(self.device).eval().requires_grad_(False)
             if dissolver.autocast is None and config.mixed_precision != "no":  # the step's precision, dissolve included
-                dissolver.autocast = torch.bfloat16 if config.mixed_precision == "bf16" else torch.float16
+                dissolver.autocast = AUTOCAST_OF_PRECISION[config.mixed_precision]
             self.dissolve = RandomDissolving(dissolver, config.step_range, p=1.0, generator=self.generators["generator"])
 
     def train_step(self, batch: Tensor) -> dict[str, Tensor]:
