@@ -8,15 +8,14 @@ thread). The cases cover uneven shares (padding dropped after the gather) and a 
 batch and no test image at all.
 """
 
-import time
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from dia_augment.models import ModelOutput
 from dia_augment.score import CSIScorer
+from tests.processes import run_processes
 
 #: (batch_size, test images): 16 training images in 6 batches of 3 (9 and 7 rows), 5 test images
 #: (3 and 2); one batch of 16 (process 1 has no batch) and 1 test image (process 1 scores none).
@@ -70,15 +69,7 @@ def test_two_processes_give_the_scores_of_one_process(tmp_path):
         expected = _run_cases()
     finally:
         torch.set_num_threads(threads)
-    # spawn, not fork: a fork after torch has started its thread pools can deadlock the children
-    context = mp.start_processes(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=False,
-                                 start_method="spawn")
-    deadline = time.monotonic() + 180
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            raise AssertionError("the two gloo processes did not finish within 180 s")
+    run_processes(_worker, (2, str(tmp_path / "init"), str(tmp_path)))
     for rank in range(2):
         result = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert sorted(result) == sorted(expected)

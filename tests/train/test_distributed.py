@@ -1,16 +1,15 @@
 """Two gloo processes on halves of a global batch give the loss and gradients of one process on all of it."""
 
-import time
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from dia_augment.models import ModelOutput
 from dia_augment.train.distributed import all_gather_no_grad, all_gather_with_grad
 from dia_augment.train.losses import make_row_labels
 from dia_augment.train.step import TrainingRows, training_loss
+from tests.processes import run_processes
 
 B, K, VIEWS = 4, 4, 3
 
@@ -72,15 +71,7 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path):
     grads = torch.cat([p.grad.flatten() for p in model.parameters()])
 
     out_file = tmp_path / "rank0.pt"
-    # spawn, not fork: a fork after torch has started its thread pools can deadlock the children
-    context = mp.start_processes(_worker, args=(2, str(tmp_path / "init"), str(out_file)), nprocs=2, join=False,
-                                 start_method="spawn")
-    deadline = time.monotonic() + 180
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            raise AssertionError("the two gloo processes did not finish within 180 s")
+    run_processes(_worker, (2, str(tmp_path / "init"), str(out_file)))
     result = torch.load(out_file, weights_only=True)
     assert result["gathered"].tolist() == [0.0, 0.0, 1.0, 1.0]
     torch.testing.assert_close(result["loss"][0], parts.total.detach(), rtol=1e-10, atol=1e-12)
