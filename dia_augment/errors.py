@@ -29,6 +29,7 @@ __all__ = [
     "CheckpointError",
     "MissingCheckpointError",
     "RunFolderError",
+    "NotFittedError",
 ]
 
 
@@ -84,3 +85,7 @@ class RunFolderError(DiaError, RuntimeError):
     """An output folder holds another run (or a finished one) and would be overwritten or mixed."""
 
     exit_code = 2
+
+
+class NotFittedError(DiaError, RuntimeError):
+    """An object that needs its training statistics (a scorer) was used before ``fit`` or ``load``."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+from dia_augment.errors import InputError
 from dia_augment.utils.figures import new_figure, write_png
 
 __all__ = ["save_gallery"]
@@ -40,9 +41,9 @@ def save_gallery(
         b'\\x89PNG'
     """
     if len(images) != len(titles) or not images:
-        raise ValueError(f"save_gallery needs one title per image and at least one image; got {len(images)} and {len(titles)}")
+        raise InputError(f"save_gallery needs one title per image and at least one image; got {len(images)} and {len(titles)}")
     if overlays is not None and len(overlays) != len(images):
-        raise ValueError(f"save_gallery needs one overlay per image; got {len(overlays)} for {len(images)} images")
+        raise InputError(f"save_gallery needs one overlay per image; got {len(overlays)} for {len(images)} images")
     columns = min(columns, len(images))
     rows = math.ceil(len(images) / columns)
     figure = new_figure(2.2 * columns, 2.4 * rows + (0.3 if title else 0))

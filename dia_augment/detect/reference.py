@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dia_augment.errors import ConfigError
+
 __all__ = ["score_statistics", "anomaly_score_numpy"]
 
 
@@ -74,7 +76,7 @@ def anomaly_score_numpy(
         unit = z[0] / np.maximum(np.linalg.norm(z[0], axis=-1, keepdims=True), 1e-12)
         return -(unit @ axes[0].T).max(axis=1)
     if method != "csi":
-        raise ValueError(f"method must be 'csi' or 'simclr'; got {method!r}")
+        raise ConfigError(f"method must be 'csi' or 'simclr'; got {method!r}")
     similarity = np.einsum("kbd,knd->kbn", z, axes).max(axis=2)  # (K, B)
     logits = np.asarray(shift_logits, dtype=np.float64)
     return -(statistics["w_sim"][:, None] * similarity + statistics["w_shi"][:, None] * logits).mean(axis=0)

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from dia_augment.errors import ConfigError, DataError, InputError
 from dia_augment.filters.base import Dissolver
 from dia_augment.utils.checks import check_images
 from dia_augment.utils.figures import new_figure, write_png
@@ -44,9 +45,9 @@ _ROW_LABEL_MARGIN = 4
 def _check_grid_args(steps: Sequence[int], padding: int) -> tuple[int, ...]:
     steps = tuple(steps)
     if not steps or any(isinstance(s, bool) or not isinstance(s, int) for s in steps):
-        raise ValueError(f"steps must be a non-empty sequence of ints; got {steps!r}")
+        raise ConfigError(f"steps must be a non-empty sequence of ints; got {steps!r}")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative int; got {padding!r}")
+        raise ConfigError(f"padding must be a non-negative int; got {padding!r}")
     return steps
 
 
@@ -113,13 +114,13 @@ def class_row_labels(labels: Sequence[int] | Tensor, classes: Sequence[int] | Te
     """
     targets = [int(v) for v in labels]
     if any(t not in (0, 1) for t in targets):
-        raise ValueError(f"labels must be 0 (normal) or 1 (anomaly); got {targets}")
+        raise InputError(f"labels must be 0 (normal) or 1 (anomaly); got {targets}")
     names = ["normal" if t == 0 else "anomalous" for t in targets]
     if classes is None or class_names is None:
         return names
     indices = [int(c) for c in classes]
     if len(indices) != len(names):
-        raise ValueError(f"got {len(names)} labels but {len(indices)} classes")
+        raise InputError(f"got {len(names)} labels but {len(indices)} classes")
     return [f"{name}: {class_names[c]}" for name, c in zip(names, indices)]
 
 
@@ -143,9 +144,9 @@ def grid_to_pil(grid: Tensor, column_width: int | None = None, labels: Sequence[
         (12, 8)
     """
     if grid.ndim != 3 or grid.shape[0] not in (1, 3):
-        raise ValueError(f"grid must be a (C, H, W) image with C = 1 or 3; got shape {tuple(grid.shape)}")
+        raise InputError(f"grid must be a (C, H, W) image with C = 1 or 3; got shape {tuple(grid.shape)}")
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be a positive int; got {scale!r}")
+        raise ConfigError(f"scale must be a positive int; got {scale!r}")
     pixels = (grid.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     pixels = pixels.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     array = pixels.permute(1, 2, 0).numpy()
@@ -153,9 +154,9 @@ def grid_to_pil(grid: Tensor, column_width: int | None = None, labels: Sequence[
     if not labels and not row_labels:
         return image
     if labels and column_width is None:
-        raise ValueError("column_width is needed to place the labels")
+        raise ConfigError("column_width is needed to place the labels")
     if row_labels and row_height is None:
-        raise ValueError("row_height is needed to place the row labels")
+        raise ConfigError("row_height is needed to place the row labels")
     white, ink = (255, 0) if image.mode == "L" else ((255,) * 3, (0, 0, 0))
     top = _LABEL_HEIGHT if labels else 0
     left = 0
@@ -201,7 +202,7 @@ def save_dissolve_grid(dissolver: Dissolver, images: Tensor, path: str | os.Path
         (220, 90)
     """
     if row_labels is not None and len(row_labels) != images.shape[0]:
-        raise ValueError(f"row_labels must give one label per image: got {len(row_labels)} for {images.shape[0]} images")
+        raise InputError(f"row_labels must give one label per image: got {len(row_labels)} for {images.shape[0]} images")
     grid = dissolve_grid(dissolver, images, steps, padding)
     column_width = images.shape[-1] + padding
     names = ["original"] + [f"t={t}" for t in steps] if labels else None
@@ -244,7 +245,7 @@ def save_readiness_curve(metrics: str | os.PathLike | Iterable[Mapping[str, Any]
     records = _read_records(metrics)
     evals = [r for r in records if r.get("kind") == "eval"]
     if not evals:
-        raise ValueError("the metrics hold no held-out loss ('kind': 'eval' records) to plot")
+        raise DataError("the metrics hold no held-out loss ('kind': 'eval' records) to plot")
     train = [r for r in records if r.get("kind") == "train"]
     figure = new_figure(5.0, 3.2)
     ax = figure.add_subplot(1, 1, 1)

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from dia_augment.errors import ConfigError, InputError, InputTypeError
+from dia_augment.errors import ConfigError, InputError, InputTypeError, NotFittedError
 from dia_augment.score.csi import (
     DEFAULT_CHUNK_SIZE,
     SCORE_METHODS,
@@ -295,7 +295,7 @@ class CSIScorer:
 
     def _fitted(self) -> tuple[Tensor, Tensor]:
         if self._train_features is None or self._train_shift_logits is None:
-            raise RuntimeError("the CSIScorer is not fitted: call fit(normal_train_images) or CSIScorer.load first")
+            raise NotFittedError("the CSIScorer is not fitted: call fit(normal_train_images) or CSIScorer.load first")
         return self._train_features, self._train_shift_logits
 
     # ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from dia_augment.errors import InputError
+from dia_augment.errors import InputError, NotFittedError
 from dia_augment.score import CSIScorer, csi_score, shift_score, simclr_score
 from dia_augment.shift import shift_transform
 from dia_augment.utils.io import CheckpointError
@@ -240,9 +240,9 @@ def test_load_errors(tmp_path):
 def test_bad_inputs_raise():
     model = TinyModel()
     scorer = CSIScorer(model, num_samples=1, augmentation=identity, progress=False)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         scorer.score(_images(2, 0))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         scorer.save("unused")
     bad = _images(2, 0)
     bad[0, 0, 0, 0] = float("nan")
