@@ -34,15 +34,18 @@ Presets (``--budget``):
            MedMNIST 28 px images upsampled to 32 px input with a 16 px dissolver (the backbone
            sees twice the dissolver's resolution, as the paper's 224 px vs 32 px keeps it above),
            15 epochs; batch 32, lr 0.1; 4 test-time samples; the DDPM dissolver: tiny preset, L1,
-           1500 steps. About 5 minutes a cell on a 2-core CPU.
+           1500 steps; bf16 training. A SARS-CoV-2 cell trained in 1.5-6 minutes in bf16 and 7-9
+           in fp32 (one thread each, several jobs sharing the 2-core CPU).
     paper  the paper code's recipe (TrainConfig.reference(): resnet18_imagenet at 224 px, width 64,
            batch 32, LARS, lr 0.1 warmed up x10 over 10 epochs then cosine, shift loss on every
            row) for a GPU, 100 epochs; a 32 px dissolver of the 'dia-reference' UNet, 20000 steps,
            dissolving with its online weights as the reference; 10 test-time samples.
 
-Precision (``--precision``): ``fp32`` (the default) or ``bf16``: the contrastive training step
-under ``mixed_precision="bf16"`` with ``channels_last`` (docs/benchmarks.md measures it about 2x the
-fp32 step on this CPU); scoring stays fp32. Cells of both precisions can share one results file:
+Precision (``--precision``): ``fp32`` or ``bf16``: the contrastive training step under
+``mixed_precision="bf16"`` with ``channels_last`` (docs/benchmarks.md measures it about 2x the fp32
+step on this CPU, and its AUROC within the fp32 seed spread: 3 seeds of CSI and DIA-DDPM each way);
+scoring stays fp32. The default is the budget's: ``bf16`` for ``cpu``, ``fp32`` for ``paper`` (a
+GPU without bf16 units would emulate it). Cells of both precisions can share one results file:
 the report gives them separate rows.
 
 Run (background, resumable):
@@ -86,9 +89,10 @@ ALL_VIEWS = ("gaussian", "median")
 SHIFTS = ("rotation", "cutperm")
 BUDGETS = {
     "cpu": {"model": "resnet18", "width": 16, "batch_size": 32, "lr": 0.1, "dissolver_preset": "tiny", "dissolver_steps": 1500,
-            "dissolver_weights": "ema", "test_samples": 4, "recipe": "library defaults"},
+            "dissolver_weights": "ema", "test_samples": 4, "recipe": "library defaults", "precision": "bf16"},
     "paper": {"model": "resnet18_imagenet", "width": 64, "batch_size": 32, "lr": 0.1, "dissolver_preset": "dia-reference",
-              "dissolver_steps": 20000, "dissolver_weights": "online", "test_samples": 10, "recipe": "reference"},
+              "dissolver_steps": 20000, "dissolver_weights": "online", "test_samples": 10, "recipe": "reference",
+              "precision": "fp32"},
 }
 #: Data set -> an already trained DDPM dissolver directory (``--dissolver-dir``), instead of training one.
 DISSOLVER_DIRS: dict[str, str] = {}
@@ -297,8 +301,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--shifts", nargs="+", default=["rotation"], choices=SHIFTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                        help="bf16: the training step under bf16 autocast with channels_last")
+    parser.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                        help="bf16: the training step under bf16 autocast with channels_last (default: the budget's)")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--dissolver-dir", action="append", default=[], metavar="DATASET=PATH",
                         help="use this trained DDPM dissolver for DATASET instead of training one")
@@ -318,6 +322,7 @@ def main() -> None:
         sys.exit(f"the real data is not at {DATA_ROOT}: see shared/data/README.md")
     args.out.mkdir(parents=True, exist_ok=True)
     finished = read_results(results)
+    args.precision = args.precision or BUDGETS[args.budget]["precision"]
     check_finished(finished, args.budget, args.datasets, args.methods, args.precision)
     done = {cell_key(r) for r in finished}
     data_cache: dict = {}

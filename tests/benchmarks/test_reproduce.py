@@ -81,3 +81,21 @@ def test_resuming_refuses_finished_cells_made_with_other_settings(monkeypatch):
     script.check_finished([other_dissolver], "cpu", ["sarscov2"], ["csi"])
     script.check_finished([other_dissolver], "paper", ["sarscov2"], ["ddpm"])
     script.check_finished([other_dissolver], "cpu", ["sarscov2"], ["ddpm"], "bf16")
+
+
+@pytest.mark.parametrize("budget, argv, expected", [("cpu", [], "bf16"), ("paper", [], "fp32"), ("cpu", ["--precision", "fp32"], "fp32")])
+def test_the_precision_defaults_to_the_budgets(budget, argv, expected, tmp_path, monkeypatch):
+    script = load_script()
+    monkeypatch.setattr(script, "DATA_ROOT", tmp_path)
+    ran = []
+
+    def run_cell(*args):
+        ran.append(args[-1])
+        raise KeyboardInterrupt  # one cell is enough to see its precision
+
+    monkeypatch.setattr(script, "run_cell", run_cell)
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--budget", budget, "--datasets", "sarscov2", "--methods", "csi",
+                                      "--seeds", "0", "--out", str(tmp_path / "out"), *argv])
+    with pytest.raises(KeyboardInterrupt):
+        script.main()
+    assert ran == [expected]
