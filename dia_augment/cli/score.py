@@ -14,7 +14,9 @@ any test image is scored and recorded in ``metrics.json`` as ``method`` / ``meth
 
 The feature extraction takes the training command's speed options: ``--mixed-precision bf16``
 (the model under ``torch.autocast``; ``fp16`` on CUDA), ``--channels-last`` and ``--compile``;
-the averages and the score stay float32, and ``metrics.json`` records the settings.
+the averages and the score stay float32, and ``metrics.json`` records the settings. Under
+``accelerate launch`` or ``torchrun`` (``WORLD_SIZE`` > 1) the processes share the feature
+extraction and the score (the same scores as one process); the first one writes the files.
 
 Example::
 
@@ -24,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from dia_augment.data.arguments import add_data_arguments, data_kwargs, data_source
@@ -118,7 +121,16 @@ def run(args: argparse.Namespace) -> int:
     from dia_augment.train import check_run_fits
 
     _check_options(args)  # before the model and the data are read
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under accelerate launch / torchrun: share the work
+        from accelerate import PartialState
+
+        state = PartialState()
+        main_process, device = state.is_main_process, state.device
+    else:
+        main_process, device = True, None
     model, config = load_model(args.checkpoint)
+    if device is not None:
+        model = model.to(device)
     mode = getattr(config, "mode", None)
     method = args.method or ("simclr" if mode == "simclr" else "csi")
     load = dict(image_size=args.load_size, seed=args.data_seed)
@@ -146,9 +158,11 @@ def run(args: argparse.Namespace) -> int:
         compile=args.compile,
     ).fit(train.images)
     used, note = scorer.resolve_method(method)  # before any test image
-    if note is not None:
+    if note is not None and main_process:
         print(f"dia-augment score: note: {note}")
     scores = scorer.score(test.images, method=used)
+    if not main_process:  # every process holds the gathered scores; one writes them
+        return 0
 
     out = Path(args.out)
     metrics = evaluate(scores, test.labels, test.classes, test.class_names)
