@@ -270,7 +270,8 @@ def _plot(groups: dict[tuple, list[float]], path: Path) -> None:
     from dia_augment.utils.io import atomic_open
 
     panels = sorted({(k[1], k[2]) for k in groups})
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False)
+    bars = max(sum(1 for k in groups if (k[1], k[2]) == panel) for panel in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(3.2, 0.6 * bars) * len(panels), 3.6), squeeze=False)
     for ax, (dataset, shift) in zip(axes[0], panels):
         keys = [k for k in groups if (k[1], k[2]) == (dataset, shift)]
         keys.sort(key=lambda k: (METHODS.index(k[3]), list(PRECISIONS).index(k[4])))
@@ -281,7 +282,8 @@ def _plot(groups: dict[tuple, list[float]], path: Path) -> None:
         if paper:
             ax.scatter(*zip(*paper), marker="_", s=300, color="black", label="paper (224 px)", zorder=3)
             ax.legend(fontsize=7, loc="lower right")
-        ax.set_xticks(range(len(keys)), [k[3] if k[4] == "fp32" else f"{k[3]} {k[4]}" for k in keys], rotation=45)
+        ax.set_xticks(range(len(keys)), [k[3] if k[4] == "fp32" else f"{k[3]} {k[4]}" for k in keys], rotation=40,
+                      ha="right", fontsize=7)
         ax.axhline(0.5, color="#c33", linewidth=0.8, linestyle=":")  # chance
         ax.set_ylim(0.3, 1.0)
         ax.set_title(f"{dataset}, {shift}", fontsize=9)
