@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from dia_augment.cli._dissolver_options import add_dissolver_options, dissolver_from_args
 from dia_augment.data.arguments import add_data_arguments, data_kwargs
 from dia_augment.errors import InputError
-from dia_augment.filters import DISSOLVER_NAMES
 from dia_augment.filters.grid import GRID_STEPS
 
 NAME = "dissolve-grid"
@@ -15,10 +15,7 @@ HELP = "Write a PNG grid of images (rows) dissolved at several steps (columns) b
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sub-command's options."""
-    parser.add_argument("--dissolver", required=True, choices=DISSOLVER_NAMES)
-    parser.add_argument("--dissolver-path", default=None, help="a saved dissolver directory (ddpm) or pipeline (sd)")
-    parser.add_argument("--resolution", type=int, default=None, help="the working resolution (required for resize)")
-    parser.add_argument("--kernel-size", type=int, default=None, help="the blur kernel size (gaussian, median)")
+    add_dissolver_options(parser)
     parser.add_argument("--data", required=True, help="'embedded', a folder, a MedMNIST .npz, or a recipe such as 'sarscov2:/path'")
     parser.add_argument("--split", choices=("train", "test"), default="train", help="train: normal images only")
     parser.add_argument("--normal-class", nargs="+", default=None)
@@ -38,13 +35,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from dia_augment.data import load_one_class
-    from dia_augment.filters import make_dissolver
     from dia_augment.filters.grid import class_row_labels, save_dissolve_grid
 
     if args.num_images < 1:
         raise InputError(f"--num-images must be at least 1; got {args.num_images}")
-    kwargs = {"kernel_size": args.kernel_size} if args.kernel_size is not None and args.dissolver in ("gaussian", "median") else {}
-    dissolver = make_dissolver(args.dissolver, path=args.dissolver_path, resolution=args.resolution, **kwargs)
+    dissolver = dissolver_from_args(args)
     if args.scale < 1:
         raise InputError(f"--scale must be at least 1; got {args.scale}")
     bad = [t for t in args.steps if not 0 <= t < dissolver.num_train_timesteps]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from dia_augment.filters import DISSOLVER_NAMES
+from dia_augment.cli._dissolver_options import add_dissolver_options, dissolver_from_args
 from dia_augment.probe.probe import PROBE_STEPS
 
 if TYPE_CHECKING:
@@ -24,10 +24,7 @@ HELP = "Measure how much of small lesions a dissolver erases against how much an
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sub-command's options."""
-    parser.add_argument("--dissolver", required=True, choices=DISSOLVER_NAMES)
-    parser.add_argument("--dissolver-path", default=None, help="a saved dissolver directory (ddpm) or pipeline (sd)")
-    parser.add_argument("--resolution", type=int, default=None, help="the working resolution (required for resize)")
-    parser.add_argument("--kernel-size", type=int, default=None, help="the blur kernel size (gaussian, median)")
+    add_dissolver_options(parser)
     parser.add_argument("--data", default="embedded", help="'embedded' (its own twins), or a folder, .npz or recipe "
                         "whose normal images get pasted lesions")
     parser.add_argument("--split", choices=("train", "test"), default="test", help="where the normal images come from")
@@ -75,11 +72,9 @@ def load_twins(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the twins and the dissolver, probe, print the table and write the JSON (and plot)."""
-    from dia_augment.filters import make_dissolver
     from dia_augment.probe import format_probe_table, probe_dissolvers, save_probe_results
 
-    kwargs = {"kernel_size": args.kernel_size} if args.kernel_size is not None and args.dissolver in ("gaussian", "median") else {}
-    dissolver = make_dissolver(args.dissolver, path=args.dissolver_path, resolution=args.resolution, **kwargs)
+    dissolver = dissolver_from_args(args)
     clean, lesioned, mask = load_twins(args)
     curves = probe_dissolvers({args.dissolver: dissolver}, clean, lesioned, mask, args.steps,
                               with_resize=not args.no_resize_reference, batch_size=args.batch_size,
