@@ -31,13 +31,7 @@ from dia_augment.detect.calibration import Threshold, calibrate_threshold
 from dia_augment.detect.card import model_card
 from dia_augment.detect.views import TestTimeEncoder, ViewSet, draw_views
 from dia_augment.errors import CheckpointError, InputError, InputTypeError, MissingFileError
-from dia_augment.score.csi import (
-    DEFAULT_CHUNK_SIZE,
-    check_training_statistics,
-    csi_score,
-    resolve_score_method,
-    simclr_score,
-)
+from dia_augment.score.csi import check_training_statistics, resolve_score_method, score_by_method
 from dia_augment.utils.checks import check_images, check_int
 from dia_augment.utils.io import atomic_open, atomic_save_tensors, atomic_write_json, is_hub_id, load_tensors, read_json
 
@@ -295,11 +289,7 @@ class AnomalyDetector:
             InputError: images of another size or channel count, values outside ``[0, 1]``, NaN.
         """
         features, logits = self.features(images)
-        if self.method == "simclr":
-            normality = simclr_score(self.train_features[0], features[0], DEFAULT_CHUNK_SIZE)
-        else:
-            normality = csi_score(self.train_features, self.train_shift_logits, features, logits, DEFAULT_CHUNK_SIZE)
-        return -normality.float()
+        return -score_by_method(self.method, self.train_features, self.train_shift_logits, features, logits).float()
 
     def anomaly_map(self, images: Tensor, method: str = "smoothgrad", **options: Any) -> Tensor:
         """Per-pixel anomaly maps at the images' size: where the anomaly score comes from.

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from dia_augment.errors import InputError, InputTypeError
 from dia_augment.localize.maps import MAP_METHODS, ScoreFn, dissolve_residual_map, gradient_map, occlusion_map
-from dia_augment.score.csi import DEFAULT_CHUNK_SIZE, csi_score, simclr_score
+from dia_augment.score.csi import score_by_method
 
 if TYPE_CHECKING:
     from dia_augment.detect import AnomalyDetector
@@ -43,17 +43,12 @@ def detector_score_fn(detector: AnomalyDetector) -> ScoreFn:
         >>> torch.allclose(detector_score_fn(det)(x), det.score(x), atol=1e-5)
         True
     """
-    train_features = detector.train_features
-    train_logits = detector.train_shift_logits
     device = next(detector.encoder.parameters()).device
+    train_features, train_logits = detector.train_features.to(device), detector.train_shift_logits.to(device)
 
     def score(images: Tensor) -> Tensor:
         z, logits = detector.encoder(images.to(device))
-        if detector.method == "simclr":
-            normality = simclr_score(train_features[0].to(device), z[0], DEFAULT_CHUNK_SIZE)
-        else:
-            normality = csi_score(train_features.to(device), train_logits.to(device), z, logits, DEFAULT_CHUNK_SIZE)
-        return -normality.to(images.device)
+        return -score_by_method(detector.method, train_features, train_logits, z, logits).to(images.device)
 
     return score
 

@@ -45,6 +45,7 @@ __all__ = [
     "shift_score",
     "csi_score",
     "resolve_score_method",
+    "score_by_method",
     "DEFAULT_CHUNK_SIZE",
     "SCORE_METHODS",
 ]
@@ -403,3 +404,50 @@ def csi_score(
         sim = _max_similarity(test_features[shift], train_features[shift], chunk_size)
         total[shift] += w_sim[shift].to(dtype) * sim.to(dtype)
     return total.mean(dim=0)
+
+
+def score_by_method(
+    method: str,
+    train_features: Tensor,
+    train_shift_logits: Tensor,
+    test_features: Tensor,
+    test_shift_logits: Tensor,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Tensor:
+    """The score :data:`SCORE_METHODS` names (higher = more normal), from the features of every shift.
+
+    ``"csi"`` is :func:`csi_score`, ``"simclr"`` :func:`simclr_score` on shift 0 and ``"shift"``
+    :func:`shift_score`; the method is used as given (see :func:`resolve_score_method` for the
+    fallback of a degenerate shift weight).
+
+    Args:
+        method: ``"csi"``, ``"simclr"`` or ``"shift"``.
+        train_features: the averaged projections of the normal training images, per shift.
+        train_shift_logits: the averaged own-shift logits of the training images, per shift.
+        test_features: the same as ``train_features`` for the test images.
+        test_shift_logits: the same as ``train_shift_logits`` for the test images.
+        chunk_size: rows per similarity block (``"csi"``, ``"simclr"``).
+
+    Raises:
+        InputError: an unknown method, or what the method's score raises.
+
+    Shape:
+        - train_features: :math:`(K, N, D)`
+        - train_shift_logits: :math:`(K, N)`
+        - test_features: :math:`(K, M, D)`
+        - test_shift_logits: :math:`(K, M)`
+        - output: :math:`(M,)`
+
+    Examples:
+        >>> train_f, train_l = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), torch.tensor([[2.0, 2.0]])
+        >>> test_f, test_l = torch.tensor([[[2.0, 0.0], [1.0, 1.0]]]), torch.tensor([[2.0, 1.0]])
+        >>> [score_by_method(m, train_f, train_l, test_f, test_l).tolist() for m in SCORE_METHODS]
+        [[3.0, 1.5], [1.0, 0.7071...], [1.0, 0.5]]
+    """
+    if method not in SCORE_METHODS:
+        raise InputError(f"method must be one of {SCORE_METHODS}; got {method!r}")
+    if method == "simclr":
+        return simclr_score(train_features[0], test_features[0], chunk_size)
+    if method == "shift":
+        return shift_score(train_shift_logits, test_shift_logits)
+    return csi_score(train_features, train_shift_logits, test_features, test_shift_logits, chunk_size)

@@ -51,20 +51,17 @@ from dia_augment.score.csi import (
     DEFAULT_CHUNK_SIZE,
     SCORE_METHODS,
     check_training_statistics,
-    csi_score,
     degenerate_shifts,
     resolve_score_method,
-    shift_score,
-    simclr_score,
+    score_by_method,
 )
 from dia_augment.filters.base import autocast_context, autocast_dtype
+from dia_augment.shift.transforms import SHIFT_KINDS
 from dia_augment.utils.checks import check_images
 from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_write_json, load_tensors, read_json
 from dia_augment.utils.random import make_generator
 
 __all__ = ["CSIScorer", "SHIFT_KINDS", "SCORE_METHODS"]
-
-SHIFT_KINDS = ("rotation", "cutperm")
 
 _CONFIG_FILE = "csi_scorer.json"
 _TENSORS_FILE = "csi_scorer.safetensors"
@@ -362,12 +359,9 @@ class CSIScorer:
         first, last = shares[rank()]
         if first == last:  # more processes than test images: nothing to score here
             scores = torch.zeros(0)
-        elif method == "simclr":
-            scores = simclr_score(train_features[0], features[0, first:last], self.chunk_size)
-        elif method == "shift":
-            scores = shift_score(train_logits, logits[:, first:last])
         else:
-            scores = csi_score(train_features, train_logits, features[:, first:last], logits[:, first:last], self.chunk_size)
+            scores = score_by_method(method, train_features, train_logits, features[:, first:last], logits[:, first:last],
+                                     self.chunk_size)
         if len(shares) == 1:
             return scores
         device = _model_device(self.model)

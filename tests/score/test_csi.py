@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from dia_augment.score import csi_score, csi_weights, max_similarity, shift_score, simclr_score
+from dia_augment.score.csi import score_by_method
 
 
 def _gen(seed):
@@ -120,6 +121,20 @@ def test_full_score_is_similarity_plus_shift_terms():
     w_sim, _ = csi_weights(train_f, train_l)
     sim = torch.stack([w_sim[k] * max_similarity(test_f[k], train_f[k]) for k in range(4)]).mean(0)
     torch.testing.assert_close(csi_score(train_f, train_l, test_f, test_l), sim + shift_score(train_l, test_l))
+
+
+def test_score_by_method_is_the_named_score():
+    train_f, train_l, test_f, test_l = _random_stats(3, 9, 5, 4, seed=8)
+    expected = {
+        "csi": reference_csi(train_f, train_l, test_f, test_l).tolist(),
+        "simclr": simclr_score(train_f[0], test_f[0]).tolist(),
+        "shift": shift_score(train_l, test_l).tolist(),
+    }
+    for method, scores in expected.items():
+        out = score_by_method(method, train_f, train_l, test_f, test_l, chunk_size=2)
+        torch.testing.assert_close(out, torch.tensor(scores, dtype=torch.float64), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"method must be one of \('csi', 'simclr', 'shift'\); got 'cosine'"):
+        score_by_method("cosine", train_f, train_l, test_f, test_l)
 
 
 def test_non_positive_mean_logit_raises():
