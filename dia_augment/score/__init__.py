@@ -9,6 +9,7 @@ from dia_augment.score.csi import (
     degenerate_shifts,
     max_similarity,
     resolve_score_method,
+    score_by_method,
     shift_score,
     simclr_score,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "per_class_auroc",
     "resolve_score_method",
     "save_roc_curve",
+    "score_by_method",
     "shift_score",
     "simclr_score",
 ]

@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from dia_augment.score import csi_score, csi_weights, max_similarity, shift_score, simclr_score
-from dia_augment.score.csi import score_by_method
+from dia_augment.score import csi_score, csi_weights, max_similarity, score_by_method, shift_score, simclr_score
 
 
 def _gen(seed):
