@@ -19,21 +19,18 @@ calibration normals (and its sensitivity when anomalies were given).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from dia_augment.errors import InputError
+from dia_augment.utils.checks import ArrayLike, check_scores
 
 __all__ = ["CALIBRATION_MODES", "Threshold", "calibrate_threshold"]
 
 CALIBRATION_MODES = ("normal_quantile", "sensitivity", "f1")
 _NEEDS_ANOMALIES = ("sensitivity", "f1")
-
-ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -81,18 +78,6 @@ class Threshold:
         )
 
 
-def _as_scores(values: ArrayLike | None, name: str) -> np.ndarray:
-    if values is None:
-        return np.zeros(0)
-    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    array = array.astype(np.float64)
-    if array.ndim != 1:
-        raise InputError(f"{name} must be 1-D (one score per image); got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise InputError(f"{name} contains NaN or inf values")
-    return array
-
-
 def calibrate_threshold(
     normal_scores: ArrayLike,
     anomaly_scores: ArrayLike | None = None,
@@ -125,8 +110,8 @@ def calibrate_threshold(
     """
     if mode not in CALIBRATION_MODES:
         raise InputError(f"calibration mode must be one of {CALIBRATION_MODES}; got {mode!r}")
-    normal = _as_scores(normal_scores, "normal_scores")
-    anomaly = _as_scores(anomaly_scores, "anomaly_scores")
+    normal = check_scores(normal_scores, "normal_scores")
+    anomaly = check_scores(anomaly_scores, "anomaly_scores") if anomaly_scores is not None else np.zeros(0)
     if normal.size == 0:
         raise InputError("normal_scores is empty: calibration needs held-out normal images")
     if mode in _NEEDS_ANOMALIES and anomaly.size == 0:

@@ -15,29 +15,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from dia_augment.errors import InputError
+from dia_augment.utils.checks import ArrayLike, as_numpy, check_scores
 from dia_augment.utils.figures import new_figure, write_png
 
 __all__ = ["auroc", "aupr", "fpr_at_tpr", "per_class_auroc", "evaluate", "save_roc_curve", "save_score_histogram"]
 
-ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
-
 
 def _as_arrays(scores: ArrayLike, labels: ArrayLike, need_both: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Check and convert to (float64 scores, bool is-normal) numpy arrays."""
-    s = (scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)).astype(np.float64)
-    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    if s.ndim != 1:
-        raise InputError(f"scores must be 1-D (one score per image); got shape {s.shape}")
+    s, y = check_scores(scores, "scores"), as_numpy(labels)
     if y.ndim != 1 or y.shape[0] != s.shape[0]:
         raise InputError(f"labels must be 1-D with one label per score ({s.shape[0]}); got shape {y.shape}")
     if s.size == 0:
         raise InputError("scores is empty")
-    if not np.isfinite(s).all():
-        raise InputError("scores contains NaN or inf values")
     if not np.isin(y, (0, 1)).all():
         raise InputError(f"labels must be 0 (normal) or 1 (anomaly); got values {sorted(set(np.unique(y).tolist()))}")
     normal = y == 0
@@ -128,7 +121,7 @@ def per_class_auroc(
         {'mild': 0.75, 'severe': 0.5}
     """
     s, normal = _as_arrays(scores, labels)
-    c = classes.detach().cpu().numpy() if isinstance(classes, torch.Tensor) else np.asarray(classes)
+    c = as_numpy(classes)
     if c.shape != s.shape:
         raise InputError(f"classes must have one entry per score ({s.shape[0]}); got shape {c.shape}")
     result: dict[str, float] = {}

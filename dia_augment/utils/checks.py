@@ -13,18 +13,22 @@ from collections.abc import Sequence
 
 import numbers
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from dia_augment.errors import ConfigError, InputError, InputTypeError
 
 __all__ = ["check_images", "check_min_size", "check_steps", "check_probability", "check_range_pair", "check_int",
-           "RANGE_TOLERANCE"]
+           "check_scores", "as_numpy", "ArrayLike", "RANGE_TOLERANCE"]
 
 #: Values this far outside ``[0, 1]`` are accepted (and clamped) to absorb resize overshoot
 #: and float round-off; anything further out is rejected as a range mistake (e.g. [-1, 1]
 #: or [0, 255] input).
 RANGE_TOLERANCE = 1e-3
+
+#: Per-image values (scores, labels, classes): a tensor, a numpy array or a sequence of numbers.
+ArrayLike = Tensor | np.ndarray | Sequence[float]
 
 
 def check_images(images: object, name: str = "images", channels: Sequence[int] | None = (1, 3),
@@ -198,3 +202,43 @@ def check_min_size(images: Tensor, min_size: int, name: str = "images", why: str
         purpose = f" for {why}" if why else ""
         raise InputError(f"{name} of size {(h, w)} are too small{purpose}: both sides must be at least {min_size}")
     return images
+
+
+def as_numpy(values: ArrayLike) -> np.ndarray:
+    """``values`` as a numpy array: a tensor detached and on the CPU, anything else through ``np.asarray``.
+
+    Examples:
+        >>> as_numpy(torch.tensor([1, 0])).tolist(), as_numpy([0.5, 2.0]).dtype
+        ([1, 0], dtype('float64'))
+    """
+    return values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
+
+
+def check_scores(values: ArrayLike, name: str = "scores") -> np.ndarray:
+    """Check that ``values`` holds one finite score per image and return them as float64 numpy.
+
+    Args:
+        values: the scores.
+        name: how the error messages call them.
+
+    Raises:
+        InputError: not 1-D, or a NaN or inf value.
+
+    Shape:
+        - values: :math:`(N,)`
+        - output: :math:`(N,)`, float64
+
+    Examples:
+        >>> check_scores(torch.tensor([0.25, 1.0])).tolist()
+        [0.25, 1.0]
+        >>> check_scores([[0.1, 0.2]], "normal_scores")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.InputError: normal_scores must be 1-D (one score per image); got shape (1, 2)
+    """
+    array = as_numpy(values).astype(np.float64)
+    if array.ndim != 1:
+        raise InputError(f"{name} must be 1-D (one score per image); got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise InputError(f"{name} contains NaN or inf values")
+    return array

@@ -59,6 +59,7 @@ def test_modes_needing_anomalies_refuse_a_set_without_any(mode):
         (dict(normal_scores=[]), "normal_scores is empty"),
         (dict(normal_scores=[0.1, float("nan")]), "normal_scores contains NaN"),
         (dict(normal_scores=[[0.1]]), "normal_scores must be 1-D"),
+        (dict(normal_scores=[0.1], anomaly_scores=[float("inf")], mode="f1"), "anomaly_scores contains NaN or inf values"),
         (dict(normal_scores=[0.1], target=1.5), "target must be a number in \\(0, 1\\]"),
         (dict(normal_scores=[0.1], mode="best"), "calibration mode must be one of"),
     ],
