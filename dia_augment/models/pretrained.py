@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from dia_augment.models.dia_resnet import DIAResNet
-from dia_augment.errors import MissingCheckpointError
-from dia_augment.utils.io import CheckpointError, load_tensors
+from dia_augment.utils.io import CheckpointError, existing_file, load_tensors
 
 __all__ = ["load_pretrained_backbone", "read_state_dict"]
 
@@ -25,9 +23,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     Raises:
         CheckpointError: the file is missing, corrupt, or does not hold a dict of tensors.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingCheckpointError(f"pretrained weights not found: {path}")
+    path = existing_file(path, "pretrained weights")
     if path.suffix == ".safetensors":
         return load_tensors(path, what="pretrained weights")
     try:

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from dia_augment.errors import CheckpointError, InputError, MissingCheckpointError
 
 __all__ = ["atomic_open", "atomic_write_json", "atomic_save_tensors", "load_tensors", "read_json", "check_fields",
-           "JsonlLogger", "CheckpointError", "is_hub_id"]
+           "existing_file", "JsonlLogger", "CheckpointError", "is_hub_id"]
 
 
 _UMASK = os.umask(0)
@@ -39,6 +39,25 @@ def is_hub_id(name: str) -> bool:
         (True, False, False)
     """
     return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name) is not None and not os.path.exists(name)
+
+
+def existing_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` as a :class:`~pathlib.Path`, raising :class:`MissingCheckpointError` when it is not a file.
+
+    Args:
+        path: the file.
+        what: how the error message calls it (``"pretrained weights"``, ``"training config"``).
+
+    Examples:
+        >>> existing_file("/nonexistent/w.safetensors", "weights")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.MissingCheckpointError: weights not found: /nonexistent/w.safetensors
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingCheckpointError(f"{what} not found: {path}")
+    return path
 
 
 @contextlib.contextmanager
@@ -107,9 +126,7 @@ def read_json(path: str | os.PathLike, what: str = "file",
         ...
         dia_augment.errors.CheckpointError: checkpoint state ...state.json: field 'step' must be int; got str '3'
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingCheckpointError(f"{what} not found: {path}")
+    path = existing_file(path, what)
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -169,9 +186,7 @@ def load_tensors(path: str | os.PathLike, what: str = "checkpoint",
         ...
         dia_augment.errors.CheckpointError: weights ...w.safetensors lacks the tensor(s) ['b'] (it holds ['a'])
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingCheckpointError(f"{what} not found: {path}")
+    path = existing_file(path, what)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
