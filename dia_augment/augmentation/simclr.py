@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError
-from dia_augment.utils.checks import check_images, check_probability
+from dia_augment.utils.checks import check_images, check_positive_int, check_probability
 
 __all__ = ["SimCLRAugmentation"]
 
@@ -59,8 +59,7 @@ class SimCLRAugmentation(nn.Module):
                  jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
                  p_gray: float = 0.2) -> None:
         super().__init__()
-        if isinstance(output_size, bool) or not isinstance(output_size, int) or output_size < 1:
-            raise ConfigError(f"output_size must be a positive int; got {output_size!r}")
+        check_positive_int(output_size, "output_size", ConfigError)
         crop_scale = _check_pair(crop_scale, "crop_scale")
         if crop_scale[1] > 1:
             raise ConfigError(f"crop_scale = {crop_scale} must lie within (0, 1]")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError, InputError
-from dia_augment.utils.checks import check_images, check_min_size, check_steps
+from dia_augment.utils.checks import check_images, check_min_size, check_positive_int, check_steps
 
 __all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype", "autocast_context"]
 
@@ -102,8 +102,7 @@ class Dissolver(nn.Module):
                  model_channels: int | None = None, check_inputs: bool = True,
                  autocast: torch.dtype | str | None = None, channels_last: bool = False) -> None:
         super().__init__()
-        if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
-            raise ConfigError(f"resolution must be a positive int or None; got {resolution!r}")
+        check_positive_int(resolution, "resolution", ConfigError, allow_none=True)
         if resize_mode not in RESIZE_MODES:
             raise ConfigError(f"resize_mode must be one of {RESIZE_MODES}; got {resize_mode!r}")
         if model_channels not in (None, 1, 3):

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from dia_augment.errors import InputError, InputTypeError
-from dia_augment.utils.checks import check_images
+from dia_augment.utils.checks import check_images, check_positive_int
 
 __all__ = ["ScoreFn", "gradient_map", "occlusion_map", "dissolve_residual_map", "MAP_METHODS"]
 
@@ -40,12 +40,6 @@ ScoreFn = Callable[[Tensor], Tensor]
 GRADIENT_METHODS = ("smoothgrad", "integrated")
 #: Every map method, as :meth:`~dia_augment.detect.AnomalyDetector.anomaly_map` names them.
 MAP_METHODS = ("smoothgrad", "integrated", "occlusion", "residual")
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be a positive int; got {value!r}")
-    return value
 
 
 def _scores(score_fn: ScoreFn, images: Tensor) -> Tensor:
@@ -97,7 +91,7 @@ def gradient_map(
     check_images(images)
     if method not in GRADIENT_METHODS:
         raise InputError(f"method must be one of {GRADIENT_METHODS}; got {method!r}")
-    samples = _positive_int(samples, "samples")
+    samples = check_positive_int(samples, "samples")
     if not (isinstance(noise, (int, float)) and noise >= 0):
         raise InputError(f"noise must be a number >= 0; got {noise!r}")
     images = images.detach()
@@ -151,7 +145,7 @@ def occlusion_map(
     """
     check_images(images)
     replacement = _same_batch(replacement, images, "replacement")
-    patch, stride, chunk_size = (_positive_int(v, n) for v, n in ((patch, "patch"), (stride, "stride"), (chunk_size, "chunk_size")))
+    patch, stride, chunk_size = (check_positive_int(v, n) for v, n in ((patch, "patch"), (stride, "stride"), (chunk_size, "chunk_size")))
     b, c, h, w = images.shape
     if patch > min(h, w):
         raise InputError(f"patch {patch} is larger than the images ({h} x {w})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError
+from dia_augment.utils.checks import check_positive_int
 
 __all__ = ["BasicBlock", "ResNet18Backbone", "STEMS"]
 
@@ -78,9 +79,8 @@ class ResNet18Backbone(nn.Module):
         super().__init__()
         if stem not in STEMS:
             raise ConfigError(f"stem must be one of {STEMS}; got {stem!r}")
-        for name, value in (("width", width), ("in_channels", in_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive int; got {value!r}")
+        check_positive_int(width, "width", ConfigError)
+        check_positive_int(in_channels, "in_channels", ConfigError)
         self.stem = stem
         self.width = width
         if stem == "cifar":

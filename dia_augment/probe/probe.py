@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from dia_augment.errors import InputError
 from dia_augment.filters.base import Dissolver, ResizeDissolving
 from dia_augment.probe.metrics import ProbeTotals, check_twins
+from dia_augment.utils.checks import check_positive_int
 from dia_augment.utils.random import make_generator
 
 __all__ = ["PROBE_STEPS", "probe_dissolver", "resize_reference"]
@@ -107,8 +108,7 @@ def probe_dissolver(
     """
     check_twins(clean, lesioned, mask)
     steps = _check_steps(steps, dissolver.num_train_timesteps)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive int; got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     generator = make_generator(generator)
     device = _device(dissolver)
     totals = {t: ProbeTotals() for t in steps}

@@ -16,7 +16,7 @@ from dia_augment.errors import InputError
 from dia_augment.filters.base import Dissolver
 from dia_augment.probe.plot import save_probe_plot
 from dia_augment.probe.probe import PROBE_STEPS, probe_dissolver, resize_reference
-from dia_augment.utils.checks import check_images
+from dia_augment.utils.checks import check_images, check_positive_int
 from dia_augment.utils.io import atomic_write_json
 
 __all__ = [
@@ -201,8 +201,7 @@ def probe_readiness(
         ([0.0, 0.599], 0.0)
     """
     check_images(images)
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-        raise InputError(f"num_images must be a positive int; got {num_images!r}")
+    check_positive_int(num_images, "num_images")
     clean = images[:num_images].float().clamp(0, 1).cpu()
     lesioned, mask = add_lesions(clean, generator=seed, lesion_sigma=lesion_sigma, lesion_opacity=lesion_opacity)
     curves = probe_dissolvers({"dissolver": dissolver}, clean, lesioned, mask, steps, seed=seed, progress=progress)

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from dia_augment.errors import InputError
 from dia_augment.train.distributed import all_gather_no_grad, all_gather_with_grad
+from dia_augment.utils.checks import check_positive_int
 
 __all__ = ["RowLabels", "make_row_labels", "contrastive_masks", "masked_nt_xent", "contrastive_loss", "LOSS_MODES",
            "LOSS_NORMALISATIONS"]
@@ -179,8 +180,7 @@ def masked_nt_xent(anchors: Tensor, keys: Tensor, positive: Tensor, valid: Tenso
     expected = (anchors.shape[0], keys.shape[0])
     if tuple(positive.shape) != expected or tuple(valid.shape) != expected:
         raise InputError(f"positive and valid must have shape {expected}; got {tuple(positive.shape)} and {tuple(valid.shape)}")
-    if divisor is not None and (isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1):
-        raise InputError(f"divisor must be a positive int or None; got {divisor!r}")
+    check_positive_int(divisor, "divisor", allow_none=True)
     counts = positive.sum(1)
     if bool((counts == 0).any()):
         raise InputError("every anchor needs at least one positive")

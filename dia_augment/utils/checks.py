@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dia_augment.errors import ConfigError, InputError, InputTypeError
+from dia_augment.errors import ConfigError, DiaError, InputError, InputTypeError
 
 __all__ = ["check_images", "check_min_size", "check_steps", "check_probability", "check_range_pair", "check_int",
-           "check_scores", "as_numpy", "ArrayLike", "RANGE_TOLERANCE"]
+           "check_positive_int", "check_scores", "as_numpy", "ArrayLike", "RANGE_TOLERANCE"]
 
 #: Values this far outside ``[0, 1]`` are accepted (and clamped) to absorb resize overshoot
 #: and float round-off; anything further out is rejected as a range mistake (e.g. [-1, 1]
@@ -179,6 +179,31 @@ def check_int(value: object, name: str, minimum: int | None = 1, maximum: int | 
         lo, hi = "-inf" if minimum is None else minimum, "inf" if maximum is None else maximum
         raise InputError(f"{name} must be in [{lo}, {hi}]; got {value}")
     return int(value)
+
+
+def check_positive_int(value: object, name: str, error: type[DiaError] = InputError, allow_none: bool = False) -> int | None:
+    """Check that ``value`` is an int >= 1 (not a bool, not a float) and return it as it is.
+
+    Args:
+        value: the value.
+        name: how the error message calls it.
+        error: the class raised: :class:`~dia_augment.errors.InputError` for an argument of a
+            call, :class:`~dia_augment.errors.ConfigError` for a setting.
+        allow_none: accept ``None`` too (returned as it is).
+
+    Examples:
+        >>> check_positive_int(3, "batch_size"), check_positive_int(None, "resolution", allow_none=True)
+        (3, None)
+        >>> check_positive_int(True, "scale", ConfigError)
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: scale must be a positive int; got True
+    """
+    if allow_none and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(f"{name} must be a positive int{' or None' if allow_none else ''}; got {value!r}")
+    return value
 
 
 def check_min_size(images: Tensor, min_size: int, name: str = "images", why: str = "") -> Tensor:
