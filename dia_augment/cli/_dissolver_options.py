@@ -8,12 +8,8 @@ dissolver they name with :func:`~dia_augment.filters.make_dissolver`.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from dia_augment.filters import DISSOLVER_NAMES
-
-if TYPE_CHECKING:
-    from dia_augment.filters import Dissolver
+from dia_augment.filters import DISSOLVER_NAMES, Dissolver
 
 __all__ = ["add_dissolver_options", "dissolver_from_args"]
 
