@@ -35,6 +35,7 @@ __all__ = [
     "derive_seed",
     "split_indices",
     "split_class",
+    "check_seeded_split",
     "split_groups",
     "file_groups",
     "PatientLeakageWarning",
@@ -90,6 +91,19 @@ def split_indices(n: int, train_fraction: float, seed: int, tag: str = "") -> tu
     return sorted(order[:n_train]), sorted(order[n_train:])
 
 
+def check_seeded_split(split: str) -> None:
+    """Check that ``split`` is one side of a seeded split: ``"train"`` or ``"test"``.
+
+    Examples:
+        >>> check_seeded_split("val")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: split must be 'train' or 'test' for a seeded split; got 'val'
+    """
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
+
+
 def split_class(items: Sequence[T], split: str, train_fraction: float, seed: int, class_name: str) -> list[T]:
     """The ``split`` ("train" or "test") share of one class's items (sorted first, so order-free).
 
@@ -99,8 +113,7 @@ def split_class(items: Sequence[T], split: str, train_fraction: float, seed: int
         >>> split_class(["a", "b", "c", "d", "e"], "test", 0.8, 0, "x")
         ['e']
     """
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
+    check_seeded_split(split)
     ordered = sorted(items)
     train, test = split_indices(len(ordered), train_fraction, seed, class_name)
     return [ordered[i] for i in (train if split == "train" else test)]
