@@ -55,6 +55,7 @@ __all__ = [
     "LESION_SIGMA",
     "make_embedded_anomalies",
     "make_embedded_dataset",
+    "embedded_data",
 ]
 
 #: Class names of the embedded data set: index 0 normal, 1 with lesions.
@@ -400,5 +401,25 @@ def make_embedded_dataset(
     _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
     normal = render_fundus(num_normal, image_size, generator=derive_seed(seed, "embedded", split, "normal"))
     anomalous = make_embedded_anomalies(num_anomalies, image_size, seed, lesion_sigma, lesion_opacity)[1]
-    labels = torch.cat([torch.full((num_normal,), NORMAL), torch.full((num_anomalies,), ANOMALY)]).long()
+    return embedded_data(normal, anomalous)
+
+
+def embedded_data(normal: Tensor, anomalous: Tensor) -> OneClassData:
+    """A split of the embedded set from its images: the normal ones (label 0), then the anomalous ones (label 1).
+
+    Args:
+        normal: the normal images.
+        anomalous: the images with lesions.
+
+    Shape:
+        - normal: :math:`(N, 3, H, W)`
+        - anomalous: :math:`(M, 3, H, W)`
+        - output images: :math:`(N + M, 3, H, W)`
+
+    Examples:
+        >>> data = embedded_data(torch.zeros(2, 3, 8, 8), torch.ones(1, 3, 8, 8))
+        >>> data.labels.tolist(), data.counts()
+        ([0, 0, 1], {'normal': 2, 'lesions': 1})
+    """
+    labels = torch.cat([torch.full((len(normal),), NORMAL), torch.full((len(anomalous),), ANOMALY)]).long()
     return OneClassData(torch.cat([normal, anomalous]), labels, labels.clone(), list(EMBEDDED_CLASS_NAMES), "normal")

@@ -14,9 +14,10 @@ from torch import Tensor
 from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import check_output_format, prepare_image
 from dia_augment.data.errors import DataError
+from dia_augment.data.folder import class_names_of
 from dia_augment.errors import ConfigError, MissingFileError
 
-__all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN"]
+__all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN", "medmnist_normal_labels"]
 
 MEDMNIST_SPLITS = ("train", "val", "test")
 
@@ -37,6 +38,35 @@ MEDMNIST_KNOWN: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
 
 def _known_entry(path: Path) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
     return MEDMNIST_KNOWN.get(path.stem.split("_")[0].lower())
+
+
+def medmnist_normal_labels(path: Path, normal_class: str | Sequence[str] | None) -> tuple[int, ...] | None:
+    """The labels of the normal classes of a MedMNIST file, named by label number or known class name.
+
+    Args:
+        path: the ``.npz`` file; its name says which class names are known (:data:`MEDMNIST_KNOWN`).
+        normal_class: a label number or class name, several, or ``None`` (passed on as ``None``).
+
+    Raises:
+        ConfigError: a name that is neither a label number nor a known class name of the file.
+
+    Examples:
+        >>> medmnist_normal_labels(Path("retinamnist_64.npz"), ["grade0", "3"])
+        (0, 3)
+    """
+    if normal_class is None:
+        return None
+    known = _known_entry(path)
+    labels = []
+    for name in class_names_of(normal_class):
+        if str(name).isdigit():
+            labels.append(int(name))
+        elif known is not None and name in known[0]:
+            labels.append(known[0].index(name))
+        else:
+            choices = f"a label number or one of {list(known[0])}" if known else "a label number"
+            raise ConfigError(f"normal class {name!r} of {path.name} must be {choices}")
+    return tuple(labels)
 
 
 class MedMNISTOneClass(OneClassDataset):
