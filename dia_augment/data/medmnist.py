@@ -15,6 +15,7 @@ from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import check_output_format, prepare_image
 from dia_augment.data.errors import DataError
 from dia_augment.data.folder import class_names_of
+from dia_augment.data.medical import to_chw_tensor
 from dia_augment.errors import ConfigError, MissingFileError
 
 __all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN", "medmnist_normal_labels"]
@@ -150,9 +151,7 @@ class MedMNISTOneClass(OneClassDataset):
         super().__init__(torch.from_numpy(labels.astype(np.int64)), class_names, normal_names)
 
     def load_image(self, index: int) -> Tensor:
-        array = self.images[index]
-        image = torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()).float() / 255
-        return prepare_image(image, self.image_size, self.channels)
+        return prepare_image(to_chw_tensor(self.images[index]) / 255, self.image_size, self.channels)
 
 
 def _read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, int]:
