@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData
-from dia_augment.data.split import derive_seed
+from dia_augment.data.split import check_split, derive_seed
 from dia_augment.errors import ConfigError, InputError, InputTypeError
 from dia_augment.utils.random import make_generator
 
@@ -344,8 +344,7 @@ def make_embedded_anomalies(
         >>> torch.equal(clean * ~mask, sick * ~mask)
         True
     """
-    if split not in EMBEDDED_SIZES:
-        raise ConfigError(f"split must be one of {sorted(EMBEDDED_SIZES)}; got {split!r}")
+    check_split(split, sorted(EMBEDDED_SIZES))
     _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
     clean = render_fundus(num, image_size, generator=derive_seed(seed, "embedded", split, "anomaly-clean"))
     anomalous, mask = add_lesions(
@@ -387,8 +386,7 @@ def make_embedded_dataset(
         >>> test.images.shape, test.labels.tolist(), test.normal_class
         (torch.Size([5, 3, 32, 32]), [0, 0, 0, 1, 1], 'normal')
     """
-    if split not in EMBEDDED_SIZES:
-        raise ConfigError(f"split must be one of {sorted(EMBEDDED_SIZES)}; got {split!r}")
+    check_split(split, sorted(EMBEDDED_SIZES))
     default_normal, default_anomalies = EMBEDDED_SIZES[split]
     num_normal = default_normal if num_normal is None else num_normal
     num_anomalies = default_anomalies if num_anomalies is None else num_anomalies

@@ -17,7 +17,7 @@ from torch import Tensor
 from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import READABLE_EXTENSIONS, check_output_format, is_readable_file, prepare_image, read_item
 from dia_augment.data.medical import ReadOptions, count_images
-from dia_augment.data.split import check_seeded_split, file_groups, split_class, split_groups
+from dia_augment.data.split import SPLITS, check_seeded_split, check_split, file_groups, split_class, split_groups
 from dia_augment.errors import ConfigError, DataError, InputError, InputTypeError, MissingFileError
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
 
 #: Folder layouts of :class:`OneClassImageFolder`.
 LAYOUTS = ("auto", "classes", "splits")
-_SPLIT_FOLDERS = ("train", "val", "test")
 
 
 def class_names_of(normal_class: str | Sequence[str]) -> tuple[str, ...]:
@@ -334,10 +333,9 @@ class OneClassImageFolder(OneClassImageFiles):
         else:
             if group_by is not None:
                 raise ConfigError(f"{root} has its own train / test folders: group_by applies to a folder without them")
-            if split not in _SPLIT_FOLDERS:
-                raise ConfigError(f"split must be one of {_SPLIT_FOLDERS}; got {split!r}")
+            check_split(split, SPLITS)
             _check_dir(root / split, f"{split} folder")
-            per_split = {s: scan_class_folders(root / s) for s in _SPLIT_FOLDERS if (root / s).is_dir()}
+            per_split = {s: scan_class_folders(root / s) for s in SPLITS if (root / s).is_dir()}
             folder = root / split
         files = per_split[split]
         class_names = sorted({name for found in per_split.values() for name, fs in found.items() if fs})

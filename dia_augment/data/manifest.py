@@ -26,13 +26,13 @@ from pathlib import Path
 
 from dia_augment.data.folder import OneClassImageFiles, class_names_of, one_class_files, require_files, seeded_split_files
 from dia_augment.data.medical import ReadOptions
-from dia_augment.data.split import PatientLeakageWarning, file_groups
+from dia_augment.data.split import SPLITS, PatientLeakageWarning, file_groups
 from dia_augment.errors import ConfigError, DataError, MissingFileError
 
 __all__ = ["Manifest", "read_manifest", "OneClassManifest", "MANIFEST_SPLITS"]
 
 #: The values of a manifest's ``split`` column.
-MANIFEST_SPLITS = ("train", "val", "test")
+MANIFEST_SPLITS = SPLITS
 _REQUIRED = ("path", "label")
 
 

@@ -16,11 +16,13 @@ from dia_augment.data.decode import check_output_format, prepare_image
 from dia_augment.data.errors import DataError
 from dia_augment.data.folder import class_names_of
 from dia_augment.data.medical import to_chw_tensor
+from dia_augment.data.split import SPLITS, check_split
 from dia_augment.errors import ConfigError, MissingFileError
 
 __all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN", "medmnist_normal_labels"]
 
-MEDMNIST_SPLITS = ("train", "val", "test")
+#: The splits of a MedMNIST file.
+MEDMNIST_SPLITS = SPLITS
 
 #: Class names and the normal labels of the MedMNIST sets with a standard one-class protocol,
 #: keyed by the file name's stem (``retinamnist.npz``, also ``retinamnist_64.npz``).
@@ -118,8 +120,7 @@ class MedMNISTOneClass(OneClassDataset):
         train_anomalies: bool = False,
     ) -> None:
         path = Path(path)
-        if split not in MEDMNIST_SPLITS:
-            raise ConfigError(f"split must be one of {MEDMNIST_SPLITS}; got {split!r}")
+        check_split(split, MEDMNIST_SPLITS)
         check_output_format(image_size, channels)
         known = _known_entry(path)
         if normal_labels is None:

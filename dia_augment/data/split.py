@@ -22,7 +22,7 @@ import hashlib
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +32,8 @@ from dia_augment.data.medical import dicom_tag
 from dia_augment.errors import ConfigError, DataError
 
 __all__ = [
+    "SPLITS",
+    "check_split",
     "derive_seed",
     "split_indices",
     "split_class",
@@ -44,10 +46,26 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: The names of the splits a data source may have.
+SPLITS = ("train", "val", "test")
+
 # The prefix of a group_by that reads a DICOM header element.
 _DICOM_PREFIX = "dicom:"
 # Absorbs float round-off in train_fraction * n (e.g. 0.29 * 100 = 28.999...).
 _FLOOR_EPS = 1e-9
+
+
+def check_split(split: str, splits: Collection[str]) -> None:
+    """Check that ``split`` is one of the ``splits`` a data source has.
+
+    Examples:
+        >>> check_split("val", ("train", "test"))
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: split must be one of ('train', 'test'); got 'val'
+    """
+    if split not in splits:
+        raise ConfigError(f"split must be one of {splits}; got {split!r}")
 
 
 def derive_seed(seed: int, *tags: str) -> int:
