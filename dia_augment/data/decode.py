@@ -16,8 +16,8 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from dia_augment.data.errors import DataError
-from dia_augment.data.medical import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, ReadOptions, is_dicom, is_nifti
-from dia_augment.data.medical import read_dicom, read_nifti_slice
+from dia_augment.data.medical import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, ReadOptions, has_suffix, is_dicom, is_nifti
+from dia_augment.data.medical import read_dicom, read_nifti_slice, to_chw_tensor
 from dia_augment.errors import ConfigError, InputError, MissingFileError
 
 __all__ = [
@@ -99,9 +99,7 @@ def read_image(path: str | os.PathLike) -> Tensor:
         scale = 255.0
     else:
         raise DataError(f"image {path} has the unsupported pixel format {mode!r}")
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))) / scale
+    return to_chw_tensor(array) / scale
 
 
 def is_readable_file(path: Path) -> bool:
@@ -111,8 +109,7 @@ def is_readable_file(path: Path) -> bool:
         >>> is_readable_file(Path("missing.png"))
         False
     """
-    name = path.name.lower()
-    return path.is_file() and any(name.endswith(ext) for ext in READABLE_EXTENSIONS)
+    return path.is_file() and has_suffix(path, READABLE_EXTENSIONS)
 
 
 def read_item(path: str | os.PathLike, index: int | None = None, options: ReadOptions | None = None) -> Tensor:

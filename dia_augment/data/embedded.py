@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData
-from dia_augment.data.split import derive_seed
+from dia_augment.data.split import check_split, derive_seed
 from dia_augment.errors import ConfigError, InputError, InputTypeError
 from dia_augment.utils.random import make_generator
 
@@ -55,6 +55,7 @@ __all__ = [
     "LESION_SIGMA",
     "make_embedded_anomalies",
     "make_embedded_dataset",
+    "embedded_data",
 ]
 
 #: Class names of the embedded data set: index 0 normal, 1 with lesions.
@@ -343,8 +344,7 @@ def make_embedded_anomalies(
         >>> torch.equal(clean * ~mask, sick * ~mask)
         True
     """
-    if split not in EMBEDDED_SIZES:
-        raise ConfigError(f"split must be one of {sorted(EMBEDDED_SIZES)}; got {split!r}")
+    check_split(split, sorted(EMBEDDED_SIZES))
     _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
     clean = render_fundus(num, image_size, generator=derive_seed(seed, "embedded", split, "anomaly-clean"))
     anomalous, mask = add_lesions(
@@ -386,8 +386,7 @@ def make_embedded_dataset(
         >>> test.images.shape, test.labels.tolist(), test.normal_class
         (torch.Size([5, 3, 32, 32]), [0, 0, 0, 1, 1], 'normal')
     """
-    if split not in EMBEDDED_SIZES:
-        raise ConfigError(f"split must be one of {sorted(EMBEDDED_SIZES)}; got {split!r}")
+    check_split(split, sorted(EMBEDDED_SIZES))
     default_normal, default_anomalies = EMBEDDED_SIZES[split]
     num_normal = default_normal if num_normal is None else num_normal
     num_anomalies = default_anomalies if num_anomalies is None else num_anomalies
@@ -400,5 +399,25 @@ def make_embedded_dataset(
     _check_lesion_options(lesion_sigma, lesion_opacity, image_size)
     normal = render_fundus(num_normal, image_size, generator=derive_seed(seed, "embedded", split, "normal"))
     anomalous = make_embedded_anomalies(num_anomalies, image_size, seed, lesion_sigma, lesion_opacity)[1]
-    labels = torch.cat([torch.full((num_normal,), NORMAL), torch.full((num_anomalies,), ANOMALY)]).long()
+    return embedded_data(normal, anomalous)
+
+
+def embedded_data(normal: Tensor, anomalous: Tensor) -> OneClassData:
+    """A split of the embedded set from its images: the normal ones (label 0), then the anomalous ones (label 1).
+
+    Args:
+        normal: the normal images.
+        anomalous: the images with lesions.
+
+    Shape:
+        - normal: :math:`(N, 3, H, W)`
+        - anomalous: :math:`(M, 3, H, W)`
+        - output images: :math:`(N + M, 3, H, W)`
+
+    Examples:
+        >>> data = embedded_data(torch.zeros(2, 3, 8, 8), torch.ones(1, 3, 8, 8))
+        >>> data.labels.tolist(), data.counts()
+        ([0, 0, 1], {'normal': 2, 'lesions': 1})
+    """
+    labels = torch.cat([torch.full((len(normal),), NORMAL), torch.full((len(anomalous),), ANOMALY)]).long()
     return OneClassData(torch.cat([normal, anomalous]), labels, labels.clone(), list(EMBEDDED_CLASS_NAMES), "normal")

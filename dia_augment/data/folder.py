@@ -8,7 +8,7 @@ over files, never over the slices of one file, so a volume is always on one side
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -17,20 +17,37 @@ from torch import Tensor
 from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import READABLE_EXTENSIONS, check_output_format, is_readable_file, prepare_image, read_item
 from dia_augment.data.medical import ReadOptions, count_images
-from dia_augment.data.split import file_groups, split_class, split_groups
+from dia_augment.data.split import SPLITS, check_seeded_split, check_split, file_groups, split_class, split_groups
 from dia_augment.errors import ConfigError, DataError, InputError, InputTypeError, MissingFileError
 
-__all__ = ["OneClassImageFiles", "OneClassImageFolder", "scan_class_folders", "seeded_split_files", "LAYOUTS"]
+__all__ = [
+    "OneClassImageFiles",
+    "OneClassImageFolder",
+    "scan_class_folders",
+    "seeded_split_files",
+    "one_class_files",
+    "class_names_of",
+    "has_split_folders",
+    "require_files",
+    "LAYOUTS",
+]
 
 #: Folder layouts of :class:`OneClassImageFolder`.
 LAYOUTS = ("auto", "classes", "splits")
-_SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def class_names_of(normal_class: str | Sequence[str]) -> tuple[str, ...]:
+    """One class name, or several, as a tuple of names (the elements are not checked).
+
+    Examples:
+        >>> class_names_of("normal"), class_names_of(["a", "b"])
+        (('normal',), ('a', 'b'))
+    """
+    return (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
 
 
 def _as_names(normal_class: str | Sequence[str]) -> tuple[str, ...]:
-    if isinstance(normal_class, str):
-        return (normal_class,)
-    names = tuple(normal_class) if isinstance(normal_class, Sequence) else ()
+    names = class_names_of(normal_class) if isinstance(normal_class, (str, Sequence)) else ()
     if not names or not all(isinstance(n, str) for n in names):
         raise InputTypeError(f"normal_class must be a class name or a sequence of names; got {normal_class!r}")
     return names
@@ -46,6 +63,67 @@ def _check_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise DataError(f"{what} is not a folder: {path}")
     return path
+
+
+def has_split_folders(root: Path) -> bool:
+    """Whether ``root`` holds an official split: both a ``train/`` and a ``test/`` folder.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp()); (root / "train").mkdir()
+        >>> has_split_folders(root)
+        False
+        >>> (root / "test").mkdir(); has_split_folders(root)
+        True
+    """
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def require_files(paths: Sequence[Path], noun: str, where: str) -> None:
+    """Check that every file a table lists exists; the error counts the missing ones and names five.
+
+    Args:
+        paths: the files listed.
+        noun: what a file is, for the message (``"image"``, ``"file"``).
+        where: the table that lists them, for the message.
+
+    Raises:
+        DataError: files are missing.
+
+    Examples:
+        >>> require_files([Path("missing.png")], "image", "labels.csv")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.DataError: 1 image(s) listed in labels.csv are missing, e.g. missing.png
+    """
+    absent = [p for p in paths if not p.is_file()]
+    if absent:
+        shown = ", ".join(str(p) for p in absent[:5])
+        raise DataError(f"{len(absent)} {noun}(s) listed in {where} are missing, e.g. {shown}")
+
+
+def one_class_files(
+    files: Iterable[tuple[Path, str]], split: str, normal_classes: Sequence[str], train_anomalies: bool = False
+) -> tuple[list[Path], list[str]]:
+    """The files of one split of a one-class task, and their class names, from ``(path, class)`` pairs.
+
+    ``train`` keeps the files of the normal classes (every file with ``train_anomalies``, for a
+    contaminated training set); the other splits keep every file. The order is kept.
+
+    Args:
+        files: the split's files, each with its class name.
+        split: the split's name.
+        normal_classes: the names of the normal classes.
+        train_anomalies: ``train`` keeps the anomalous files too.
+
+    Examples:
+        >>> pairs = [(Path("a.png"), "ok"), (Path("b.png"), "bad")]
+        >>> paths, names = one_class_files(pairs, "train", ["ok"])
+        >>> [p.name for p in paths], names, one_class_files(pairs, "test", ["ok"])[1]
+        (['a.png'], ['ok'], ['ok', 'bad'])
+    """
+    chosen = [(path, name) for path, name in files if split != "train" or train_anomalies or name in normal_classes]
+    return [path for path, _ in chosen], [name for _, name in chosen]
 
 
 def scan_class_folders(root: str | os.PathLike) -> dict[str, list[Path]]:
@@ -95,23 +173,17 @@ def seeded_split_files(
     the split is drawn over the groups, for all classes at once. Which files are train or test
     does not depend on ``train_anomalies``.
     """
-    if groups is not None:
-        if split not in ("train", "test"):
-            raise ConfigError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
+    check_seeded_split(split)
+    if groups is None:
+        chosen = [
+            (path, name) for name, class_files in files.items()
+            for path in split_class(class_files, split, train_fraction, seed, name)
+        ]
+    else:
         pairs = [(path, name) for name, class_files in files.items() for path in class_files]
         train, test = split_groups([groups[path] for path, _ in pairs], train_fraction, seed)
         chosen = [pairs[i] for i in (train if split == "train" else test)]
-        chosen = [(path, name) for path, name in chosen if split == "test" or train_anomalies or name in normal_classes]
-        return [path for path, _ in chosen], [name for _, name in chosen]
-    paths: list[Path] = []
-    names: list[str] = []
-    for name, class_files in files.items():
-        if split == "train" and not train_anomalies and name not in normal_classes:
-            continue
-        chosen = split_class(class_files, split, train_fraction, seed, name)
-        paths += chosen
-        names += [name] * len(chosen)
-    return paths, names
+    return one_class_files(chosen, split, normal_classes, train_anomalies)
 
 
 class OneClassImageFiles(OneClassDataset):
@@ -250,7 +322,7 @@ class OneClassImageFolder(OneClassImageFiles):
         if layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {LAYOUTS}; got {layout!r}")
         if layout == "auto":
-            layout = "splits" if (root / "train").is_dir() and (root / "test").is_dir() else "classes"
+            layout = "splits" if has_split_folders(root) else "classes"
         if layout == "classes":
             if split not in ("train", "test"):
                 raise ConfigError(
@@ -261,10 +333,9 @@ class OneClassImageFolder(OneClassImageFiles):
         else:
             if group_by is not None:
                 raise ConfigError(f"{root} has its own train / test folders: group_by applies to a folder without them")
-            if split not in _SPLIT_FOLDERS:
-                raise ConfigError(f"split must be one of {_SPLIT_FOLDERS}; got {split!r}")
+            check_split(split, SPLITS)
             _check_dir(root / split, f"{split} folder")
-            per_split = {s: scan_class_folders(root / s) for s in _SPLIT_FOLDERS if (root / s).is_dir()}
+            per_split = {s: scan_class_folders(root / s) for s in SPLITS if (root / s).is_dir()}
             folder = root / split
         files = per_split[split]
         class_names = sorted({name for found in per_split.values() for name, fs in found.items() if fs})
@@ -284,9 +355,9 @@ class OneClassImageFolder(OneClassImageFiles):
                 files, split, normal_classes, train_fraction, seed, groups, train_anomalies
             )
         else:
-            chosen = {c: fs for c, fs in files.items() if split != "train" or train_anomalies or c in normal_classes}
-            paths = [p for fs in chosen.values() for p in fs]
-            names = [c for c, fs in chosen.items() for _ in fs]
+            paths, names = one_class_files(
+                ((p, c) for c, fs in files.items() for p in fs), split, normal_classes, train_anomalies
+            )
         self.root = root
         self.split = split
         self.layout = layout

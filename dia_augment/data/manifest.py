@@ -24,15 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dia_augment.data.folder import OneClassImageFiles, seeded_split_files
+from dia_augment.data.folder import OneClassImageFiles, class_names_of, one_class_files, require_files, seeded_split_files
 from dia_augment.data.medical import ReadOptions
-from dia_augment.data.split import PatientLeakageWarning, file_groups
+from dia_augment.data.split import SPLITS, PatientLeakageWarning, file_groups
 from dia_augment.errors import ConfigError, DataError, MissingFileError
 
 __all__ = ["Manifest", "read_manifest", "OneClassManifest", "MANIFEST_SPLITS"]
 
 #: The values of a manifest's ``split`` column.
-MANIFEST_SPLITS = ("train", "val", "test")
+MANIFEST_SPLITS = SPLITS
 _REQUIRED = ("path", "label")
 
 
@@ -94,10 +94,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         if bad:
             raise DataError(f"manifest {file} line {bad[0][0]}: split must be one of {MANIFEST_SPLITS}; got {bad[0][1]!r}")
     paths = [Path(p) if Path(p).is_absolute() else file.parent / p for p in columns["path"]]
-    absent = [p for p in paths if not p.is_file()]
-    if absent:
-        shown = ", ".join(str(p) for p in absent[:5])
-        raise DataError(f"{len(absent)} file(s) listed in manifest {file} are missing, e.g. {shown}")
+    require_files(paths, "file", f"manifest {file}")
     return Manifest(file, paths, columns)
 
 
@@ -168,7 +165,7 @@ class OneClassManifest(OneClassImageFiles):
         train_anomalies: bool = False,
     ) -> None:
         table = read_manifest(manifest)
-        normal_classes = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
+        normal_classes = class_names_of(normal_class)
         class_names = sorted(set(table.labels))
         unknown = [c for c in normal_classes if c not in class_names]
         if unknown or not normal_classes:
@@ -183,11 +180,10 @@ class OneClassManifest(OneClassImageFiles):
             if split not in set(table.columns["split"]):
                 raise ConfigError(f"manifest {table.file} has no {split!r} rows (its splits: {sorted(set(table.columns['split']))})")
             _check_official_split(table, groups)
-            chosen = [
-                (p, c) for p, c, s in zip(table.paths, table.labels, table.columns["split"])
-                if s == split and (split != "train" or train_anomalies or c in normal_classes)
-            ]
-            paths, names = [p for p, _ in chosen], [c for _, c in chosen]
+            rows = zip(table.paths, table.labels, table.columns["split"])
+            paths, names = one_class_files(
+                ((p, c) for p, c, s in rows if s == split), split, normal_classes, train_anomalies
+            )
         else:
             files: dict[str, list[Path]] = {c: [] for c in class_names}
             for p, c in zip(table.paths, table.labels):

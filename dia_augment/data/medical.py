@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -38,8 +39,10 @@ __all__ = [
     "DICOM_EXTENSIONS",
     "NIFTI_EXTENSIONS",
     "ReadOptions",
+    "has_suffix",
     "is_dicom",
     "is_nifti",
+    "to_chw_tensor",
     "count_images",
     "dicom_tag",
     "read_dicom",
@@ -52,6 +55,8 @@ DICOM_EXTENSIONS = (".dcm", ".dicom")
 NIFTI_EXTENSIONS = (".nii", ".nii.gz")
 
 _INSTALL = "pip install dia_augment[medical]"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,13 @@ class ReadOptions:
             object.__setattr__(self, "slices", tuple(self.slices))
 
 
-def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
+def has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
+    """Whether the name of ``path`` ends in one of ``suffixes`` (given in lower case), in any case.
+
+    Examples:
+        >>> has_suffix(Path("CT.NII.GZ"), NIFTI_EXTENSIONS), has_suffix(Path("ct.gz"), NIFTI_EXTENSIONS)
+        (True, False)
+    """
     name = path.name.lower()
     return any(name.endswith(s) for s in suffixes)
 
@@ -100,7 +111,7 @@ def is_dicom(path: str | os.PathLike) -> bool:
         (True, False)
     """
     path = Path(path)
-    if _has_suffix(path, DICOM_EXTENSIONS):
+    if has_suffix(path, DICOM_EXTENSIONS):
         return True
     if not path.is_file() or path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npz"):
         return False
@@ -116,7 +127,7 @@ def is_nifti(path: str | os.PathLike) -> bool:
         >>> is_nifti("ct.nii.gz"), is_nifti("ct.png")
         (True, False)
     """
-    return _has_suffix(Path(path), NIFTI_EXTENSIONS)
+    return has_suffix(Path(path), NIFTI_EXTENSIONS)
 
 
 def _import(name: str):
@@ -124,6 +135,14 @@ def _import(name: str):
         return __import__(name)
     except ImportError as err:
         raise DataError(f"reading DICOM and NIfTI files needs {name}: {_INSTALL}") from err
+
+
+def _decode(path: str | Path, kind: str, read: Callable[[], T]) -> T:
+    """``read()``, with any error of the decoding library raised as a DataError naming the ``kind`` file."""
+    try:
+        return read()
+    except Exception as err:  # pydicom and nibabel raise many types for unreadable, corrupt or compressed data
+        raise DataError(f"cannot read {kind} file {path}: {err}") from err
 
 
 def _check_file(path: Path) -> Path:
@@ -136,12 +155,9 @@ def _check_file(path: Path) -> Path:
 def _dicom_pixels(path: str, mtime: float) -> tuple[np.ndarray, dict]:
     """The rescaled pixels of a DICOM file, ``(frames, H, W[, 3])``, and the tags the windowing needs."""
     pydicom = _import("pydicom")
-    try:
-        ds = pydicom.dcmread(path)
-        stored = ds.pixel_array
-    except Exception as err:  # pydicom raises many types for unreadable or compressed data
-        raise DataError(f"cannot read DICOM file {path}: {err}") from err
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    ds = _decode(path, "DICOM", lambda: pydicom.dcmread(path))
+    stored = _decode(path, "DICOM", lambda: ds.pixel_array)
+    frames = _frame_count(ds)
     samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
     if frames == 1:
         stored = stored[None]
@@ -180,7 +196,17 @@ def _window_of(spec: WindowSpec, values: np.ndarray, tags: dict, path: Path) -> 
     return minmax_window(values)
 
 
-def _to_tensor(image: np.ndarray) -> Tensor:
+def to_chw_tensor(image: np.ndarray) -> Tensor:
+    """A ``(H, W)`` or ``(H, W, C)`` array as a float32 ``(C, H, W)`` tensor, values unchanged.
+
+    Shape:
+        - image: :math:`(H, W)` or :math:`(H, W, C)`
+        - output: :math:`(1, H, W)` or :math:`(C, H, W)`
+
+    Examples:
+        >>> to_chw_tensor(np.full((2, 4, 3), 255, np.uint8)).shape, to_chw_tensor(np.zeros((2, 4))).dtype
+        (torch.Size([3, 2, 4]), torch.float32)
+    """
     array = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
@@ -228,20 +254,17 @@ def read_dicom(path: str | os.PathLike, window: WindowSpec | str = None, frame: 
         raise DataError(f"frame {frame} is out of range for {path}, which holds {n} frame(s)")
     image = pixels[index]
     if tags["samples"] != 1:
-        return _to_tensor(np.clip(image / (2 ** tags["bits"] - 1), 0, 1))
+        return to_chw_tensor(np.clip(image / (2 ** tags["bits"] - 1), 0, 1))
     out = apply_window(image, *_window_of(spec, image, tags, path))
     if tags["photometric"] == "MONOCHROME1":
         out = 1.0 - out
-    return _to_tensor(out)
+    return to_chw_tensor(out)
 
 
 @functools.lru_cache(maxsize=2)
 def _nifti_volume(path: str, mtime: float) -> np.ndarray:
     nibabel = _import("nibabel")
-    try:
-        volume = np.asarray(nibabel.load(path).get_fdata(dtype=np.float64))
-    except Exception as err:  # nibabel raises several types for a corrupt file
-        raise DataError(f"cannot read NIfTI file {path}: {err}") from err
+    volume = _decode(path, "NIfTI", lambda: np.asarray(nibabel.load(path).get_fdata(dtype=np.float64)))
     return volume.reshape(_volume_shape(Path(path)))
 
 
@@ -253,22 +276,21 @@ def _slice_range(n: int, options: ReadOptions) -> range:
 
 def _volume_shape(path: Path) -> tuple[int, ...]:
     nibabel = _import("nibabel")
-    try:
-        shape = tuple(int(s) for s in nibabel.load(path).shape)
-    except Exception as err:  # nibabel raises several types for a corrupt header
-        raise DataError(f"cannot read NIfTI file {path}: {err}") from err
+    shape = _decode(path, "NIfTI", lambda: tuple(int(s) for s in nibabel.load(path).shape))
     shape = shape[:3] if len(shape) > 3 and all(s == 1 for s in shape[3:]) else shape
     if len(shape) not in (2, 3):
         raise DataError(f"{path} has shape {shape}: only 2-D and 3-D NIfTI volumes are read")
     return shape if len(shape) == 3 else (*shape, 1)
 
 
-def _dicom_frames(path: Path) -> int:
+def _dicom_header(path: Path) -> object:
+    """The header of a DICOM file (its pixels are not read)."""
     pydicom = _import("pydicom")
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception as err:  # pydicom raises several types for a file that is not DICOM
-        raise DataError(f"cannot read DICOM file {path}: {err}") from err
+    return _decode(path, "DICOM", lambda: pydicom.dcmread(path, stop_before_pixels=True))
+
+
+def _frame_count(ds: object) -> int:
+    """The number of frames of a DICOM data set (1 when it does not say)."""
     return int(getattr(ds, "NumberOfFrames", 1) or 1)
 
 
@@ -282,11 +304,7 @@ def dicom_tag(path: str | os.PathLike, keyword: str) -> str:
     pydicom = _import("pydicom")
     if pydicom.datadict.tag_for_keyword(keyword) is None:
         raise DataError(f"{keyword!r} is not a DICOM keyword (e.g. PatientID, StudyInstanceUID)")
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception as err:  # pydicom raises several types for a file that is not DICOM
-        raise DataError(f"cannot read DICOM file {path}: {err}") from err
-    value = str(getattr(ds, keyword, "") or "").strip()
+    value = str(getattr(_dicom_header(path), keyword, "") or "").strip()
     if not value:
         raise DataError(f"DICOM file {path} has no {keyword}")
     return value
@@ -313,7 +331,7 @@ def count_images(path: str | os.PathLike, options: ReadOptions | None = None) ->
             raise DataError(f"{path} has {n} slices along axis {options.axis}; none is in the range {options.slices}")
         return chosen
     if is_dicom(path):
-        frames = _dicom_frames(_check_file(path))
+        frames = _frame_count(_dicom_header(_check_file(path)))
         return [None] if frames == 1 else list(range(frames))
     return [None]
 
@@ -353,4 +371,4 @@ def read_nifti_slice(
     if not -n <= index < n:
         raise DataError(f"slice {index} is out of range for {path}, which has {n} slices along axis {axis}")
     image = np.take(volume, index, axis=axis)
-    return _to_tensor(apply_window(image, *_window_of(spec, volume, {}, path)))
+    return to_chw_tensor(apply_window(image, *_window_of(spec, volume, {}, path)))

@@ -14,11 +14,15 @@ from torch import Tensor
 from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import check_output_format, prepare_image
 from dia_augment.data.errors import DataError
+from dia_augment.data.folder import class_names_of
+from dia_augment.data.medical import to_chw_tensor
+from dia_augment.data.split import SPLITS, check_split
 from dia_augment.errors import ConfigError, MissingFileError
 
-__all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN"]
+__all__ = ["MedMNISTOneClass", "MEDMNIST_SPLITS", "MEDMNIST_KNOWN", "medmnist_normal_labels"]
 
-MEDMNIST_SPLITS = ("train", "val", "test")
+#: The splits of a MedMNIST file.
+MEDMNIST_SPLITS = SPLITS
 
 #: Class names and the normal labels of the MedMNIST sets with a standard one-class protocol,
 #: keyed by the file name's stem (``retinamnist.npz``, also ``retinamnist_64.npz``).
@@ -37,6 +41,35 @@ MEDMNIST_KNOWN: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
 
 def _known_entry(path: Path) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
     return MEDMNIST_KNOWN.get(path.stem.split("_")[0].lower())
+
+
+def medmnist_normal_labels(path: Path, normal_class: str | Sequence[str] | None) -> tuple[int, ...] | None:
+    """The labels of the normal classes of a MedMNIST file, named by label number or known class name.
+
+    Args:
+        path: the ``.npz`` file; its name says which class names are known (:data:`MEDMNIST_KNOWN`).
+        normal_class: a label number or class name, several, or ``None`` (passed on as ``None``).
+
+    Raises:
+        ConfigError: a name that is neither a label number nor a known class name of the file.
+
+    Examples:
+        >>> medmnist_normal_labels(Path("retinamnist_64.npz"), ["grade0", "3"])
+        (0, 3)
+    """
+    if normal_class is None:
+        return None
+    known = _known_entry(path)
+    labels = []
+    for name in class_names_of(normal_class):
+        if str(name).isdigit():
+            labels.append(int(name))
+        elif known is not None and name in known[0]:
+            labels.append(known[0].index(name))
+        else:
+            choices = f"a label number or one of {list(known[0])}" if known else "a label number"
+            raise ConfigError(f"normal class {name!r} of {path.name} must be {choices}")
+    return tuple(labels)
 
 
 class MedMNISTOneClass(OneClassDataset):
@@ -87,8 +120,7 @@ class MedMNISTOneClass(OneClassDataset):
         train_anomalies: bool = False,
     ) -> None:
         path = Path(path)
-        if split not in MEDMNIST_SPLITS:
-            raise ConfigError(f"split must be one of {MEDMNIST_SPLITS}; got {split!r}")
+        check_split(split, MEDMNIST_SPLITS)
         check_output_format(image_size, channels)
         known = _known_entry(path)
         if normal_labels is None:
@@ -120,9 +152,7 @@ class MedMNISTOneClass(OneClassDataset):
         super().__init__(torch.from_numpy(labels.astype(np.int64)), class_names, normal_names)
 
     def load_image(self, index: int) -> Tensor:
-        array = self.images[index]
-        image = torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()).float() / 255
-        return prepare_image(image, self.image_size, self.channels)
+        return prepare_image(to_chw_tensor(self.images[index]) / 255, self.image_size, self.channels)
 
 
 def _read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, int]:

@@ -6,16 +6,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
-from dia_augment.data.container import ANOMALY, OneClassData, OneClassDataset
+from dia_augment.data.container import OneClassData, OneClassDataset
 from dia_augment.data.contamination import check_contamination_ratio, contaminated_indices, contamination_count
-from dia_augment.data.decode import convert_channels
-from dia_augment.data.embedded import EMBEDDED_CLASS_NAMES, make_embedded_anomalies, make_embedded_dataset
-from dia_augment.data.folder import OneClassImageFolder, scan_class_folders
+from dia_augment.data.decode import check_output_format, convert_channels
+from dia_augment.data.embedded import EMBEDDED_CLASS_NAMES, embedded_data, make_embedded_anomalies, make_embedded_dataset
+from dia_augment.data.folder import OneClassImageFolder, class_names_of, has_split_folders, scan_class_folders
 from dia_augment.data.manifest import OneClassManifest
 from dia_augment.data.medical import ReadOptions
-from dia_augment.data.medmnist import MEDMNIST_KNOWN, MedMNISTOneClass
+from dia_augment.data.medmnist import MedMNISTOneClass, medmnist_normal_labels
 from dia_augment.data.recipes import RECIPES
 from dia_augment.data.source import EMBEDDED, describe_sources, parse_source
 from dia_augment.errors import ConfigError, InputError, MissingFileError
@@ -23,24 +21,6 @@ from dia_augment.errors import ConfigError, InputError, MissingFileError
 __all__ = ["open_one_class", "load_one_class", "EMBEDDED", "describe_sources"]
 
 _EMBEDDED_DEFAULT_SIZE = 64
-
-
-def _medmnist_labels(path: Path, normal_class: str | Sequence[str] | None) -> tuple[int, ...] | None:
-    """Map normal class names (label numbers, or the known class names of the file) to labels."""
-    if normal_class is None:
-        return None
-    names = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
-    known = MEDMNIST_KNOWN.get(path.stem.split("_")[0].lower())
-    labels = []
-    for name in names:
-        if str(name).isdigit():
-            labels.append(int(name))
-        elif known is not None and name in known[0]:
-            labels.append(known[0].index(name))
-        else:
-            choices = f"a label number or one of {list(known[0])}" if known else "a label number"
-            raise ConfigError(f"normal class {name!r} of {path.name} must be {choices}")
-    return tuple(labels)
 
 
 def open_one_class(
@@ -110,7 +90,7 @@ def open_one_class(
             Path(root), split, image_size, channels, train_fraction, seed, group_by, train_anomalies
         )
         if normal_class is not None:
-            wanted = (normal_class,) if isinstance(normal_class, str) else tuple(normal_class)
+            wanted = class_names_of(normal_class)
             if set(wanted) != set(dataset.normal_classes) and wanted != (dataset.normal_class,):
                 raise ConfigError(
                     f"the {name} recipe uses normal class {dataset.normal_class!r}; got normal_class={normal_class!r} "
@@ -134,11 +114,10 @@ def open_one_class(
         if parsed.kind != "npz":
             raise InputError(f"data source {path} is a file but not a MedMNIST .npz or a .csv manifest; expected {describe_sources()}")
         return MedMNISTOneClass(
-            path, split, _medmnist_labels(path, normal_class), image_size, channels, train_anomalies=train_anomalies
+            path, split, medmnist_normal_labels(path, normal_class), image_size, channels, train_anomalies=train_anomalies
         )
     if normal_class is None:
-        has_splits = (path / "train").is_dir() and (path / "test").is_dir()
-        folders = [path / "train", path / "test"] if has_splits else [path]
+        folders = [path / "train", path / "test"] if has_split_folders(path) else [path]
         found = sorted({c for folder in folders for c in scan_class_folders(folder)})
         raise ConfigError(f"normal_class is needed for the folder {path}; classes found: {found}")
     return OneClassImageFolder(
@@ -222,15 +201,12 @@ def load_one_class(
             raise ConfigError(f"the '{EMBEDDED}' data set has no patients: group_by does not apply")
         if normal_class not in (None, EMBEDDED_CLASS_NAMES[0]):
             raise ConfigError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
-        if channels not in (None, 1, 3):
-            raise ConfigError(f"channels must be 1, 3 or None; got {channels!r}")
+        check_output_format(None, channels)
         size = image_size or _EMBEDDED_DEFAULT_SIZE
         data = make_embedded_dataset(split, size, seed)
         if ratio:
             anomalies = make_embedded_anomalies(contamination_count(ratio, len(data)), size, seed, split="train")[1]
-            labels = torch.cat([data.labels, torch.full((len(anomalies),), ANOMALY)])
-            images = torch.cat([data.images, anomalies])
-            data = OneClassData(images, labels, labels.clone(), data.class_names, data.normal_class)
+            data = embedded_data(data.images, anomalies)
         if channels is not None:
             data.images = convert_channels(data.images, channels)
         return data

@@ -21,6 +21,20 @@ The seeded split is that of :mod:`dia_augment.data.split`: each class is shuffle
 and its name, ``floor(train_fraction * n)`` of its images are its train share; train holds the
 normal classes' train share, test the held-out share of every class.
 
+Every recipe is called alike, ``recipe(root, split, image_size=None, channels=None,
+train_fraction=0.8, seed=0, group_by=None, train_anomalies=False)``, and documents only its
+``root``. The other arguments:
+
+- ``split``: ``"train"`` (normal images only) or ``"test"`` (also ``"val"`` for Kermany OCT, when present);
+- ``image_size``: side of the square output, or ``None`` to keep the files' size;
+- ``channels``: 1 or 3, or ``None`` to keep the files' channels;
+- ``train_fraction``: the train share of each class (of each grade for APTOS 2019);
+- ``seed``: the split seed;
+- ``group_by``: a regular expression giving each file's patient (see
+  :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image;
+- ``train_anomalies``: the train split also holds the anomalous classes' training images
+  (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
+
 Kvasir has no "normal" class as such. Its eight classes are three anatomical landmarks seen in
 healthy patients (``normal-cecum``, ``normal-pylorus``, ``normal-z-line``), three pathological
 findings (``esophagitis``, ``polyps``, ``ulcerative-colitis``) and two views after polyp removal
@@ -37,7 +51,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dia_augment.data.folder import OneClassImageFiles, OneClassImageFolder, seeded_split_files
+from dia_augment.data.folder import (
+    OneClassImageFiles,
+    OneClassImageFolder,
+    has_split_folders,
+    require_files,
+    seeded_split_files,
+)
 from dia_augment.data.split import file_groups, warn_per_image_split
 from dia_augment.errors import ConfigError, DataError, MissingFileError
 
@@ -94,17 +114,10 @@ def sarscov2(
 ) -> OneClassImageFolder:
     """SARS-CoV-2 CT (Soares et al. 2020): normal = ``non-COVID``, anomaly = ``COVID``; seeded split.
 
+    The arguments after ``root`` are those of every recipe (:mod:`dia_augment.data.recipes`).
+
     Args:
         root: the folder holding ``COVID/`` and ``non-COVID/``.
-        split: ``"train"`` (normal only) or ``"test"``.
-        image_size: side of the square output, or ``None`` to keep the files' size.
-        channels: 1 or 3, or ``None`` to keep the files' channels.
-        train_fraction: the train share of each class.
-        seed: the split seed.
-        group_by: a regular expression giving each file's patient (see
-            :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
-        train_anomalies: the train split also holds the anomalous classes' training images
-            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -142,17 +155,10 @@ def aptos2019(
     Only the labelled ``train.csv`` part of the competition data is used (``test.csv`` has no
     labels); each grade is split on its own.
 
+    The arguments after ``root`` are those of every recipe (:mod:`dia_augment.data.recipes`).
+
     Args:
         root: the folder holding ``train.csv`` and ``train_images/``.
-        split: ``"train"`` (normal only) or ``"test"``.
-        image_size: side of the square output, or ``None`` to keep the files' size.
-        channels: 1 or 3, or ``None`` to keep the files' channels.
-        train_fraction: the train share of each grade.
-        seed: the split seed.
-        group_by: a regular expression giving each file's patient (see
-            :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
-        train_anomalies: the train split also holds the anomalous classes' training images
-            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Raises:
         FileNotFoundError: ``train.csv`` or ``train_images/`` is missing.
@@ -186,15 +192,12 @@ def aptos2019(
             if grade not in {str(g) for g in range(len(APTOS_CLASS_NAMES))}:
                 raise DataError(f"{table} line {line}: diagnosis must be 0 to 4; got {grade!r}")
             by_grade[APTOS_CLASS_NAMES[int(grade)]].append(images / f"{row['id_code'].strip()}.png")
-    missing = [p for files in by_grade.values() for p in files if not p.is_file()]
-    if missing:
-        shown = ", ".join(str(p) for p in missing[:5])
-        raise DataError(f"{len(missing)} image(s) listed in {table} are missing, e.g. {shown}")
+    every = [p for files in by_grade.values() for p in files]
+    require_files(every, "image", str(table))
     if not by_grade[APTOS_CLASS_NAMES[0]]:
         raise DataError(f"{table} lists no image of grade 0 (the normal class)")
     groups = None
     if group_by is not None:
-        every = [p for files in by_grade.values() for p in files]
         groups = dict(zip(every, file_groups([p.name for p in every], group_by, where=str(table))))
     paths, names = seeded_split_files(
         by_grade, split, (APTOS_CLASS_NAMES[0],), train_fraction, seed, groups, train_anomalies
@@ -205,10 +208,9 @@ def aptos2019(
 def _kermany_root(root: Path) -> Path:
     candidates = (root, root / "OCT2017", root / "OCT2017 ", root / "CellData" / "OCT")
     for candidate in candidates:
-        if (candidate / "train").is_dir() and (candidate / "test").is_dir():
+        if has_split_folders(candidate):
             return candidate
-    if not root.is_dir():
-        raise MissingFileError(f"Kermany OCT folder not found: {root}")
+    _require_folders(root, (), "Kermany OCT")
     raise DataError(
         f"no train/ and test/ folders found in {root}, {root / 'OCT2017'} or {root / 'CellData' / 'OCT'} "
         "(expected the Kaggle kermany2018 layout)"
@@ -227,17 +229,13 @@ def kermany_oct(
 ) -> OneClassImageFolder:
     """Kermany retinal OCT: normal = ``NORMAL``, anomaly = ``CNV``, ``DME``, ``DRUSEN``; official split.
 
+    The arguments after ``root`` are those of every recipe (:mod:`dia_augment.data.recipes`);
     ``train_fraction`` and ``seed`` are accepted for a uniform signature and ignored, and
     ``group_by`` is refused: the data set comes with its own train / test (and val) folders.
 
     Args:
         root: the folder holding ``train/`` and ``test/``, or ``OCT2017/`` (also with the trailing
             space of the Kaggle archive) or ``CellData/OCT/``.
-        split: ``"train"`` (normal only), ``"test"`` or ``"val"`` (when present).
-        image_size: side of the square output, or ``None`` to keep the files' size.
-        channels: 1 or 3, or ``None`` to keep the files' channels.
-        train_anomalies: the train split also holds the anomalous classes' training images
-            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -273,17 +271,10 @@ def kvasir(
     See the module docstring for why. Class folders other than the eight of Kvasir v2 are
     read as further anomaly classes.
 
+    The arguments after ``root`` are those of every recipe (:mod:`dia_augment.data.recipes`).
+
     Args:
         root: ``kvasir-dataset-v2/`` or the folder holding it.
-        split: ``"train"`` (normal only) or ``"test"``.
-        image_size: side of the square output, or ``None`` to keep the files' size.
-        channels: 1 or 3, or ``None`` to keep the files' channels.
-        train_fraction: the train share of each class.
-        seed: the split seed.
-        group_by: a regular expression giving each file's patient (see
-            :func:`~dia_augment.data.split.file_groups`): split by patient instead of per image.
-        train_anomalies: the train split also holds the anomalous classes' training images
-            (target 1), for a contaminated training set (:mod:`dia_augment.data.contamination`).
 
     Examples:
         >>> import tempfile, pathlib, numpy as np

@@ -22,7 +22,7 @@ import hashlib
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,9 +32,12 @@ from dia_augment.data.medical import dicom_tag
 from dia_augment.errors import ConfigError, DataError
 
 __all__ = [
+    "SPLITS",
+    "check_split",
     "derive_seed",
     "split_indices",
     "split_class",
+    "check_seeded_split",
     "split_groups",
     "file_groups",
     "PatientLeakageWarning",
@@ -43,10 +46,26 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: The names of the splits a data source may have.
+SPLITS = ("train", "val", "test")
+
 # The prefix of a group_by that reads a DICOM header element.
 _DICOM_PREFIX = "dicom:"
 # Absorbs float round-off in train_fraction * n (e.g. 0.29 * 100 = 28.999...).
 _FLOOR_EPS = 1e-9
+
+
+def check_split(split: str, splits: Collection[str]) -> None:
+    """Check that ``split`` is one of the ``splits`` a data source has.
+
+    Examples:
+        >>> check_split("val", ("train", "test"))
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: split must be one of ('train', 'test'); got 'val'
+    """
+    if split not in splits:
+        raise ConfigError(f"split must be one of {splits}; got {split!r}")
 
 
 def derive_seed(seed: int, *tags: str) -> int:
@@ -90,6 +109,19 @@ def split_indices(n: int, train_fraction: float, seed: int, tag: str = "") -> tu
     return sorted(order[:n_train]), sorted(order[n_train:])
 
 
+def check_seeded_split(split: str) -> None:
+    """Check that ``split`` is one side of a seeded split: ``"train"`` or ``"test"``.
+
+    Examples:
+        >>> check_seeded_split("val")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: split must be 'train' or 'test' for a seeded split; got 'val'
+    """
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
+
+
 def split_class(items: Sequence[T], split: str, train_fraction: float, seed: int, class_name: str) -> list[T]:
     """The ``split`` ("train" or "test") share of one class's items (sorted first, so order-free).
 
@@ -99,8 +131,7 @@ def split_class(items: Sequence[T], split: str, train_fraction: float, seed: int
         >>> split_class(["a", "b", "c", "d", "e"], "test", 0.8, 0, "x")
         ['e']
     """
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train' or 'test' for a seeded split; got {split!r}")
+    check_seeded_split(split)
     ordered = sorted(items)
     train, test = split_indices(len(ordered), train_fraction, seed, class_name)
     return [ordered[i] for i in (train if split == "train" else test)]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dia_augment.data import OneClassImageFolder, ReadOptions, load_one_class, read_dicom, read_item, read_nifti_slice
-from dia_augment.data.medical import count_images, is_dicom
+from dia_augment.data.medical import count_images, dicom_tag, is_dicom
 from dia_augment.data.window import WINDOW_PRESETS, apply_window, parse_window
 from dia_augment.errors import ConfigError, DataError, MissingFileError
 
@@ -101,6 +101,10 @@ class TestDicom:
         (tmp_path / "junk.dcm").write_bytes(b"not a dicom file")
         with pytest.raises(DataError, match="cannot read DICOM file .*junk.dcm"):
             read_dicom(tmp_path / "junk.dcm")
+        with pytest.raises(DataError, match="cannot read DICOM file .*junk.dcm"):
+            count_images(tmp_path / "junk.dcm")  # the header alone
+        with pytest.raises(DataError, match="cannot read DICOM file .*junk.dcm"):
+            dicom_tag(tmp_path / "junk.dcm", "PatientID")
 
 
 # a 2 x 3 x 4 volume of stored values k, scaled by nibabel to 10 k - 100 "HU"
@@ -125,6 +129,13 @@ class TestNifti:
         assert out[0, 0, 2].item() == pytest.approx(0.5)  # k = 14: 40 HU, the window centre
         with pytest.raises(DataError, match="slice 4 is out of range"):
             read_nifti_slice(path, 4, axis=2)
+
+    def test_bad_files(self, tmp_path):
+        (tmp_path / "junk.nii").write_bytes(b"not a nifti file")
+        with pytest.raises(DataError, match="cannot read NIfTI file .*junk.nii"):
+            count_images(tmp_path / "junk.nii")  # the header alone
+        with pytest.raises(DataError, match="cannot read NIfTI file .*junk.nii"):
+            read_nifti_slice(tmp_path / "junk.nii", 0)
 
     def test_slice_range_and_folder_items(self, tmp_path):
         write_nifti(tmp_path / "data" / "normal" / "a.nii.gz", VOLUME, slope=10, intercept=-100)
