@@ -253,6 +253,28 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_pivot(rows: list[dict[str, Any]]) -> str:
+    """The paired difference to CSI at a glance: one row per (budget, method, ratio), one column per condition.
+
+    A column is a (contrast, size) pair; CSI's row holds its AUROC, the others the difference to
+    CSI paired by seed (``n`` seeds when fewer than the most any cell has).
+    """
+    conditions = sorted({(r["contrast"], r["size"]) for r in rows},
+                        key=lambda c: (c[0], list(SIZES).index(c[1]) if c[1] in SIZES else 99))
+    most = max(r["n"] for r in rows)
+    table: dict[tuple, dict[tuple, str]] = {}
+    for r in rows:
+        mean, std = (r["auroc_mean"], r["auroc_std"]) if r["method"] == "csi" else (r.get("diff_mean"), r.get("diff_std"))
+        text = _pm(mean, std, sign=r["method"] != "csi") + ("" if r["n"] == most else f" (n={r['n']})")
+        table.setdefault((r["budget"], r["method"], r["ratio"]), {})[(r["contrast"], r["size"])] = text
+    lines = ["| budget | method | ratio | " + " | ".join(f"{c} / {s}" for c, s in conditions) + " |",
+             "| --- | --- | --- |" + " --- |" * len(conditions)]
+    order = {m: i for i, m in enumerate(METHODS)}
+    for (budget, method, ratio), cells in sorted(table.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][2] or 0)):
+        lines.append(f"| {budget} | {method} | {ratio or '-'} | " + " | ".join(cells.get(c, "") for c in conditions) + " |")
+    return "\n".join(lines)
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """The paired AUROC difference to CSI (mean ± std over seeds) against the probe's lesion erasure."""
     from dia_augment.utils.figures import new_figure, write_png
@@ -304,6 +326,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"no results in {args.out / 'results.jsonl'}")
         rows = summarize(records)
         print(format_table(rows))
+        print()
+        print(format_pivot(rows))
         if args.plot is not None:
             plot(rows, args.plot)
         return

@@ -50,6 +50,12 @@ def test_report_on_a_toy_results_file(script, tmp_path):
     assert "| cpu | small | high | dia-ddpm | 2 | 3 | 0.820 ± 0.017 | +0.000 ± 0.026 | 0.60 | 0.0100 |" in table
     assert "| cpu | small | high | resize | 2 | 1 | 0.700 | -0.100 | 0.40 | 0.0100 |" in table
     assert "| cpu | subpixel | low | csi | - | 1 | 0.600 | - | - | - |" in table
+    pivot = script.format_pivot(rows).splitlines()
+    assert pivot[0] == "| budget | method | ratio | high / small | low / subpixel |"
+    # CSI's row holds its AUROC; the others the paired difference, with n when fewer seeds than the most
+    assert pivot[2:] == ["| cpu | csi | - | 0.820 ± 0.020 | 0.600 (n=1) |",
+                         "| cpu | dia-ddpm | 2 | +0.000 ± 0.026 |  |",
+                         "| cpu | resize | 2 | -0.100 (n=1) |  |"]
     script.plot(rows, tmp_path / "study.png")
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
