@@ -285,22 +285,24 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     figure = new_figure(6.4, 4.4, dpi=110)
     ax = figure.add_subplot(1, 1, 1)
     markers = {"dia-ddpm": "o", "dia-gaussian": "s", "resize": "^"}
+    colours = {1: "tab:green", 2: "tab:blue", 4: "tab:red"}
     for method in markers:
-        mine = [r for r in points if r["method"] == method]
-        if not mine:
-            continue
-        ax.errorbar([r["probe_erasure"] for r in mine], [r["diff_mean"] for r in mine],
-                    yerr=[0 if math.isnan(r["diff_std"]) else r["diff_std"] for r in mine],
-                    fmt=markers[method], ms=5, capsize=2, label=method)
-        for r in mine:
-            ax.annotate(f"{r['size'][:3]}/{r['contrast']}/{r['ratio']}x", (r["probe_erasure"], r["diff_mean"]),
-                        textcoords="offset points", xytext=(3, 3), fontsize=5)
+        for ratio in RATIOS:
+            mine = [r for r in points if r["method"] == method and r["ratio"] == ratio]
+            if not mine:
+                continue
+            ax.errorbar([r["probe_erasure"] for r in mine], [r["diff_mean"] for r in mine],
+                        yerr=[0 if math.isnan(r["diff_std"]) else r["diff_std"] for r in mine],
+                        fmt=markers[method], color=colours[ratio], ms=5, capsize=2, label=f"{method}, {ratio}x")
+            for r in mine:
+                ax.annotate(f"{r['size'][:3]}/{r['contrast']}", (r["probe_erasure"], r["diff_mean"]),
+                            textcoords="offset points", xytext=(3, 3), fontsize=5)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xlabel("lesion erasure of the cell's dissolver (L2, mean over t = 30, 60, 99)")
     ax.set_ylabel("AUROC − CSI's (paired by seed)")
     ax.set_title("Fine-grainedness study: does DIA gain where its dissolver erases the lesions?", fontsize=8)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, ncol=2)
     write_png(figure, path)
 
 
