@@ -89,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", default="runs/train_csi", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="start again, replacing the runs already in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p.parse_args(argv)
 
@@ -117,7 +118,8 @@ def build_dissolver(args: argparse.Namespace, train_images: Any, out: Path) -> A
         print(f"[1/4] training a {args.dissolver_resolution} px DDPM dissolver ({args.dissolver_preset}, "
               f"{args.dissolver_steps} steps) on {len(train_images)} normal images")
         config = dissolver_config(args)
-        return train_dissolver(config, train_images, out / "dissolver_run", resume=args.resume, data_source=args.data)
+        return train_dissolver(config, train_images, out / "dissolver_run", resume=args.resume,
+                               overwrite=args.overwrite, data_source=args.data)
     print(f"[1/4] dissolver: {args.dissolver}" + (f" from {args.dissolver_path}" if args.dissolver_path else ""))
     resolution = args.dissolver_resolution if args.dissolver in ("ddpm", "resize") else None
     if args.dissolver == "ddpm":
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = train_config(args)
     t0 = time.perf_counter()
     model = train_model(config, fit_images, dissolver=dissolver, out_dir=out / "model", resume=args.resume,
-                        data_source=args.data)
+                        overwrite=args.overwrite, data_source=args.data)
     timings["train_s"] = time.perf_counter() - t0
 
     print(f"[3/4] building the detector (T = {args.num_samples} fixed test-time views) and scoring the test set")
@@ -231,4 +233,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from dia_augment.errors import DiaError
+
+    try:
+        main()
+    except (DiaError, FileNotFoundError) as error:  # a mistake of the user's: one line, no traceback
+        print(f"train_csi.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(getattr(error, "exit_code", 2))

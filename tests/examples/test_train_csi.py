@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from dia_augment.errors import RunFolderError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "train_csi.py"
 
@@ -17,6 +21,26 @@ def load_example():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+TINY = ["--dissolver-preset", "micro", "--dissolver-resolution", "8", "--dissolver-steps", "4", "--image-size", "16",
+        "--width", "2", "--epochs", "1", "--batch-size", "64", "--num-samples", "1", "--device", "cpu", "--no-progress"]
+
+
+def test_a_second_run_in_the_same_folder_is_refused_in_one_line_and_overwrite_replaces_it(tmp_path):
+    example = load_example()
+    args = ["--dissolver", "gaussian", *TINY, "--out", str(tmp_path / "run")]
+    first = example.main(args)
+    with pytest.raises(RunFolderError, match="already holds a finished contrastive run"):
+        example.main(args)
+    # the script itself prints that as one line, without a traceback, and exits with the error's code
+    done = subprocess.run([sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == RunFolderError.exit_code
+    last = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr and last[-1].startswith("train_csi.py: error: ")
+    assert "--overwrite" in last[-1]
+    again = example.main([*args, "--overwrite"])
+    assert again["metrics"]["auroc"] == first["metrics"]["auroc"]  # same seed, same run
 
 
 @pytest.mark.parametrize("dissolver", ["ddpm", "gaussian"])
