@@ -275,6 +275,48 @@ def format_pivot(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def paired_wins(records: list[dict[str, Any]], first: tuple[str, int], second: tuple[str, int]) -> tuple[int, int]:
+    """In how many paired cells (same budget, size, contrast, seed) ``first`` has the higher AUROC, of how many.
+
+    ``first`` and ``second`` are ``(method, ratio)`` pairs.
+    """
+    def by_cell(method: str, ratio: int) -> dict[tuple, float]:
+        return {(budget_label(r), r["size"], r["contrast"], r["seed"]): r["auroc"]
+                for r in records if (r["method"], r["ratio"]) == (method, ratio)}
+
+    a, b = by_cell(*first), by_cell(*second)
+    shared = a.keys() & b.keys()
+    return sum(a[k] > b[k] for k in shared), len(shared)
+
+
+def erasure_correlation(rows: list[dict[str, Any]], contrast: str | None = None) -> tuple[float, int]:
+    """Pearson's correlation of :func:`summarize`'s rows' difference to CSI with their erasure, and the row count.
+
+    Only rows with both (the dissolvers' rows), of one contrast when ``contrast`` is given.
+    """
+    points = [(r["probe_erasure"], r["diff_mean"]) for r in rows
+              if "diff_mean" in r and "probe_erasure" in r and contrast in (None, r["contrast"])]
+    if len(points) < 3:
+        return math.nan, len(points)
+    return statistics.correlation(*zip(*points)), len(points)
+
+
+def format_comparisons(records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    """The paired wins of DIA-DDPM over resize only and over DIA-Gaussian at each ratio, and the gain-erasure correlation."""
+    lines = []
+    for other in ("resize", "dia-gaussian"):
+        for ratio in RATIOS:
+            wins, n = paired_wins(records, ("dia-ddpm", ratio), (other, ratio))
+            if n:
+                lines.append(f"dia-ddpm above {other} at ratio {ratio}: {wins} of {n} paired seeds")
+    for contrast in (None, *CONTRASTS):
+        r, n = erasure_correlation(rows, contrast)
+        if n:
+            lines.append(f"Pearson r of the difference to CSI with the erasure (contrast: {contrast or 'both'}, "
+                         f"{n} rows): {r:+.2f}")
+    return "\n".join(lines)
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """The paired AUROC difference to CSI (mean ± std over seeds) against the probe's lesion erasure."""
     from dia_augment.utils.figures import new_figure, write_png
@@ -330,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
         print(format_table(rows))
         print()
         print(format_pivot(rows))
+        print()
+        print(format_comparisons(records, rows))
         if args.plot is not None:
             plot(rows, args.plot)
         return

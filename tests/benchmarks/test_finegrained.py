@@ -62,6 +62,29 @@ def test_report_on_a_toy_results_file(script, tmp_path):
     script.main(["--out", str(tmp_path), "--report"])
 
 
+def test_paired_wins_and_the_gain_erasure_correlation(script):
+    records = [record("csi", 0, 0.80), record("csi", 1, 0.80), record("csi", 0, 0.70, size="large"),
+               record("dia-ddpm", 0, 0.83, 2, erasure=0.9), record("dia-ddpm", 1, 0.79, 2, erasure=0.9),
+               record("resize", 0, 0.81, 2, erasure=0.5), record("resize", 1, 0.78, 2, erasure=0.5),
+               record("resize", 2, 0.99, 2, erasure=0.5),  # no dia-ddpm cell with seed 2: not paired
+               record("dia-ddpm", 0, 0.72, 2, size="large", erasure=0.3)]
+    # seed 0: 0.83 > 0.81, seed 1: 0.79 > 0.78 (small); no large resize cell
+    assert script.paired_wins(records, ("dia-ddpm", 2), ("resize", 2)) == (2, 2)
+    assert script.paired_wins(records, ("resize", 2), ("dia-ddpm", 2)) == (0, 2)
+    assert script.paired_wins(records, ("dia-ddpm", 4), ("resize", 2)) == (0, 0)
+    rows = script.summarize(records)
+    # three dissolver rows: (erasure, difference to CSI) = (0.9, +0.01), (0.5, -0.005), (0.3, +0.02)
+    points = [(r["probe_erasure"], r["diff_mean"]) for r in rows if "diff_mean" in r]
+    assert len(points) == 3
+    r, n = script.erasure_correlation(rows)
+    assert [v for p in sorted(points) for v in p] == pytest.approx([0.3, 0.02, 0.5, -0.005, 0.9, 0.01])
+    assert n == 3 and r == pytest.approx(-0.21678, abs=1e-5)  # statistics.correlation of those three
+    assert script.erasure_correlation(rows, "low") == (pytest.approx(float("nan"), nan_ok=True), 0)
+    text = script.format_comparisons(records, rows)
+    assert "dia-ddpm above resize at ratio 2: 2 of 2 paired seeds" in text
+    assert f"(contrast: both, 3 rows): {r:+.2f}" in text and "dia-gaussian" not in text
+
+
 def test_precisions_are_cells_and_rows_of_their_own(script, tmp_path, monkeypatch, capsys):
     bf16 = [{**record("csi", 0, 0.70), "precision": "bf16"}, {**record("dia-ddpm", 0, 0.75, 2), "precision": "bf16"}]
     rows = script.summarize([record("csi", 0, 0.80), record("dia-ddpm", 0, 0.81, 2), *bf16])
