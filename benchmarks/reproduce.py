@@ -10,9 +10,12 @@ Methods:
     csi                   CSI, no dissolving
     gaussian, median      the paper's blur baselines as its code runs them: kernel 7 (OpenCV's
                           default Gaussian kernel), zero padding, applied to every view
+    gaussian-dissolved    the paper's Gaussian blur (kernel 7, zero padding) on the dissolved view only
     gaussian-step,        our blur form: a dissolver of the third view only, Gaussian sigma = 0.02 t
     median-step           (reflect padding) or a kernel-7 median for t > 0
+    gaussian-step-all     our Gaussian blur form applied to every view
     ddpm                  DIA with the DDPM dissolver (explicit input range)
+    ddpm-all              the same DDPM dissolver applied to every view
     ddpm-reference-range  the same dissolver fed [0, 1] images as the paper's code does (a flaw,
                           run as an ablation: see docs/fidelity.md)
     resize                down to the dissolver's resolution and back, no model
@@ -33,7 +36,7 @@ Presets (``--budget``):
     cpu    ResNet-18 (CIFAR stem) width 16; SARS-CoV-2 at 48 px input with a 32 px dissolver, 5 epochs;
            MedMNIST 28 px images upsampled to 32 px input with a 16 px dissolver (the backbone
            sees twice the dissolver's resolution, as the paper's 224 px vs 32 px keeps it above),
-           15 epochs; batch 32, lr 0.1; 4 test-time samples; the DDPM dissolver: tiny preset, L1,
+           15 epochs; batch 32, lr 0.1; 10 test-time views; the DDPM dissolver: tiny preset, L1,
            1500 steps; bf16 training. A SARS-CoV-2 cell trained in 1.5-6 minutes in bf16 and 7-9
            in fp32 (one thread each, several jobs sharing the 2-core CPU).
     paper  the paper code's recipe (TrainConfig.reference(): resnet18_imagenet at 224 px, width 64,
@@ -57,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import statistics
 import sys
@@ -65,6 +67,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import append_line, provenance, read_lines  # noqa: E402
 
 DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -83,13 +88,16 @@ DATASETS = {
     "retinamnist": DataSpec(str(DATA_ROOT / "retinamnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 100}),
     "breastmnist": DataSpec(str(DATA_ROOT / "breastmnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 100}),
 }
-METHODS = ("csi", "gaussian", "median", "gaussian-step", "median-step", "ddpm", "ddpm-reference-range", "resize")
-#: Methods whose dissolver also blurs the two clean views (the paper code's blur baselines).
-ALL_VIEWS = ("gaussian", "median")
+METHODS = ("csi", "gaussian", "gaussian-dissolved", "median", "gaussian-step", "gaussian-step-all", "median-step", "ddpm",
+           "ddpm-all", "ddpm-reference-range", "resize")
+#: Methods whose dissolver also dissolves the two clean views (the paper code's blur baselines and their ablations).
+ALL_VIEWS = ("gaussian", "median", "gaussian-step-all", "ddpm-all")
+#: The DDPM methods (one dissolver per data set, trained by the script or given with --dissolver-dir).
+DDPM_METHODS = ("ddpm", "ddpm-all", "ddpm-reference-range")
 SHIFTS = ("rotation", "cutperm")
 BUDGETS = {
     "cpu": {"model": "resnet18", "width": 16, "batch_size": 32, "lr": 0.1, "dissolver_preset": "tiny", "dissolver_steps": 1500,
-            "dissolver_weights": "ema", "test_samples": 4, "recipe": "library defaults", "precision": "bf16"},
+            "dissolver_weights": "ema", "test_samples": 10, "recipe": "library defaults", "precision": "bf16"},
     "paper": {"model": "resnet18_imagenet", "width": 64, "batch_size": 32, "lr": 0.1, "dissolver_preset": "dia-reference",
               "dissolver_steps": 20000, "dissolver_weights": "online", "test_samples": 10, "recipe": "reference",
               "precision": "fp32"},
@@ -113,13 +121,7 @@ def cell_key(record: dict[str, Any]) -> tuple:
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            records.append(json.loads(line))
-    return records
+    return read_lines(path)
 
 
 def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_images: Any, out: Path) -> Any:
@@ -129,10 +131,10 @@ def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_
     resolution = spec.dissolver_resolution[budget]
     if method == "csi":
         return None
-    if method in ("gaussian", "median"):
-        return make_dissolver(f"{method}-reference", kernel_size=7)
-    if method in ("gaussian-step", "median-step"):
-        return make_dissolver(method.removesuffix("-step"), kernel_size=7)
+    if method in ("gaussian", "median", "gaussian-dissolved"):
+        return make_dissolver(f"{method.removesuffix('-dissolved')}-reference", kernel_size=7)
+    if method in ("gaussian-step", "median-step", "gaussian-step-all"):
+        return make_dissolver(method.removesuffix("-all").removesuffix("-step"), kernel_size=7)
     if method == "resize":
         return ResizeDissolving(resolution)
     settings = BUDGETS[budget]
@@ -152,9 +154,11 @@ def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_
 def cell_settings(dataset: str, method: str, budget: str) -> dict[str, Any]:
     """The settings a cell's record carries, so a resumed run can tell finished cells made with others."""
     spec, settings = DATASETS[dataset], BUDGETS[budget]
-    ddpm = method in ("ddpm", "ddpm-reference-range")
+    ddpm = method in DDPM_METHODS
     blur_form = {"gaussian": "kernel 7, zero padding, every view", "median": "kernel 7, zero padding, every view",
-                 "gaussian-step": "sigma 0.02 t, reflect, dissolved view", "median-step": "kernel 7, reflect, dissolved view"}
+                 "gaussian-dissolved": "kernel 7, zero padding, dissolved view",
+                 "gaussian-step": "sigma 0.02 t, reflect, dissolved view", "median-step": "kernel 7, reflect, dissolved view",
+                 "gaussian-step-all": "sigma 0.02 t, reflect, every view"}
     return {
         "image_size": spec.image_size[budget], "dissolver_resolution": spec.dissolver_resolution[budget],
         "epochs": spec.epochs[budget], "width": settings["width"], "model": settings["model"],
@@ -182,13 +186,11 @@ def check_finished(records: list[dict[str, Any]], budget: str, datasets: list[st
                     "use another --out (or the same settings) so the two do not mix")
 
 
-def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict,
-             precision: str = "fp32") -> dict[str, Any]:
+def load_data(dataset: str, budget: str, data_cache: dict) -> tuple[Any, Any]:
+    """The train and test splits of ``dataset`` at the budget's input size (cached for the next cell)."""
     from dia_augment.data import load_one_class
-    from dia_augment.score import CSIScorer, evaluate
-    from dia_augment.train import TrainConfig, train_model
 
-    spec, settings = DATASETS[dataset], BUDGETS[budget]
+    spec = DATASETS[dataset]
     size = spec.image_size[budget]
     if dataset not in data_cache:
         data_cache.clear()
@@ -196,21 +198,43 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
             load_one_class(spec.source, "train", normal_class=spec.normal_class, image_size=size, seed=0),
             load_one_class(spec.source, "test", normal_class=spec.normal_class, image_size=size, seed=0),
         )
-    train_set, test_set = data_cache[dataset]
+    return data_cache[dataset]
+
+
+def run_dir_of(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, precision: str) -> Path:
+    suffix = "" if precision == "fp32" else f"_{precision}"
+    return out / "cells" / f"{budget}_{dataset}_{method}_{shift}_s{seed}{suffix}"
+
+
+def train_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict,
+               precision: str = "fp32") -> tuple[Any, float]:
+    """Train (or, when its run folder holds a finished run, reload) a cell's model; returns it and the seconds."""
+    from dia_augment.train import TrainConfig, train_model
+
+    spec, settings = DATASETS[dataset], BUDGETS[budget]
+    train_set, _ = load_data(dataset, budget, data_cache)
     dissolver = dissolver_for(method, dataset, spec, budget, train_set.images, out)
-    run = {"mode": "csi" if method == "csi" else "dia", "shift": shift, "image_size": size, "epochs": spec.epochs[budget],
-           "dissolve_all_views": method in ALL_VIEWS, "seed": seed, "checkpoint_every": 20, "progress": sys.stderr.isatty(),
-           **PRECISIONS[precision]}
+    run = {"mode": "csi" if method == "csi" else "dia", "shift": shift, "image_size": spec.image_size[budget],
+           "epochs": spec.epochs[budget], "dissolve_all_views": method in ALL_VIEWS, "seed": seed, "checkpoint_every": 20,
+           "progress": sys.stderr.isatty(), **PRECISIONS[precision]}
     if settings["recipe"] == "reference":
         config = TrainConfig.reference(**run)
     else:
         config = TrainConfig(model=settings["model"], width=settings["width"], batch_size=settings["batch_size"],
                              lr=settings["lr"], **run)
-    suffix = "" if precision == "fp32" else f"_{precision}"
-    run_dir = out / "cells" / f"{budget}_{dataset}_{method}_{shift}_s{seed}{suffix}"
     start = time.perf_counter()
-    model = train_model(config, train_set.images, dissolver=dissolver, out_dir=run_dir, resume=True, data_source=spec.source)
-    train_s = time.perf_counter() - start
+    model = train_model(config, train_set.images, dissolver=dissolver, resume=True, data_source=spec.source,
+                        out_dir=run_dir_of(dataset, method, shift, seed, budget, out, precision))
+    return model, time.perf_counter() - start
+
+
+def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict,
+             precision: str = "fp32") -> dict[str, Any]:
+    from dia_augment.score import CSIScorer, evaluate
+
+    settings = BUDGETS[budget]
+    model, train_s = train_cell(dataset, method, shift, seed, budget, out, data_cache, precision)
+    train_set, test_set = load_data(dataset, budget, data_cache)
     start = time.perf_counter()
     scorer = CSIScorer(model, shift=shift, num_samples=settings["test_samples"], resize_factor=0.54, resize_fix=True, seed=seed,
                        progress=sys.stderr.isatty())
@@ -228,7 +252,7 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
         "per_class_auroc": metrics.get("per_class_auroc"), "score_method": method_used,
         "train_s": round(train_s, 1), "score_s": round(time.perf_counter() - start, 1),
         "num_train": len(train_set.images), "num_test": len(test_set.images),
-        **cell_settings(dataset, method, budget),
+        **cell_settings(dataset, method, budget), **provenance(),
     }
 
 
@@ -308,6 +332,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--dissolver-dir", action="append", default=[], metavar="DATASET=PATH",
                         help="use this trained DDPM dissolver for DATASET instead of training one")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="the JSON-lines results file (default OUT/results.jsonl)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train the cells' models (kept in OUT/cells) without scoring them or writing results")
     parser.add_argument("--report", type=Path, default=None, help="only write the Markdown table of the results so far")
     parser.add_argument("--plot", type=Path, default=None, help="with --report: the bar plot PNG")
     args = parser.parse_args()
@@ -316,7 +344,7 @@ def main() -> None:
         if name not in DATASETS or not path:
             parser.error(f"--dissolver-dir takes DATASET=PATH with DATASET in {list(DATASETS)}; got {item!r}")
         DISSOLVER_DIRS[name] = path
-    results = args.out / "results.jsonl"
+    results = args.results or args.out / "results.jsonl"
     if args.report is not None or args.plot is not None:
         print(report(read_results(results), args.report, args.plot))
         return
@@ -334,9 +362,12 @@ def main() -> None:
         if key in done:
             continue
         print(f"== {dataset} {method} {shift} seed {seed} {args.precision}", flush=True)
+        if args.train_only:
+            _, seconds = train_cell(dataset, method, shift, seed, args.budget, args.out, data_cache, args.precision)
+            print(f"   trained in {seconds:.0f} s", flush=True)
+            continue
         record = run_cell(dataset, method, shift, seed, args.budget, args.out, data_cache, args.precision)
-        with open(results, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(results, record)
         print(f"   AUROC {record['auroc']:.4f}  train {record['train_s']:.0f} s  score {record['score_s']:.0f} s", flush=True)
 
 

@@ -1,0 +1,240 @@
+"""The pre-registered experiment: does a diffusion dissolver add anything over a blur?
+
+The design, the primary contrasts and the analysis are fixed in docs/evidence.md ("The settling
+experiment") and were committed before any cell ran. This script runs exactly that grid and
+prints its analysis; nothing in it is chosen on test labels.
+
+Part ``sarscov2`` (SARS-CoV-2 CT, rotation, the reproduction's ``cpu`` budget, bf16 training):
+    csi                   CSI, no dissolving
+    ddpm                  DIA, the 32 px DDPM dissolver on the dissolved view only
+    ddpm-every-view       the same dissolver on every view
+    paper-blur            the paper's Gaussian blur (kernel 7, OpenCV's table, zero padding) on the dissolved view only
+    paper-blur-every-view the same blur on every view (the paper code's blur baseline as it runs)
+    step-blur             our Gaussian blur (sigma = 0.02 t, reflect padding) on the dissolved view only
+    step-blur-every-view  our blur on every view
+
+Part ``embedded`` (the embedded set, faint large lesions: opacity 0.25-0.4, sigma 1.5-2.5 px, the
+fine-grainedness study's ``cpu`` budget at 32 px, bf16 training, two data seeds):
+    csi                   CSI
+    ddpm                  DIA, a 16 px DDPM dissolver (one per data seed) on the dissolved view only
+    paper-blur-every-view the paper's blur at 32 px on every view
+    step-blur             our Gaussian blur at 16 px (down, blur, up) on the dissolved view only
+
+Every cell trains one model (seeds 0-7: initialisation, data order, augmentations, test-time views),
+keeps the last model, fits the library's one scorer (CSI score, T = 10 fixed test-time views, crop
+area 0.54) on all the normal training images and scores the test split. The embedded part trains at
+the crop scale that ``--select`` chose without test labels (``benchmarks/results/settling_selection.jsonl``):
+it refuses to run before that file exists.
+
+Results: one JSON line per cell in ``benchmarks/results/settling.jsonl`` (AUROC, AUPR, the settings,
+the command, commit, version, device, threads and wall time). A finished cell is skipped, so the
+script can be stopped and started again; ``--train-only`` trains without scoring.
+
+Run (background, resumable; one thread a process), then report:
+
+    OMP_NUM_THREADS=1 nohup python benchmarks/settling.py --part sarscov2 --out runs/settling &
+    OMP_NUM_THREADS=1 python benchmarks/settling.py --select --out runs/settling
+    OMP_NUM_THREADS=1 nohup python benchmarks/settling.py --part embedded --out runs/settling &
+    python benchmarks/settling.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import RESULTS, append_line, provenance, read_lines  # noqa: E402
+
+DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS_FILE = RESULTS / "settling.jsonl"
+SELECTION_FILE = RESULTS / "settling_selection.jsonl"
+SEEDS = tuple(range(8))
+DATA_SEEDS = {"sarscov2": (0,), "embedded": (0, 1)}
+METHODS = {
+    "sarscov2": ("csi", "ddpm", "ddpm-every-view", "paper-blur", "paper-blur-every-view", "step-blur",
+                 "step-blur-every-view"),
+    "embedded": ("csi", "ddpm", "paper-blur-every-view", "step-blur"),
+}
+#: Each part's budget: the model, its training, the DDPM dissolver and the scorer.
+BUDGETS = {
+    "sarscov2": {"image_size": 48, "width": 16, "epochs": 5, "batch_size": 32, "lr": 0.1, "crop_scale": (0.08, 1.0),
+                 "ddpm_resolution": 32, "ddpm_steps": 1500, "num_views": 10},
+    "embedded": {"image_size": 32, "width": 16, "epochs": 15, "batch_size": 32, "lr": 0.1, "crop_scale": None,
+                 "ddpm_resolution": 16, "ddpm_steps": 1000, "num_views": 10, "num_train": 600, "num_test": 200,
+                 "lesion_sigma": (1.5, 2.5), "lesion_opacity": (0.25, 0.4)},
+}
+#: The primary contrasts of each part (a - b), corrected together with Holm within the part.
+PRIMARY = {
+    "sarscov2": (("ddpm", "paper-blur"), ("paper-blur-every-view", "paper-blur"), ("ddpm", "csi")),
+    "embedded": (("ddpm", "step-blur"), ("ddpm", "csi"), ("paper-blur-every-view", "csi")),
+}
+#: Secondary contrasts (reported, Holm-corrected within their own family, never the basis of a claim).
+SECONDARY = {
+    "sarscov2": (("ddpm-every-view", "ddpm"), ("step-blur", "csi"), ("step-blur-every-view", "step-blur"),
+                 ("paper-blur-every-view", "csi"), ("paper-blur", "csi"), ("ddpm", "step-blur")),
+    "embedded": (("step-blur", "csi"), ("paper-blur-every-view", "step-blur")),
+}
+#: Crop scales the label-free selection score chooses among for the embedded part.
+CROP_CANDIDATES = (0.08, 0.2, 0.5)
+SELECTION_SEEDS = (0, 1)
+_KEY = ("part", "method", "data_seed", "seed")
+
+
+def cells(part: str) -> list[dict[str, Any]]:
+    """The part's cells, seed-major so that a partial run covers every method early."""
+    return [{"part": part, "method": method, "data_seed": data_seed, "seed": seed}
+            for seed, data_seed, method in itertools.product(SEEDS, DATA_SEEDS[part], METHODS[part])]
+
+
+def cell_key(record: dict[str, Any]) -> tuple:
+    return tuple(record[k] for k in _KEY)
+
+
+def selected_crop() -> float:
+    """The crop scale ``--select`` chose for the embedded part (refuses to guess)."""
+    rows = [r for r in read_lines(SELECTION_FILE) if r.get("kind") == "choice"]
+    if not rows:
+        raise SystemExit(f"{SELECTION_FILE} holds no choice: run --select first (the embedded part's crop scale is "
+                         "chosen there, without test labels)")
+    return float(rows[-1]["crop_min"])
+
+
+# ------------------------------------------------------------------------------------------------
+# data and dissolvers
+def load_part(part: str, data_seed: int, cache: dict) -> tuple[Any, Any]:
+    """The part's ``(train, test)`` one-class data for ``data_seed`` (cached)."""
+    from dia_augment.data import load_one_class, make_embedded_dataset
+
+    key = (part, data_seed)
+    if key not in cache:
+        cache.clear()
+        b = BUDGETS[part]
+        if part == "sarscov2":
+            source = f"sarscov2:{DATA_ROOT / 'sarscov2-ct'}"
+            cache[key] = tuple(load_one_class(source, split, image_size=b["image_size"], seed=data_seed)
+                               for split in ("train", "test"))
+        else:
+            cache[key] = (
+                make_embedded_dataset("train", b["image_size"], seed=data_seed, num_normal=b["num_train"]),
+                make_embedded_dataset("test", b["image_size"], seed=data_seed, num_normal=b["num_test"],
+                                      num_anomalies=b["num_test"], lesion_sigma=b["lesion_sigma"],
+                                      lesion_opacity=b["lesion_opacity"]),
+            )
+    return cache[key]
+
+
+def ddpm_dissolver(part: str, data_seed: int, images: Any, out: Path) -> Any:
+    """The part's DDPM dissolver for ``data_seed``: trained once on the normal training images (seed 0), then reused."""
+    from dia_augment.filters import DDPMDissolving
+    from dia_augment.train import DissolverTrainConfig, train_dissolver
+
+    b = BUDGETS[part]
+    folder = out / "dissolvers" / f"{part}_d{data_seed}_ddpm{b['ddpm_resolution']}"
+    if not (folder / "dissolver" / "dissolver_config.json").is_file():
+        print(f"training the {b['ddpm_resolution']} px DDPM dissolver of {part} (data seed {data_seed}, "
+              f"{b['ddpm_steps']} steps)", flush=True)
+        config = DissolverTrainConfig(resolution=b["ddpm_resolution"], preset="tiny", train_steps=b["ddpm_steps"],
+                                      checkpoint_every=250, seed=0, progress=sys.stderr.isatty())
+        train_dissolver(config, images, folder, resume=True, data_source=f"{part} (data seed {data_seed})")
+    return DDPMDissolving.from_pretrained(folder / "dissolver")
+
+
+def dissolver_of(cell: dict[str, Any], images: Any, out: Path) -> tuple[Any, bool]:
+    """The cell's dissolver (``None`` for csi) and whether it dissolves every view."""
+    from dia_augment.filters import GaussianDissolving, make_dissolver
+
+    method, part = cell["method"], cell["part"]
+    every_view = method.endswith("-every-view")
+    base = method.removesuffix("-every-view")
+    if base == "csi":
+        return None, False
+    if base == "ddpm":
+        return ddpm_dissolver(part, cell["data_seed"], images, out), every_view
+    if base == "paper-blur":
+        return make_dissolver("gaussian-reference", kernel_size=7), every_view
+    # our blur: at the input's resolution on SARS-CoV-2, at half of it on the embedded set (the study's best form)
+    resolution = BUDGETS[part]["image_size"] // 2 if part == "embedded" else None
+    return GaussianDissolving(kernel_size=7, resolution=resolution), every_view
+
+
+# ------------------------------------------------------------------------------------------------
+# one cell
+def train_cell(cell: dict[str, Any], out: Path, cache: dict, crop_min: float | None = None) -> tuple[Any, Any, float]:
+    """Train (or reload the finished run of) a cell's model; returns the model, its config and the seconds."""
+    from dia_augment.train import TrainConfig, train_model
+
+    b = BUDGETS[cell["part"]]
+    train, _ = load_part(cell["part"], cell["data_seed"], cache)
+    dissolver, every_view = dissolver_of(cell, train.images, out)
+    crop = b["crop_scale"] or (crop_min, 1.0)
+    config = TrainConfig(mode="csi" if dissolver is None else "dia", shift="rotation", model="resnet18", width=b["width"],
+                         image_size=b["image_size"], crop_scale=crop, epochs=b["epochs"], batch_size=b["batch_size"],
+                         lr=b["lr"], dissolve_all_views=every_view, seed=cell["seed"], mixed_precision="bf16",
+                         channels_last=True, checkpoint_every=20, progress=sys.stderr.isatty())
+    name = "_".join(str(cell[k]) for k in _KEY)
+    start = time.perf_counter()
+    model = train_model(config, train.images, dissolver=dissolver, out_dir=out / "cells" / name, resume=True,
+                        data_source=f"{cell['part']} (data seed {cell['data_seed']})")
+    return model, config, time.perf_counter() - start
+
+
+def score_cell(model: Any, config: Any, train: Any, test: Any, seed: int, num_views: int) -> dict[str, Any]:
+    """Fit the one scorer on every normal training image and score the test split."""
+    from dia_augment.detect import AnomalyDetector
+    from dia_augment.score import evaluate
+
+    detector = AnomalyDetector.fit(model, train.images, shift=config.shift, num_shifts=config.num_shifts,
+                                   num_views=num_views, image_size=config.image_size, seed=seed,
+                                   progress=sys.stderr.isatty())
+    scores = detector.score(test.images)
+    metrics = evaluate(scores, test.labels, test.classes, test.class_names)
+    return {"auroc": metrics["auroc"], "aupr": metrics["aupr"], "fpr_at_95_tpr": metrics["fpr_at_95_tpr"],
+            "score_method": detector.method, "scorer": detector.config()["preprocessing"]}
+
+
+def run_part(part: str, out: Path, results: Path, train_only: bool) -> None:
+    crop_min = selected_crop() if part == "embedded" else None
+    done = {cell_key(r) for r in read_lines(results)}
+    todo = [c for c in cells(part) if cell_key(c) not in done]
+    print(f"{part}: {len(todo)} cells to run, {len(cells(part)) - len(todo)} done", flush=True)
+    cache: dict = {}
+    for i, cell in enumerate(todo):
+        print(f"[{i + 1}/{len(todo)}] {cell}", flush=True)
+        started = time.perf_counter()
+        model, config, train_s = train_cell(cell, out, cache, crop_min)
+        if train_only:
+            print(f"   trained in {train_s:.0f} s", flush=True)
+            continue
+        train, test = load_part(part, cell["data_seed"], cache)
+        score_start = time.perf_counter()
+        scored = score_cell(model, config, train, test, cell["seed"], BUDGETS[part]["num_views"])
+        record = {**cell, **scored, "precision": "bf16", "crop_scale": list(config.crop_scale),
+                  "budget": {k: list(v) if isinstance(v, tuple) else v for k, v in BUDGETS[part].items()},
+                  "num_train": len(train.images), "num_test": len(test.images), "train_s": round(train_s, 1),
+                  "score_s": round(time.perf_counter() - score_start, 1),
+                  "wall_s": round(time.perf_counter() - started, 1), **provenance()}
+        append_line(results, record)
+        print(f"   AUROC {record['auroc']:.4f}  train {train_s:.0f} s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=sorted(METHODS), help="run this part's cells")
+    parser.add_argument("--out", type=Path, default=Path("runs/settling"), help="run folders and dissolvers")
+    parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="the JSON-lines results file")
+    parser.add_argument("--train-only", action="store_true", help="train the cells' models without scoring them")
+    args = parser.parse_args(argv)
+    if args.part is None:
+        parser.error("give --part")
+    if args.part == "sarscov2" and not (DATA_ROOT / "sarscov2-ct").is_dir():
+        sys.exit(f"the SARS-CoV-2 data is not at {DATA_ROOT / 'sarscov2-ct'}: see shared/data/README.md")
+    run_part(args.part, args.out, args.results, args.train_only)
+
+
+if __name__ == "__main__":
+    main()
