@@ -16,7 +16,7 @@ path through the library's own options (nothing is wrapped from outside):
 3. the library's real training step (``ContrastiveTrainer.train_step``: views, dissolve, shifts,
    SimCLR augmentation, forward, NT-Xent + shift loss, backward, SGD) of a DIA step (3 views x 4
    shifts x batch rows, the dissolver of table 2 at 32 px) and a CSI step (2 views), and the
-   scorer's feature extraction (``CSIScorer.extract_features``, 4 shifts x 2 samples per image).
+   scorer's feature extraction (``AnomalyDetector.features``, 4 shifts x 2 fixed views per image).
    Paths: ``fp32``, ``fp32-cl`` (``channels_last=True``), ``bf16`` (``mixed_precision="bf16"``,
    the DIA dissolve included; the scorer's ``autocast="bfloat16"``), ``bf16-cl``; ``--compile``
    adds ``compile=True`` to the fp32 and the fastest path (the compile time is reported apart:
@@ -64,7 +64,8 @@ from _timing import interleaved_times, machine_line, sync  # noqa: E402
 from dia_augment import DDPMDissolving  # noqa: E402
 from dia_augment.filters.presets import make_scheduler, make_unet  # noqa: E402
 from dia_augment.models import build_model  # noqa: E402
-from dia_augment.score.scorer import CSIScorer  # noqa: E402
+from dia_augment.detect import AnomalyDetector  # noqa: E402
+from dia_augment.score import ScoreConfig, TestTimeEncoder, draw_views  # noqa: E402
 from dia_augment.train import TrainConfig  # noqa: E402
 from dia_augment.train.contrastive import ContrastiveTrainer  # noqa: E402
 
@@ -214,10 +215,13 @@ def step_function(args: argparse.Namespace, work: str, options: dict, do_compile
     if work == "score":
         torch.manual_seed(0)
         model = build_model("resnet18", 3, args.width).to(device)
-        scorer = CSIScorer(model, num_samples=2, batch_size=images.shape[0], progress=False, compile=do_compile,
-                           channels_last=bool(options.get("channels_last")),
-                           autocast="bfloat16" if options.get("mixed_precision") == "bf16" else None)
-        return lambda: scorer.extract_features(images)[0], scorer.model
+        config = ScoreConfig(num_views=2, batch_size=images.shape[0], compile=do_compile,
+                             channels_last=bool(options.get("channels_last")),
+                             mixed_precision=options.get("mixed_precision", "no"))
+        views = draw_views(2, tuple(images.shape[-2:]), images.shape[1])
+        scorer = AnomalyDetector(TestTimeEncoder(model, views, images.shape[-1]), torch.zeros(0), torch.zeros(0), config,
+                                 progress=False)
+        return lambda: scorer.features(images)[0], model
     mode = "dia" if work == "dia" else "csi"
     config = TrainConfig(mode=mode, width=args.width, image_size=args.step_size, batch_size=images.shape[0], epochs=1,
                          progress=False, compile=do_compile, **options)

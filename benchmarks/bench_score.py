@@ -10,7 +10,7 @@ Two measurements on random features (float32, positive training logits):
 2. memory: the peak resident memory ``csi_score`` adds on top of its inputs for a large case
    (default 100k training x 10k test rows, D = 128, K = 4), measured in a fresh process from
    ``ru_maxrss``.
-3. feature extraction: :class:`~dia_augment.score.CSIScorer` images per second with a ResNet-18
+3. feature extraction: :meth:`~dia_augment.detect.AnomalyDetector.features` images per second with a ResNet-18
    (CIFAR stem, width 16, 32 px, one channel), T = 10 samples x 4 shifts per image.
 
 Run from the repository root::
@@ -83,15 +83,18 @@ def memory_case(n: int, m: int, d: int, k: int, chunk_size: int) -> dict:
     }
 
 
-def scorer_throughput(images: int, width: int, size: int, num_samples: int) -> float:
-    """Images per second of CSIScorer.extract_features with an untrained ResNet-18."""
+def scorer_throughput(images: int, width: int, size: int, num_views: int) -> float:
+    """Images per second of AnomalyDetector.features (T fixed views, K = 4) with an untrained ResNet-18."""
+    from dia_augment.detect import AnomalyDetector
     from dia_augment.models import build_model
-    from dia_augment.score import CSIScorer
+    from dia_augment.score import ScoreConfig, TestTimeEncoder, draw_views
 
-    model = build_model("resnet18", in_channels=1, width=width)
+    model = build_model("resnet18", in_channels=1, width=width).eval()
     x = torch.rand(images, 1, size, size, generator=torch.Generator().manual_seed(0))
-    scorer = CSIScorer(model, num_samples=num_samples, batch_size=64, progress=False)
-    return images / best_time(lambda: scorer.extract_features(x), 1)
+    encoder = TestTimeEncoder(model, draw_views(num_views, (size, size), 1), size)
+    scorer = AnomalyDetector(encoder, torch.zeros(0), torch.zeros(0), ScoreConfig(num_views=num_views, batch_size=64),
+                             progress=False)
+    return images / best_time(lambda: scorer.features(x), 1)
 
 
 def main() -> None:
@@ -148,10 +151,10 @@ def main() -> None:
         )
 
     if args.scorer_images:
-        rate = scorer_throughput(args.scorer_images, width=16, size=32, num_samples=10)
+        rate = scorer_throughput(args.scorer_images, width=16, size=32, num_views=10)
         print("\n| feature extraction | images/s | rows/s |")
         print("| --- | ---: | ---: |")
-        print(f"| CSIScorer, ResNet-18 width 16, 32 px, T=10, K=4, batch 64 | {rate:.1f} | {rate * 40:.0f} |")
+        print(f"| AnomalyDetector.features, ResNet-18 width 16, 32 px, T=10, K=4, batch 64 | {rate:.1f} | {rate * 40:.0f} |")
 
 
 if __name__ == "__main__":

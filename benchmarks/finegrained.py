@@ -114,7 +114,8 @@ def train_ddpm(images: torch.Tensor, resolution: int, steps: int, out: Path) -> 
 def train_and_score(method: str, dissolver: Any, train: torch.Tensor, test: torch.Tensor, labels: torch.Tensor,
                     budget: dict[str, Any], seed: int, out: Path, precision: str = "fp32") -> dict[str, Any]:
     """Train a model in CSI or DIA mode and return its test AUROC and score method."""
-    from dia_augment.score import CSIScorer
+    from dia_augment.detect import AnomalyDetector
+    from dia_augment.score import ScoreConfig
     from dia_augment.score.metrics import auroc
     from dia_augment.train import TrainConfig, train_model
 
@@ -122,10 +123,9 @@ def train_and_score(method: str, dissolver: Any, train: torch.Tensor, test: torc
                          epochs=budget["epochs"], batch_size=budget["batch_size"], lr=budget["lr"],
                          crop_scale=(budget["crop_min"], 1.0), seed=seed, progress=True, **PRECISIONS[precision])
     model = train_model(config, train, dissolver=dissolver, out_dir=out, resume=True)
-    scorer = CSIScorer(model, num_samples=budget["num_samples"], seed=seed, progress=False).fit(train)
-    score_method, _ = scorer.resolve_method("csi")
-    scores = scorer.score(test, method=score_method)
-    return {"auroc": auroc(scores, labels), "score_method": score_method}
+    detector = AnomalyDetector.fit(model, train, config=ScoreConfig(num_views=budget["num_samples"], seed=seed),
+                                   progress=False)
+    return {"auroc": auroc(detector.score(test), labels), "score_method": detector.method}
 
 
 def cell_dissolver(cell: dict[str, Any], budget: dict[str, Any], ddpms: dict[int, Any]) -> tuple[Any, int | None]:

@@ -64,6 +64,7 @@ def run_cell(args: argparse.Namespace, mode: str, seed: int, results: Path) -> N
 
     from dia_augment.data import load_one_class, make_embedded_anomalies
     from dia_augment.detect import AnomalyDetector
+    from dia_augment.score import ScoreConfig
     from dia_augment.filters import DDPMDissolving
     from dia_augment.localize import anomaly_map, pixel_auroc, pointing_game
     from dia_augment.train import load_model
@@ -72,9 +73,8 @@ def run_cell(args: argparse.Namespace, mode: str, seed: int, results: Path) -> N
     cell = train_cell(args, mode, seed)
     model, config = load_model(cell / "model")
     train = load_one_class("embedded", "train", image_size=args.image_size, seed=seed)
-    detector = AnomalyDetector.fit(
-        model.eval(), train.images, num_views=args.num_views, shift=config.shift, seed=seed, progress=False
-    )
+    detector = AnomalyDetector.fit(model.eval(), train.images, config=ScoreConfig(num_views=args.num_views, seed=seed),
+                                   shift=config.shift, progress=False)
     _, anomalous, masks = make_embedded_anomalies(args.num_images, args.image_size, seed)
     masks = masks[:, 0]
     image_auroc = json.loads((cell / "metrics.json").read_text())["metrics"]["auroc"]
@@ -167,6 +167,7 @@ def map_figure(args: argparse.Namespace) -> None:
 
     from dia_augment.data import load_one_class, make_embedded_anomalies
     from dia_augment.detect import AnomalyDetector
+    from dia_augment.score import ScoreConfig
     from dia_augment.filters import DDPMDissolving
     from dia_augment.train import load_model
     from dia_augment.utils.figures import new_figure, write_png
@@ -174,8 +175,8 @@ def map_figure(args: argparse.Namespace) -> None:
     model, config = load_model(args.run)
     size = args.load_size or config.image_size
     train = load_one_class(args.data, "train", args.normal_class, image_size=size, seed=args.data_seed)
-    detector = AnomalyDetector.fit(model.eval(), train.images, num_views=args.num_views, shift=config.shift,
-                                   progress=False)
+    detector = AnomalyDetector.fit(model.eval(), train.images, config=ScoreConfig(num_views=args.num_views),
+                                   shift=config.shift, progress=False)
     dissolver = DDPMDissolving.from_pretrained(args.dissolver_path) if args.dissolver_path else None
     if args.data == "embedded":
         _, images, masks = make_embedded_anomalies(args.num_images, size, args.data_seed)

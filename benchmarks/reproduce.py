@@ -24,6 +24,8 @@ Data sets and their normal class:
     sarscov2     SARS-CoV-2 CT, normal = non-COVID; seeded 80/20 split of each class (seed 0)
     retinamnist  RetinaMNIST, normal = grade 0; official train / test splits
     breastmnist  BreastMNIST, normal = label 1 (normal or benign); official splits
+    retina-vs-breast  the unlabelled multi-class setting: every RetinaMNIST grade normal, the BreastMNIST
+                 test images (converted to RGB) the anomalies
 
 Each cell (data set, method, shift, seed) trains one model and scores the test set; results
 are appended to a JSON-lines file and finished cells are skipped, so the script can be stopped
@@ -39,10 +41,12 @@ Presets (``--budget``):
            15 epochs; batch 32, lr 0.1; 10 test-time views; the DDPM dissolver: tiny preset, L1,
            1500 steps; bf16 training. A SARS-CoV-2 cell trained in 1.5-6 minutes in bf16 and 7-9
            in fp32 (one thread each, several jobs sharing the 2-core CPU).
-    paper  the paper code's recipe (TrainConfig.reference(): resnet18_imagenet at 224 px, width 64,
-           batch 32, LARS, lr 0.1 warmed up x10 over 10 epochs then cosine, shift loss on every
-           row) for a GPU, 100 epochs; a 32 px dissolver of the 'dia-reference' UNet, 20000 steps,
-           dissolving with its online weights as the reference; 10 test-time samples.
+    paper  the paper code's recipe as it is, for GPUs: TrainConfig.reference() (resnet18_imagenet at
+           224 px, width 64, batch 32, LARS, lr 0.1 warmed up x10 over 10 epochs then cosine, 1000
+           epochs, its augmentation on RGB images, the last partial batch kept), the reference's DDPM
+           training (DissolverTrainConfig.reference(): 'dia-reference' UNet at 32 px, 312 500 steps of
+           512 images), dissolving with its online weights and its input range, and its evaluation
+           (ScoreConfig.reference(): 10 views, rotation, no fallback).
 
 Precision (``--precision``): ``fp32`` or ``bf16``: the contrastive training step under
 ``mixed_precision="bf16"`` with ``channels_last`` (docs/benchmarks.md measures it about 2x the fp32
@@ -81,12 +85,16 @@ class DataSpec:
     image_size: dict[str, int]
     dissolver_resolution: dict[str, int]
     epochs: dict[str, int]
+    ood_data: str | None = None
 
 
 DATASETS = {
-    "sarscov2": DataSpec(f"sarscov2:{DATA_ROOT / 'sarscov2-ct'}", None, {"cpu": 48, "paper": 224}, {"cpu": 32, "paper": 32}, {"cpu": 5, "paper": 100}),
-    "retinamnist": DataSpec(str(DATA_ROOT / "retinamnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 100}),
-    "breastmnist": DataSpec(str(DATA_ROOT / "breastmnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 100}),
+    "sarscov2": DataSpec(f"sarscov2:{DATA_ROOT / 'sarscov2-ct'}", None, {"cpu": 48, "paper": 224}, {"cpu": 32, "paper": 32}, {"cpu": 5, "paper": 1000}),
+    "retinamnist": DataSpec(str(DATA_ROOT / "retinamnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 1000}),
+    "breastmnist": DataSpec(str(DATA_ROOT / "breastmnist.npz"), None, {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 1000}),
+    # the unlabelled multi-class setting: every RetinaMNIST grade normal, BreastMNIST's test images the anomalies
+    "retina-vs-breast": DataSpec(str(DATA_ROOT / "retinamnist.npz"), "all", {"cpu": 32, "paper": 224}, {"cpu": 16, "paper": 32}, {"cpu": 15, "paper": 1000},
+                                 ood_data=str(DATA_ROOT / "breastmnist.npz")),
 }
 METHODS = ("csi", "gaussian", "gaussian-dissolved", "median", "gaussian-step", "gaussian-step-all", "median-step", "ddpm",
            "ddpm-all", "ddpm-reference-range", "resize")
@@ -99,7 +107,7 @@ BUDGETS = {
     "cpu": {"model": "resnet18", "width": 16, "batch_size": 32, "lr": 0.1, "dissolver_preset": "tiny", "dissolver_steps": 1500,
             "dissolver_weights": "ema", "test_samples": 10, "recipe": "library defaults", "precision": "bf16"},
     "paper": {"model": "resnet18_imagenet", "width": 64, "batch_size": 32, "lr": 0.1, "dissolver_preset": "dia-reference",
-              "dissolver_steps": 20000, "dissolver_weights": "online", "test_samples": 10, "recipe": "reference",
+              "dissolver_steps": 312_500, "dissolver_weights": "online", "test_samples": 10, "recipe": "reference",
               "precision": "fp32"},
 }
 #: Data set -> an already trained DDPM dissolver directory (``--dissolver-dir``), instead of training one.
@@ -138,15 +146,19 @@ def dissolver_for(method: str, dataset: str, spec: DataSpec, budget: str, train_
     if method == "resize":
         return ResizeDissolving(resolution)
     settings = BUDGETS[budget]
+    reference_range = method == "ddpm-reference-range" or settings["recipe"] == "reference"
     options = {"resolution": resolution, "weights": settings["dissolver_weights"],
-               "input_range": "reference" if method == "ddpm-reference-range" else "explicit"}
+               "input_range": "reference" if reference_range else "explicit"}
     if dataset in DISSOLVER_DIRS:
         return DDPMDissolving.from_pretrained(DISSOLVER_DIRS[dataset], **options)
     folder = out / "dissolvers" / f"{dataset}_{budget}_{resolution}px"
     if not (folder / "dissolver" / "dissolver_config.json").is_file():
         print(f"training the {resolution} px DDPM dissolver of {dataset} ({settings['dissolver_steps']} steps)", flush=True)
-        config = DissolverTrainConfig(resolution=resolution, preset=settings["dissolver_preset"],
-                                      train_steps=settings["dissolver_steps"], checkpoint_every=250, seed=0)
+        if settings["recipe"] == "reference":  # the reference's DDPM training, as it is
+            config = DissolverTrainConfig.reference(resolution=resolution, checkpoint_every=250, seed=0)
+        else:
+            config = DissolverTrainConfig(resolution=resolution, preset=settings["dissolver_preset"],
+                                          train_steps=settings["dissolver_steps"], checkpoint_every=250, seed=0)
         train_dissolver(config, train_images, folder, resume=True, data_source=spec.source)
     return DDPMDissolving.from_pretrained(folder / "dissolver", **options)
 
@@ -187,17 +199,17 @@ def check_finished(records: list[dict[str, Any]], budget: str, datasets: list[st
 
 
 def load_data(dataset: str, budget: str, data_cache: dict) -> tuple[Any, Any]:
-    """The train and test splits of ``dataset`` at the budget's input size (cached for the next cell)."""
-    from dia_augment.data import load_one_class
+    """The train and test splits of ``dataset`` at the budget's input size (cached for the next cell).
+
+    The paper's recipe reads every image as RGB, as its code does."""
+    from dia_augment.data.options import DataOptions, load_split
 
     spec = DATASETS[dataset]
-    size = spec.image_size[budget]
+    options = DataOptions(spec.source, spec.normal_class, load_size=spec.image_size[budget],
+                          channels=3 if BUDGETS[budget]["recipe"] == "reference" else None, ood_data=spec.ood_data)
     if dataset not in data_cache:
         data_cache.clear()
-        data_cache[dataset] = (
-            load_one_class(spec.source, "train", normal_class=spec.normal_class, image_size=size, seed=0),
-            load_one_class(spec.source, "test", normal_class=spec.normal_class, image_size=size, seed=0),
-        )
+        data_cache[dataset] = (load_split(options, "train"), load_split(options, "test"))
     return data_cache[dataset]
 
 
@@ -230,26 +242,24 @@ def train_cell(dataset: str, method: str, shift: str, seed: int, budget: str, ou
 
 def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out: Path, data_cache: dict,
              precision: str = "fp32") -> dict[str, Any]:
-    from dia_augment.score import CSIScorer, evaluate
+    from dia_augment.detect import AnomalyDetector
+    from dia_augment.score import ScoreConfig
 
     settings = BUDGETS[budget]
     model, train_s = train_cell(dataset, method, shift, seed, budget, out, data_cache, precision)
     train_set, test_set = load_data(dataset, budget, data_cache)
     start = time.perf_counter()
-    scorer = CSIScorer(model, shift=shift, num_samples=settings["test_samples"], resize_factor=0.54, resize_fix=True, seed=seed,
-                       progress=sys.stderr.isatty())
-    scorer.fit(train_set.images)
-    method_used = "csi"
-    try:
-        scores = scorer.score(test_set.images)
-    except ValueError:  # an untrained shift head; recorded, never silent
-        method_used = "simclr"
-        scores = scorer.score(test_set.images, method="simclr")
-    metrics = evaluate(scores, test_set.labels, test_set.classes, test_set.class_names)
+    score_config = ScoreConfig.reference(num_views=settings["test_samples"], seed=seed) if settings["recipe"] == "reference" \
+        else ScoreConfig(num_views=settings["test_samples"], seed=seed)
+    detector = AnomalyDetector.fit(model, train_set.images, config=score_config, shift=shift,
+                                   augmentation="reference" if settings["recipe"] == "reference" else "library",
+                                   image_size=DATASETS[dataset].image_size[budget], progress=sys.stderr.isatty())
+    scores = detector.score(test_set.images)
+    metrics = detector.test_metrics(scores, test_set.labels, test_set.classes, test_set.class_names)
     return {
         "budget": budget, "dataset": dataset, "method": method, "shift": shift, "seed": seed, "precision": precision,
         "auroc": metrics["auroc"], "aupr": metrics["aupr"], "fpr_at_95_tpr": metrics["fpr_at_95_tpr"],
-        "per_class_auroc": metrics.get("per_class_auroc"), "score_method": method_used,
+        "per_class_auroc": metrics.get("per_class_auroc"), "score_method": detector.method,
         "train_s": round(train_s, 1), "score_s": round(time.perf_counter() - start, 1),
         "num_train": len(train_set.images), "num_test": len(test_set.images),
         **cell_settings(dataset, method, budget), **provenance(),

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -186,15 +187,15 @@ def train_cell(cell: dict[str, Any], out: Path, cache: dict, crop_min: float | N
 def score_cell(model: Any, config: Any, train: Any, test: Any, seed: int, num_views: int) -> dict[str, Any]:
     """Fit the one scorer on every normal training image and score the test split."""
     from dia_augment.detect import AnomalyDetector
-    from dia_augment.score import evaluate
+    from dia_augment.score import ScoreConfig, evaluate
 
-    detector = AnomalyDetector.fit(model, train.images, shift=config.shift, num_shifts=config.num_shifts,
-                                   num_views=num_views, image_size=config.image_size, seed=seed,
-                                   progress=sys.stderr.isatty())
-    scores = detector.score(test.images)
-    metrics = evaluate(scores, test.labels, test.classes, test.class_names)
+    detector = AnomalyDetector.fit(model, train.images, config=ScoreConfig(num_views=num_views, seed=seed),
+                                   shift=config.shift, num_shifts=config.num_shifts, augmentation=config.augmentation,
+                                   image_size=config.image_size, mode=config.mode, progress=sys.stderr.isatty())
+    metrics = evaluate(detector.score(test.images), test.labels, test.classes, test.class_names)
     return {"auroc": metrics["auroc"], "aupr": metrics["aupr"], "fpr_at_95_tpr": metrics["fpr_at_95_tpr"],
-            "score_method": detector.method, "scorer": detector.config()["preprocessing"]}
+            "score_method": detector.method, "score_config": detector.config.to_dict(),
+            "views": detector.record()["preprocessing"]}
 
 
 def run_part(part: str, out: Path, results: Path, train_only: bool) -> None:
@@ -222,15 +223,144 @@ def run_part(part: str, out: Path, results: Path, train_only: bool) -> None:
         print(f"   AUROC {record['auroc']:.4f}  train {train_s:.0f} s", flush=True)
 
 
+# ------------------------------------------------------------------------------------------------
+# the label-free crop selection of part 2
+def run_selection(out: Path, path: Path = SELECTION_FILE) -> float:
+    """Train CSI at each candidate crop on 80 % of the normals, choose by the selection score, write the choice.
+
+    Every line records its command, commit and device. No test image is scored before the choice
+    line is written; afterwards, the same models score the test split for the agreement report.
+    """
+    from dia_augment.detect import AnomalyDetector, split_calibration
+    from dia_augment.detect.selection import selection_score
+    from dia_augment.score import ScoreConfig, auroc
+    from dia_augment.train import TrainConfig, train_model
+
+    b = BUDGETS["embedded"]
+    train, test = load_part("embedded", 0, {})
+    fit_images, validation = split_calibration(train.images, 0.2, seed=0)
+    lines = read_lines(path)
+    done = {(r["crop_min"], r["seed"]): r for r in lines if r.get("kind") == "selection"}
+    models = {}
+    for crop, seed in itertools.product(CROP_CANDIDATES, SELECTION_SEEDS):
+        config = TrainConfig(mode="csi", shift="rotation", width=b["width"], image_size=b["image_size"],
+                             crop_scale=(crop, 1.0), epochs=b["epochs"], batch_size=b["batch_size"], lr=b["lr"], seed=seed,
+                             mixed_precision="bf16", channels_last=True, checkpoint_every=20, progress=sys.stderr.isatty())
+        started = time.perf_counter()
+        model = train_model(config, fit_images, out_dir=out / "selection" / f"crop{crop}_s{seed}", resume=True,
+                            data_source="embedded (data seed 0, 80 % of the normals)")
+        detector = AnomalyDetector.fit(model, fit_images, config=ScoreConfig(num_views=b["num_views"], seed=seed),
+                                       mode="csi", image_size=b["image_size"], progress=False)
+        models[(crop, seed)] = detector
+        if (crop, seed) in done:
+            continue
+        result = selection_score(detector, validation, seed=0)
+        append_line(path, {"kind": "selection", "crop_min": crop, "seed": seed, **result,
+                           "wall_s": round(time.perf_counter() - started, 1), **provenance()})
+        print(f"crop {crop} seed {seed}: selection AUROC {result['selection_auroc']:.4f}", flush=True)
+    lines = read_lines(path)
+    scores = {crop: statistics.fmean(r["selection_auroc"] for r in lines
+                                     if r.get("kind") == "selection" and r["crop_min"] == crop)
+              for crop in CROP_CANDIDATES}
+    choice = [r for r in lines if r.get("kind") == "choice"]
+    if not choice:
+        best = max(CROP_CANDIDATES, key=lambda c: (scores[c], c))  # a tie goes to the larger crop
+        append_line(path, {"kind": "choice", "crop_min": best, "mean_selection_auroc": scores, **provenance()})
+        print(f"chosen crop scale ({best}, 1) by the mean selection AUROC {scores}", flush=True)
+    else:
+        best = choice[-1]["crop_min"]
+    checked = {(r["crop_min"], r["seed"]) for r in lines if r.get("kind") == "test_check"}
+    for (crop, seed), detector in models.items():  # after the choice: the agreement with the test ranking
+        if (crop, seed) not in checked:
+            append_line(path, {"kind": "test_check", "crop_min": crop, "seed": seed,
+                               "test_auroc": auroc(detector.score(test.images), test.labels), **provenance()})
+    return best
+
+
+# ------------------------------------------------------------------------------------------------
+# the report
+def _by_method(records: list[dict[str, Any]], part: str) -> dict[str, dict[tuple[int, int], float]]:
+    table: dict[str, dict[tuple[int, int], float]] = {}
+    for r in records:
+        if r["part"] == part:
+            table.setdefault(r["method"], {})[(r["data_seed"], r["seed"])] = r["auroc"]
+    return table
+
+
+def _family(table: dict[str, dict], contrasts: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    from stats import compare
+
+    pairs = {}
+    for a, b in contrasts:
+        if a in table and b in table:
+            keys = sorted(set(table[a]) & set(table[b]))
+            if len(keys) >= 2:
+                pairs[f"{a} - {b}"] = ([table[a][k] for k in keys], [table[b][k] for k in keys])
+    return compare(pairs) if pairs else []
+
+
+def report(records: list[dict[str, Any]], selection: list[dict[str, Any]]) -> str:
+    """The pre-registered analysis: AUROC per method, the primary and secondary contrasts of each part (Holm)."""
+    from stats import correlation, format_contrasts
+
+    out = []
+    for part in METHODS:
+        table = _by_method(records, part)
+        if not table:
+            continue
+        out.append(f"### {part}\n")
+        out.append("| method | n | AUROC mean +- std | min / max |\n| --- | --- | --- | --- |")
+        for method in METHODS[part]:
+            values = list(table.get(method, {}).values())
+            if values:
+                spread = f" +- {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+                out.append(f"| {method} | {len(values)} | {statistics.fmean(values):.3f}{spread} | "
+                           f"{min(values):.3f} / {max(values):.3f} |")
+        for title, contrasts in (("primary (Holm over these)", PRIMARY[part]),
+                                 ("secondary, exploratory (Holm over these)", SECONDARY[part])):
+            rows = _family(table, contrasts)
+            if rows:
+                out.append(f"\n{title}:\n")
+                out.append(format_contrasts(rows))
+        out.append("")
+    picked = [r for r in selection if r.get("kind") == "selection"]
+    tested = {(r["crop_min"], r["seed"]): r["test_auroc"] for r in selection if r.get("kind") == "test_check"}
+    if picked:
+        out.append("### the label-free crop selection (part 2)\n")
+        out.append("| crop scale | seed | selection AUROC | test AUROC (after the choice) |\n| --- | --- | --- | --- |")
+        for r in sorted(picked, key=lambda r: (r["crop_min"], r["seed"])):
+            test = tested.get((r["crop_min"], r["seed"]))
+            out.append(f"| ({r['crop_min']}, 1) | {r['seed']} | {r['selection_auroc']:.3f} | "
+                       f"{'-' if test is None else f'{test:.3f}'} |")
+        choice = [r for r in selection if r.get("kind") == "choice"]
+        if choice:
+            out.append(f"\nchosen: crop scale ({choice[-1]['crop_min']}, 1)")
+        keys = [k for k in sorted(tested) if any((r["crop_min"], r["seed"]) == k for r in picked)]
+        if len(keys) >= 3:
+            sel = [next(r["selection_auroc"] for r in picked if (r["crop_min"], r["seed"]) == k) for k in keys]
+            rho, p = correlation(sel, [tested[k] for k in keys], "spearman")
+            out.append(f"Spearman of the selection and test rankings over the {len(keys)} models: {rho:+.2f} (p {p:.2g})")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=sorted(METHODS), help="run this part's cells")
+    parser.add_argument("--select", action="store_true",
+                        help="run the label-free crop selection of the embedded part (before --part embedded)")
+    parser.add_argument("--report", action="store_true", help="print the pre-registered analysis of the results")
     parser.add_argument("--out", type=Path, default=Path("runs/settling"), help="run folders and dissolvers")
     parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="the JSON-lines results file")
     parser.add_argument("--train-only", action="store_true", help="train the cells' models without scoring them")
     args = parser.parse_args(argv)
+    if args.report:
+        print(report(read_lines(args.results), read_lines(SELECTION_FILE)))
+        return
+    if args.select:
+        run_selection(args.out)
+        return
     if args.part is None:
-        parser.error("give --part")
+        parser.error("give --part, --select or --report")
     if args.part == "sarscov2" and not (DATA_ROOT / "sarscov2-ct").is_dir():
         sys.exit(f"the SARS-CoV-2 data is not at {DATA_ROOT / 'sarscov2-ct'}: see shared/data/README.md")
     run_part(args.part, args.out, args.results, args.train_only)

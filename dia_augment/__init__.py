@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from dia_augment._version import __version__
 
 from dia_augment.augmentation.random_dissolving import RandomDissolving
 from dia_augment.filters import (
@@ -37,7 +37,7 @@ _LAZY = {
     "TrainConfig": "dia_augment.train",
     "train_model": "dia_augment.train",
     "load_model": "dia_augment.train",
-    "CSIScorer": "dia_augment.score",
+    "ScoreConfig": "dia_augment.score",
     "csi_score": "dia_augment.score",
     "evaluate": "dia_augment.score",
     "load_one_class": "dia_augment.data",

@@ -4,9 +4,9 @@
 1. Train (or load) a DDPM dissolver on the other normal training images.
 2. Train a ResNet-18 in ``dia`` mode (or ``csi`` / ``simclr``) on the same images.
 3. Build the detector (CSI statistics over fixed test-time views, a threshold keeping 95 % of the
-   held-out normals below it), save it to ``--out/detector`` and score the test set with it.
+   held-out normals below it), save it to ``--out/model/detector`` and score the test set with it.
 4. Print the AUROC and write ``metrics.json``, ``roc.png`` and ``dissolve_grid.png`` to ``--out``;
-   ``dia-augment predict --detector OUT/detector --images NEW_IMAGES --out ...`` uses the detector.
+   ``dia-augment predict --detector OUT/model/detector --images NEW_IMAGES --out ...`` uses the detector.
 
 With no flags it runs on the embedded data set (generated fundus-like images; anomalies carry a
 few tiny lesions) and finishes in a few minutes on a 2-core CPU:
@@ -30,7 +30,6 @@ in NHWC (both off by default: fp32, as the results were measured):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -52,7 +51,7 @@ DEFAULTS = {
     "crop_min": 0.5,
     "batch_size": 32,
     "lr": 0.1,
-    "num_samples": 10,
+    "num_views": 10,
     "seed": 0,
     "mixed_precision": "no",
 }
@@ -77,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop-min", type=float, default=d["crop_min"], help="smallest SimCLR crop scale (paper: 0.08; 0.5 keeps the tiny lesions of 32 px images in view)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
-    p.add_argument("--num-samples", type=int, default=d["num_samples"], help="the detector's fixed test-time views T")
+    p.add_argument("--num-views", type=int, default=d["num_views"], help="the detector's fixed test-time views T")
     p.add_argument("--lesion-sigma", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="embedded data: the lesions' size range (standard deviation in pixels; default 0.6-1.1 at 64 px)")
     p.add_argument("--lesion-opacity", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
@@ -159,7 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from dia_augment.data import load_one_class
     from dia_augment.filters.grid import save_dissolve_grid
     from dia_augment.detect import build_detector, split_calibration
-    from dia_augment.score import evaluate, save_roc_curve
+    from dia_augment.data.options import DataOptions
+    from dia_augment.detect.run_data import save_fingerprints
+    from dia_augment.score import ScoreConfig, save_roc_curve
     from dia_augment.train import train_model
     from dia_augment.utils.io import atomic_write_json
 
@@ -198,26 +199,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{args.epochs} epochs at {args.image_size} px")
     config = train_config(args)
     t0 = time.perf_counter()
+    options = DataOptions(data=args.data, normal_class=train_set.normal_class, data_seed=args.seed,
+                          load_size=args.image_size, calibration_fraction=0.2, calibration_seed=args.seed)
     model = train_model(config, fit_images, dissolver=dissolver, out_dir=out / "model", resume=args.resume,
-                        overwrite=args.overwrite, data_source=args.data)
+                        overwrite=args.overwrite, data_source=args.data, data_options=options.to_dict())
+    save_fingerprints(out / "model", fit_images)
     timings["train_s"] = time.perf_counter() - t0
 
-    print(f"[3/4] building the detector (T = {args.num_samples} fixed test-time views) and scoring the test set")
+    print(f"[3/4] building the detector (T = {args.num_views} fixed test-time views) and scoring the test set")
     t0 = time.perf_counter()
-    provenance = {"data": args.data, "normal_class": train_set.normal_class,
+    provenance = {"data": args.data, "normal_class": train_set.normal_class, "data_options": options.to_dict(),
                   "dissolver": args.dissolver if args.mode == "dia" else None, "dissolver_path": args.dissolver_path}
-    detector = build_detector(model, config, fit_images, calibration_images, num_views=args.num_samples, seed=args.seed,
-                              provenance=provenance, progress=not args.no_progress)
+    score_config = ScoreConfig(num_views=args.num_views, seed=args.seed)
+    detector = build_detector(model, config, fit_images, calibration_images, score_config, provenance=provenance,
+                              progress=not args.no_progress)
     if detector.method_note:
         print(f"      note: {detector.method_note}")
     method = detector.method
-    scores = -detector.score(test_set.images)  # CSI's normality score: higher = more normal
+    scores = detector.score(test_set.images)  # anomaly scores: higher = more anomalous
     timings["score_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - started
 
-    metrics = evaluate(scores, test_set.labels, test_set.classes, test_set.class_names)
+    metrics = detector.test_metrics(scores, test_set.labels, test_set.classes, test_set.class_names)
     detector.metrics = metrics
-    detector.save_pretrained(out / "detector")
+    detector.save_pretrained(out / "model" / "detector")  # the run's own: `dia-augment score --checkpoint OUT/model` uses it
     record = {"metrics": metrics, "score_method": method, "score_method_note": detector.method_note,
               "threshold": detector.threshold.to_dict(), "args": vars(args), "train_config": config.to_dict(),
               "timings": timings}
@@ -227,8 +232,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"[4/4] AUROC {metrics['auroc']:.4f}  AUPR {metrics['aupr']:.4f}  FPR@95 {metrics['fpr_at_95_tpr']:.4f}  "
           f"({timings['total_s'] / 60:.1f} min)")
     print(f"      wrote {out / 'metrics.json'}, {out / 'roc.png'}" + (f", {out / 'dissolve_grid.png'}" if dissolver is not None else ""))
-    print(f"      detector: {out / 'detector'} ({detector.threshold.describe()})\n"
-          f"      next: dia-augment predict --detector {out / 'detector'} --images NEW_IMAGES --out {out / 'predict'}")
+    print(f"      detector: {out / 'model' / 'detector'} ({detector.threshold.describe()})\n"
+          f"      next: dia-augment predict --detector {out / 'model' / 'detector'} --images NEW_IMAGES --out {out / 'predict'}")
     return record
 
 

@@ -33,7 +33,7 @@ EXPECTED = {
     "TrainConfig": "class",
     "train_model": "function",
     "load_model": "function",
-    "CSIScorer": "class",
+    "ScoreConfig": "class",
     "csi_score": "function",
     "evaluate": "function",
     "load_one_class": "function",

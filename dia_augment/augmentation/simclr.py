@@ -11,7 +11,12 @@ from torch import Tensor, nn
 from dia_augment.errors import ConfigError
 from dia_augment.utils.checks import check_images, check_positive_int, check_probability
 
-__all__ = ["SimCLRAugmentation"]
+__all__ = ["AUGMENTATIONS", "SimCLRAugmentation", "make_simclr_augmentation"]
+
+#: The SimCLR augmentations: ``library`` (:class:`SimCLRAugmentation`, kornia's operations: crop, jitter,
+#: grayscale) and ``reference`` (:class:`~dia_augment.augmentation.reference.ReferenceSimCLRAugmentation`, the
+#: paper code's: its HSV jitter, grayscale, then its affine-grid crop, on 3-channel images).
+AUGMENTATIONS = ("library", "reference")
 
 
 def _check_pair(pair: Sequence[float], name: str, positive: bool = True) -> tuple[float, float]:
@@ -92,3 +97,19 @@ class SimCLRAugmentation(nn.Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}, p_jitter={self.p_jitter}, p_gray={self.p_gray}"
+
+
+def make_simclr_augmentation(kind: str, output_size: int, crop_scale: tuple[float, float] = (0.08, 1.0)) -> nn.Module:
+    """The SimCLR augmentation :data:`AUGMENTATIONS` names, called as ``augment(rows, generator=g)``.
+
+    Examples:
+        >>> type(make_simclr_augmentation("reference", 8)).__name__
+        'ReferenceSimCLRAugmentation'
+    """
+    if kind == "library":
+        return SimCLRAugmentation(output_size, crop_scale=crop_scale)
+    if kind == "reference":
+        from dia_augment.augmentation.reference import ReferenceSimCLRAugmentation
+
+        return ReferenceSimCLRAugmentation(output_size, crop_scale=crop_scale)
+    raise ConfigError(f"augmentation must be one of {AUGMENTATIONS}; got {kind!r}")

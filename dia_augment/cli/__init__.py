@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from dia_augment import __version__
+from dia_augment._version import __version__
 from dia_augment.errors import DiaError
 
 __all__ = ["main", "build_parser"]

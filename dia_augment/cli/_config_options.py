@@ -11,13 +11,14 @@ import argparse
 import dataclasses
 from typing import Any
 
-from dia_augment.train.fields import unwrap_optional, field_help, field_types
+from dia_augment.utils.config import unwrap_optional, field_help, field_types
 
 __all__ = ["add_config_options", "config_from_args"]
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one option per field of the config dataclass ``cls`` to ``parser``.
+def add_config_options(parser: argparse.ArgumentParser, cls: type, only: tuple[str, ...] | None = None,
+                       title: str | None = None) -> None:
+    """Add one option per field of the config dataclass ``cls`` (or of its fields ``only``) to ``parser``.
 
     Examples:
         >>> from dia_augment.train.config import TrainConfig
@@ -28,8 +29,10 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
         ((0.5, 1.0), False)
     """
     helps, types = field_help(cls), field_types(cls)
-    group = parser.add_argument_group(f"{cls.__name__} (the run's settings)")
+    group = parser.add_argument_group(title or f"{cls.__name__} (the run's settings)")
     for f in dataclasses.fields(cls):
+        if only is not None and f.name not in only:
+            continue
         kwargs: dict[str, Any] = {"dest": f.name, "default": f.default, "help": helps.get(f.name, "")}
         tp, _ = unwrap_optional(types[f.name])
         if tp is bool:

@@ -20,7 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("train", "test"), default="train", help="train: normal images only")
     parser.add_argument("--normal-class", nargs="+", default=None)
     parser.add_argument("--image-size", type=int, default=None, help="resize the images to this side first")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=None)
     parser.add_argument("--num-images", type=int, default=8, help="rows of the grid")
     parser.add_argument("--steps", type=int, nargs="+", default=list(GRID_STEPS), help="the columns' diffusion steps t")
     parser.add_argument("--seed", type=int, default=0, help="picks the images")
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--steps {bad} are outside the dissolver's steps [0, {dissolver.num_train_timesteps})")
     normal = args.normal_class[0] if args.normal_class and len(args.normal_class) == 1 else args.normal_class
     data = load_one_class(args.data, args.split, normal_class=normal, image_size=args.image_size,
-                          channels=args.channels, seed=args.data_seed, **data_kwargs(args, args.split))
+                          seed=args.data_seed, **data_kwargs(args, args.split))
     generator = torch.Generator().manual_seed(args.seed)
     chosen = torch.randperm(len(data), generator=generator)[: args.num_images].sort().values
     rows = class_row_labels(data.labels[chosen], data.classes[chosen], data.class_names)

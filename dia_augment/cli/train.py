@@ -27,7 +27,11 @@ from dia_augment.errors import ConfigError
 from dia_augment.filters import DISSOLVER_NAMES
 from dia_augment.filters.ddpm import DISSOLVER_WEIGHTS, INPUT_RANGES
 from dia_augment.shift.training_type import TRAINING_TYPE_BACKENDS, parse_training_type
+from dia_augment.score.config import ScoreConfig
 from dia_augment.train.config import TrainConfig
+
+#: The ScoreConfig fields ``train`` takes for the detector it saves (the others are ``score``'s).
+DETECTOR_SCORE_OPTIONS = ("num_views", "resize_factor", "resize_fix", "hflip", "colour", "fallback")
 
 NAME = "train"
 HELP = "Train a model on the normal training images (SimCLR, CSI or DIA); write model.safetensors and config.json."
@@ -46,24 +50,36 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
 
 
-class _RecipeAction(argparse.Action):
-    """``--recipe reference``: the paper code's value for every config option still at its default."""
+#: What ``--recipe reference`` of ``train`` sets beyond the TrainConfig fields: no calibration hold-out (the paper
+#: trains on every normal image), RGB images, and the dissolver as the paper's code dissolves.
+TRAIN_RECIPE_OPTIONS = {"calibration_fraction": 0.0, "channels": 3, "dissolver_weights": "online",
+                        "dissolver_input_range": "reference"}
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
-        recipe = TrainConfig.reference()
-        for f in dataclasses.fields(TrainConfig):
-            if hasattr(namespace, f.name) and getattr(namespace, f.name) == parser.get_default(f.name):
-                setattr(namespace, f.name, getattr(recipe, f.name))
+
+def add_recipe_option(parser: argparse.ArgumentParser, cls: type, extra: dict | None = None) -> None:
+    """``--recipe reference``: ``cls.reference()``'s value (and ``extra``'s) for every option still at its default.
+
+    Options given after it win; options given before it keep their value.
+    """
+
+    class RecipeAction(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            setattr(namespace, self.dest, values)
+            recipe = {**cls.reference().to_dict(), **(extra or {})}
+            for name, value in recipe.items():
+                if hasattr(namespace, name) and getattr(namespace, name) == parser.get_default(name):
+                    setattr(namespace, name, tuple(value) if isinstance(value, list) else value)
+
+    parser.add_argument("--recipe", choices=["reference"], default=None, action=RecipeAction,
+                        help=f"'reference': the paper code's recipe ({cls.__name__}.reference()"
+                        + (", " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (extra or {}).items()) if extra
+                           else "") + ") for the options not given before it")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` options to ``parser``."""
     add_run_options(parser)
-    parser.add_argument("--recipe", choices=["reference"], default=None, action=_RecipeAction,
-                        help="'reference': the paper code's recipe (LARS, lr 0.1 warmed up x10 over 10 epochs, "
-                        "1000 epochs, resnet18_imagenet at 224 px, batch 32, shift loss on every row, ...) for the "
-                        "options not given before it")
+    add_recipe_option(parser, TrainConfig, TRAIN_RECIPE_OPTIONS)
     parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading")
     parser.add_argument("--calibration-fraction", type=float, default=0.2,
                         help="share of the normal images held out of training to calibrate the detector's threshold "
@@ -84,6 +100,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ddpm: 'reference' feeds [0, 1] images to the [-1, 1] model as the paper's code does "
                         "(an ablation of a flaw)")
     add_config_options(parser, TrainConfig)
+    add_config_options(parser, ScoreConfig, only=DETECTOR_SCORE_OPTIONS,
+                       title="the saved detector's test-time views (ScoreConfig)")
+
+
+def score_config_from_args(args: argparse.Namespace, seed: int) -> ScoreConfig:
+    """The saved detector's :class:`ScoreConfig`: the options given, the rest as ``--recipe`` sets them.
+
+    The views are seeded with the run's seed; under ``--recipe reference`` the paper code's evaluation
+    (rotation, no fallback) fills what is not given.
+    """
+    base = ScoreConfig.reference() if getattr(args, "recipe", None) == "reference" else ScoreConfig()
+    given = {name: getattr(args, name) for name in DETECTOR_SCORE_OPTIONS
+             if getattr(args, name) != getattr(ScoreConfig(), name)}
+    return dataclasses.replace(base, seed=seed, **given)
 
 
 def resolve_objective(args: argparse.Namespace) -> tuple[str, str | None, str]:
@@ -103,7 +133,9 @@ def resolve_objective(args: argparse.Namespace) -> tuple[str, str | None, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dia-augment train``; returns the exit status."""
-    from dia_augment.data import load_one_class
+    from dia_augment.data.options import DataOptions, load_split
+    from dia_augment.detect.run_data import SCORE_CONFIG_FILE, save_fingerprints, split_training
+    from dia_augment.utils.io import atomic_write_json
     from dia_augment.train import train_model
 
     mode, backend, shift = resolve_objective(args)
@@ -118,22 +150,24 @@ def run(args: argparse.Namespace) -> int:
         dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution, **options)
     if not 0 <= args.calibration_fraction < 1:
         raise ConfigError(f"--calibration-fraction must be in [0, 1); got {args.calibration_fraction}")
-    data = load_one_class(args.data, "train", args.normal_class, image_size=args.load_size, seed=args.data_seed,
-                          **data_kwargs(args))
-    images, calibration = data.images, None
-    if args.calibration_fraction > 0:
-        from dia_augment.detect import split_calibration
-
-        images, calibration = split_calibration(images, args.calibration_fraction, seed=args.data_seed)
+    score_config = score_config_from_args(args, config.seed)  # checked before any work
+    options = DataOptions(data=args.data, normal_class=args.normal_class, data_seed=args.data_seed,
+                          load_size=args.load_size, **data_kwargs(args), calibration_fraction=args.calibration_fraction,
+                          calibration_seed=args.data_seed)
+    data = load_split(options, "train")
+    images, calibration = split_training(data.images, options)
+    options = dataclasses.replace(options, normal_class=data.normal_class)
     model = train_model(config, images, dissolver, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
-                        data_source=data_source(args))
+                        data_source=data_source(args), data_options=options.to_dict())
+    save_fingerprints(args.out, images)
+    atomic_write_json(Path(args.out) / SCORE_CONFIG_FILE, score_config.to_dict())
     print(f"trained {mode} ({shift}{', ' + backend if backend else ''}) on {len(images)} normal images -> {args.out}")
     if calibration is not None:
         from dia_augment.detect import build_detector
 
         provenance = {"data": args.data, "normal_class": data.normal_class, "dissolver": backend,
-                      "dissolver_path": args.dissolver_path}
-        detector = build_detector(model, config, images, calibration, seed=config.seed, provenance=provenance,
+                      "dissolver_path": args.dissolver_path, "data_options": options.to_dict()}
+        detector = build_detector(model, config, images, calibration, score_config, provenance=provenance,
                                   progress=config.progress)
         folder = detector.save_pretrained(Path(args.out) / "detector")
         print(f"detector -> {folder}: {detector.calibrated_threshold().describe()}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from dia_augment.cli._config_options import add_config_options, config_from_args
-from dia_augment.cli.train import add_run_options
+from dia_augment.cli.train import add_recipe_option, add_run_options
 from dia_augment.data.arguments import data_kwargs, data_source
 from dia_augment.train.config import DissolverTrainConfig
 
@@ -20,7 +20,7 @@ HELP = "Train a DDPM dissolver on the normal training images of a data set."
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sub-command's options."""
     add_run_options(parser)
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="convert the images to this many channels")
+    add_recipe_option(parser, DissolverTrainConfig, {"channels": 3})
     add_config_options(parser, DissolverTrainConfig)
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from dia_augment.train import train_dissolver
 
     config = config_from_args(DissolverTrainConfig, args)  # checked before any work
-    data = load_one_class(args.data, "train", normal_class=args.normal_class, channels=args.channels, seed=args.data_seed,
+    data = load_one_class(args.data, "train", normal_class=args.normal_class, seed=args.data_seed,
                           **data_kwargs(args))
     print(f"training on {len(data)} images ({data.normal_class}) of {data_source(args)}")
     train_dissolver(config, data.images, args.out, resume=args.resume, overwrite=args.overwrite,

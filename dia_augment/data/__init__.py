@@ -1,4 +1,4 @@
-"""One-class data: image folders, CSV manifests, DICOM and NIfTI, MedMNIST files, the paper's data sets, and a generated default set; contaminated training sets."""
+"""One-class data: image folders, CSV manifests, DICOM and NIfTI, MedMNIST files, the paper's data sets, and a generated default set; contaminated training sets; one reader of files, folders, globs and manifests for deployment."""
 
 from dia_augment.data.container import ANOMALY, NORMAL, OneClassData, OneClassDataset
 from dia_augment.data.arguments import add_data_arguments, data_kwargs
@@ -21,7 +21,8 @@ from dia_augment.data.embedded import (
     render_fundus,
 )
 from dia_augment.data.errors import DataError
-from dia_augment.data.folder import OneClassImageFiles, OneClassImageFolder, scan_class_folders
+from dia_augment.data.folder import OneClassImageFiles, OneClassImageFolder, SkippedFilesWarning, scan_class_folders
+from dia_augment.data.items import Item, expand_inputs, iter_items
 from dia_augment.data.manifest import Manifest, OneClassManifest, read_manifest
 from dia_augment.data.medical import ReadOptions, read_dicom, read_nifti_slice
 from dia_augment.data.medmnist import MEDMNIST_KNOWN, MedMNISTOneClass
@@ -57,7 +58,11 @@ __all__ = [
     "DataError",
     "OneClassImageFiles",
     "OneClassImageFolder",
+    "SkippedFilesWarning",
     "scan_class_folders",
+    "Item",
+    "expand_inputs",
+    "iter_items",
     "Manifest",
     "OneClassManifest",
     "read_manifest",

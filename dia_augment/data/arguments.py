@@ -15,6 +15,7 @@ import argparse
 from typing import Any
 
 from dia_augment.data.contamination import check_contamination_ratio
+from dia_augment.data.options import source_name
 from dia_augment.data.window import WINDOW_PRESETS, parse_window
 
 __all__ = ["add_data_arguments", "data_kwargs", "data_source", "parse_slices"]
@@ -52,13 +53,13 @@ def _ratio(text: str) -> float:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--group-by``, ``--window``, ``--slice-axis``, ``--slices`` and ``--contamination-ratio`` to ``parser``.
+    """Add ``--group-by``, ``--window``, ``--channels``, ``--slice-axis``, ``--slices`` and ``--contamination-ratio``.
 
     Examples:
         >>> parser = argparse.ArgumentParser()
         >>> add_data_arguments(parser)
         >>> data_kwargs(parser.parse_args(["--group-by", "patient", "--window", "lung", "--slices", "5:"]))
-        {'group_by': 'patient', 'window': 'lung', 'slice_axis': 2, 'slices': (5, None)}
+        {'channels': None, 'group_by': 'patient', 'window': 'lung', 'slice_axis': 2, 'slices': (5, None)}
         >>> data_kwargs(parser.parse_args(["--contamination-ratio", "0.1"]))["contamination_ratio"]
         0.1
     """
@@ -77,6 +78,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"intensity window of DICOM / NIfTI files: {', '.join(WINDOW_PRESETS)}, file, minmax or CENTER,WIDTH "
         "(default: the file's own window, else min-max)",
     )
+    group.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                       help="convert the images to this many channels (default: as stored; the paper's code reads every "
+                       "image as RGB: --channels 3)")
     group.add_argument("--slice-axis", type=int, choices=(0, 1, 2), default=2, help="axis along which NIfTI volumes are sliced")
     group.add_argument(
         "--slices", type=parse_slices, default=None, metavar="START:STOP", help="keep these NIfTI slices only (default all; write --slices=-4: for a negative start)"
@@ -107,7 +111,8 @@ def data_kwargs(args: argparse.Namespace, split: str = "train") -> dict[str, Any
         >>> data_kwargs(args)["contamination_ratio"], "contamination_ratio" in data_kwargs(args, "test")
         (0.2, False)
     """
-    kwargs = {"group_by": args.group_by, "window": args.window, "slice_axis": args.slice_axis, "slices": args.slices}
+    kwargs = {"channels": args.channels, "group_by": args.group_by, "window": args.window, "slice_axis": args.slice_axis,
+              "slices": args.slices}
     if split == "train" and args.contamination_ratio:
         kwargs["contamination_ratio"] = args.contamination_ratio
     return kwargs
@@ -124,4 +129,4 @@ def data_source(args: argparse.Namespace) -> str:
         >>> data_source(parser.parse_args(["--data", "scans/", "--contamination-ratio", "0.1"]))
         'scans/ (contamination_ratio=0.1)'
     """
-    return f"{args.data} (contamination_ratio={args.contamination_ratio:g})" if args.contamination_ratio else args.data
+    return source_name(args.data, args.contamination_ratio)

@@ -34,7 +34,8 @@ __all__ = [
 
 #: File name endings read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-#: Every file name ending a class folder is searched for: images, DICOM and NIfTI.
+#: Every file name ending a class folder is searched for: images, DICOM and NIfTI (DICOM files
+#: without these endings are found by their content, see :func:`is_readable_file`).
 READABLE_EXTENSIONS = IMAGE_EXTENSIONS + DICOM_EXTENSIONS + NIFTI_EXTENSIONS
 
 # ITU-R BT.601 luma, as used by the dissolvers for 3 -> 1 channel conversion.
@@ -103,21 +104,29 @@ def read_image(path: str | os.PathLike) -> Tensor:
 
 
 def is_readable_file(path: Path) -> bool:
-    """Whether ``path`` is a file whose name ends in one of :data:`READABLE_EXTENSIONS` (any case).
+    """Whether ``path`` is a file this package reads: an image, DICOM or NIfTI file.
+
+    A name ending in one of :data:`READABLE_EXTENSIONS` (any case) is enough; a file with another
+    name is read when its content is DICOM (:func:`~dia_augment.data.medical.is_dicom`: the
+    ``DICM`` marker at byte 128, as PACS exports without a suffix have).
 
     Examples:
-        >>> is_readable_file(Path("missing.png"))
-        False
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (root / "IM0001").write_bytes(bytes(128) + b"DICM"); _ = (root / "notes").write_text("text")
+        >>> is_readable_file(root / "IM0001"), is_readable_file(root / "notes"), is_readable_file(Path("missing.png"))
+        (True, False, False)
     """
-    return path.is_file() and has_suffix(path, READABLE_EXTENSIONS)
+    return path.is_file() and (has_suffix(path, READABLE_EXTENSIONS) or is_dicom(path))
 
 
 def read_item(path: str | os.PathLike, index: int | None = None, options: ReadOptions | None = None) -> Tensor:
     """Read one 2-D image of any supported file as a float32 ``(C, H, W)`` tensor in ``[0, 1]``.
 
-    PNG, JPEG, BMP and TIFF files go through :func:`read_image`; DICOM files (``index`` = the frame
-    of a multi-frame file) through :func:`~dia_augment.data.medical.read_dicom`; NIfTI volumes
-    (``index`` = the slice along ``options.axis``) through
+    PNG, JPEG, BMP and TIFF files go through :func:`read_image`; DICOM files, by name or content
+    (``index`` = the frame of a multi-frame file), through
+    :func:`~dia_augment.data.medical.read_dicom`; NIfTI volumes (``index`` = the slice along
+    ``options.axis`` of the canonical orientation) through
     :func:`~dia_augment.data.medical.read_nifti_slice`. ``options`` sets the window and the slicing
     axis (see :class:`~dia_augment.data.medical.ReadOptions`).
 

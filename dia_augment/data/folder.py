@@ -8,6 +8,7 @@ over files, never over the slices of one file, so a volume is always on one side
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import torch
 from torch import Tensor
 
 from dia_augment.data.container import OneClassDataset
-from dia_augment.data.decode import READABLE_EXTENSIONS, check_output_format, is_readable_file, prepare_image, read_item
+from dia_augment.data.decode import IMAGE_EXTENSIONS, READABLE_EXTENSIONS, check_output_format, is_readable_file
+from dia_augment.data.decode import prepare_image, read_item
 from dia_augment.data.medical import ReadOptions, count_images
 from dia_augment.data.split import SPLITS, check_seeded_split, check_split, file_groups, split_class, split_groups
 from dia_augment.errors import ConfigError, DataError, InputError, InputTypeError, MissingFileError
@@ -23,7 +25,9 @@ from dia_augment.errors import ConfigError, DataError, InputError, InputTypeErro
 __all__ = [
     "OneClassImageFiles",
     "OneClassImageFolder",
+    "SkippedFilesWarning",
     "scan_class_folders",
+    "visible_files",
     "seeded_split_files",
     "one_class_files",
     "class_names_of",
@@ -34,6 +38,12 @@ __all__ = [
 
 #: Folder layouts of :class:`OneClassImageFolder`.
 LAYOUTS = ("auto", "classes", "splits")
+# How many skipped files a warning names.
+_SHOWN = 5
+
+
+class SkippedFilesWarning(UserWarning):
+    """Files of a data folder were left out: they are neither images, DICOM nor NIfTI files."""
 
 
 def class_names_of(normal_class: str | Sequence[str]) -> tuple[str, ...]:
@@ -53,8 +63,21 @@ def _as_names(normal_class: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def _is_hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+def visible_files(folder: Path) -> list[Path]:
+    """The files under ``folder``, recursively and sorted, without hidden files and the files of hidden folders.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp()); (root / ".git").mkdir(); (root / "sub").mkdir()
+        >>> for name in ("b.png", ".DS_Store", ".git/config", "sub/a.dcm"):
+        ...     _ = (root / name).write_bytes(b"")
+        >>> [p.relative_to(root).as_posix() for p in visible_files(root)]
+        ['b.png', 'sub/a.dcm']
+    """
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def _check_dir(path: Path, what: str) -> Path:
@@ -129,29 +152,50 @@ def one_class_files(
 def scan_class_folders(root: str | os.PathLike) -> dict[str, list[Path]]:
     """Map each class sub-folder of ``root`` to its image, DICOM and NIfTI files (searched recursively, sorted).
 
-    Hidden files and folders are skipped; sub-folders without images map to empty lists.
+    A file is kept when :func:`~dia_augment.data.decode.is_readable_file` says so: its name ends
+    in one of :data:`~dia_augment.data.decode.READABLE_EXTENSIONS`, or its content is DICOM
+    (a PACS export named ``IM0001`` or by its UID). The other files are skipped, and a
+    :class:`SkippedFilesWarning` says how many and names a few. Hidden files and folders are
+    skipped without a word; sub-folders without images map to empty lists.
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
         DataError: ``root`` holds no image in any sub-folder.
 
     Examples:
-        >>> import tempfile, pathlib
+        >>> import tempfile, pathlib, warnings
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> (root / "a").mkdir(); (root / "a" / "x.png").touch(); (root / "b").mkdir()
-        >>> {k: [p.name for p in v] for k, v in scan_class_folders(root).items()}
+        >>> _ = (root / "b" / "notes.txt").write_text("not an image")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     found = scan_class_folders(root)
+        >>> {k: [p.name for p in v] for k, v in found.items()}
         {'a': ['x.png'], 'b': []}
+        >>> message = str(caught[0].message)
+        >>> message[:9], message.endswith("skipped, e.g. b/notes.txt")
+        ('1 file(s)', True)
     """
     root = _check_dir(Path(root), "data folder")
-    found = {
-        sub.name: sorted(p for p in sub.rglob("*") if is_readable_file(p) and not _is_hidden(p.relative_to(sub)))
-        for sub in sorted(root.iterdir())
-        if sub.is_dir() and not sub.name.startswith(".")
-    }
+    found: dict[str, list[Path]] = {}
+    skipped: list[Path] = []
+    for sub in sorted(root.iterdir()):
+        if sub.is_dir() and not sub.name.startswith("."):
+            found[sub.name] = []
+            for path in visible_files(sub):
+                (found[sub.name] if is_readable_file(path) else skipped).append(path)
+    if skipped:
+        shown = ", ".join(p.relative_to(root).as_posix() for p in skipped[:_SHOWN])
+        warnings.warn(
+            f"{len(skipped)} file(s) in the class folders of {root} are neither images "
+            f"({', '.join(IMAGE_EXTENSIONS)}), DICOM files (by name or content) nor NIfTI files (.nii, .nii.gz), and were skipped, e.g. {shown}",
+            SkippedFilesWarning,
+            stacklevel=2,
+        )
     if not any(found.values()):
         raise DataError(
-            f"no images ({', '.join(READABLE_EXTENSIONS)}) found in the class folders of {root} "
-            f"(sub-folders: {sorted(found) or 'none'})"
+            f"no images ({', '.join(READABLE_EXTENSIONS)}, or DICOM files without a suffix) found in the class "
+            f"folders of {root} (sub-folders: {sorted(found) or 'none'}; {len(skipped)} other file(s) skipped)"
         )
     return found
 
@@ -251,7 +295,9 @@ class OneClassImageFolder(OneClassImageFiles):
     """A one-class dataset over class folders: ``root/<class>/*`` or ``root/{train,test}/<class>/*``.
 
     Files ending in .png, .jpg, .jpeg, .bmp, .tif or .tiff (any case) are read, 8-bit or 16-bit,
-    grayscale or colour (see :func:`~dia_augment.data.decode.read_image`).
+    grayscale or colour (see :func:`~dia_augment.data.decode.read_image`), and DICOM (``.dcm``,
+    ``.dicom`` or any file with the DICOM marker) and NIfTI (``.nii``, ``.nii.gz``) files; other
+    files are skipped with a :class:`SkippedFilesWarning` (see :func:`scan_class_folders`).
 
     Layouts:
 

@@ -56,13 +56,21 @@ class Manifest:
         return self.columns["label"]
 
 
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """Read and check a CSV manifest (see the module docstring); every file it lists must exist.
+def read_manifest(path: str | os.PathLike, *, require_labels: bool = True, check_files: bool = True) -> Manifest:
+    """Read and check a CSV manifest (see the module docstring); every file it lists must exist, unless told otherwise.
+
+    Args:
+        path: the ``.csv`` file.
+        require_labels: the ``label`` column is required (a manifest to train or test on); without,
+            only ``path`` is (a manifest of files to score).
+        check_files: every listed file must exist; without, missing files are left for the reader
+            to report (:func:`~dia_augment.data.items.iter_items`).
 
     Raises:
         MissingFileError: the manifest does not exist.
-        DataError: no ``path`` or ``label`` column, no rows, an empty path or label, a ``split``
-            value other than train / val / test, or listed files that are missing (the first five named).
+        DataError: no ``path`` or (with ``require_labels``) ``label`` column, no rows, an empty path
+            or label, a ``split`` value other than train / val / test, or (with ``check_files``)
+            listed files that are missing (the first five named).
 
     Examples:
         >>> import tempfile, pathlib
@@ -78,14 +86,15 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     with open(file, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         fields = [name.strip() for name in reader.fieldnames or []]
-        missing = [c for c in _REQUIRED if c not in fields]
-        if missing:
-            raise DataError(f"manifest {file} needs the columns path and label (header row); got {fields}")
+        required = _REQUIRED if require_labels else _REQUIRED[:1]
+        if any(c not in fields for c in required):
+            what = "columns path and label" if require_labels else "column path"
+            raise DataError(f"manifest {file} needs the {what} (header row); got {fields}")
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     if not rows:
         raise DataError(f"manifest {file} lists no files")
     columns = {name: [row.get(name, "") for row in rows] for name in fields}
-    for name in _REQUIRED:
+    for name in required:
         empty = [line for line, value in enumerate(columns[name], start=2) if not value]
         if empty:
             raise DataError(f"manifest {file} line {empty[0]}: the {name} is empty")
@@ -94,7 +103,8 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         if bad:
             raise DataError(f"manifest {file} line {bad[0][0]}: split must be one of {MANIFEST_SPLITS}; got {bad[0][1]!r}")
     paths = [Path(p) if Path(p).is_absolute() else file.parent / p for p in columns["path"]]
-    require_files(paths, "file", f"manifest {file}")
+    if check_files:
+        require_files(paths, "file", f"manifest {file}")
     return Manifest(file, paths, columns)
 
 

@@ -18,7 +18,10 @@ from dia_augment.data.recipes import RECIPES
 from dia_augment.data.source import EMBEDDED, describe_sources, parse_source
 from dia_augment.errors import ConfigError, InputError, MissingFileError
 
-__all__ = ["open_one_class", "load_one_class", "EMBEDDED", "describe_sources"]
+__all__ = ["open_one_class", "load_one_class", "EMBEDDED", "ALL_CLASSES", "describe_sources"]
+
+#: ``normal_class=ALL_CLASSES``: every class of the source is normal (the unlabelled multi-class setting).
+ALL_CLASSES = "all"
 
 _EMBEDDED_DEFAULT_SIZE = 64
 
@@ -61,7 +64,8 @@ def open_one_class(
         window: the intensity window of DICOM and NIfTI files: ``"lung"``, ``"mediastinum"``,
             ``"brain"``, ``"bone"``, ``"file"``, ``"minmax"``, ``"CENTER,WIDTH"`` or ``None``
             (the file's own, else min-max); see :mod:`dia_augment.data.window`.
-        slice_axis: the axis along which NIfTI volumes are sliced into 2-D images.
+        slice_axis: the axis along which NIfTI volumes are sliced into 2-D images, in their closest
+            canonical (RAS+) orientation: 2 gives axial slices whatever the file's affine.
         slices: ``(start, stop)``: keep the NIfTI slices ``range(start, stop)`` only.
         train_anomalies: the train split also holds the anomalous images of the training split
             (target 1), from which :func:`load_one_class` draws a contaminated training set; the
@@ -171,10 +175,15 @@ def load_one_class(
         progress: show a progress bar while decoding (``None``: only on a terminal).
         group_by: split by patient; see :func:`open_one_class`.
         window: the intensity window of DICOM and NIfTI files; see :func:`open_one_class`.
-        slice_axis: the NIfTI slicing axis.
+        slice_axis: the NIfTI slicing axis (canonical RAS+ axes; 2: axial).
         slices: ``(start, stop)``: the NIfTI slices to keep.
         contamination_ratio: the share of anomalies in the training set, in ``[0, 1)``; only for
             ``split="train"`` (the test split is never changed). The draw is seeded with ``seed``.
+
+    ``normal_class="all"`` (:data:`ALL_CLASSES`) is the unlabelled multi-class setting of the
+    paper's code (``--one_class_idx None``): every image of every class of the split is normal
+    (label 0, the original classes kept in ``classes``); the anomalies of a test then come from
+    another source (:func:`~dia_augment.data.options.load_split` with ``ood_data``).
 
     Returns:
         :class:`~dia_augment.data.container.OneClassData`.
@@ -192,6 +201,11 @@ def load_one_class(
         {'normal': 600, 'lesions': 150}
     """
     ratio = check_contamination_ratio(contamination_ratio)
+    if normal_class == ALL_CLASSES:
+        if ratio:
+            raise ConfigError("contamination_ratio does not apply to normal_class='all': every image is normal")
+        return _every_class_normal(source, split, image_size, channels, seed, train_fraction, progress, group_by,
+                                   window, slice_axis, slices)
     if ratio and split != "train":
         raise ConfigError(
             f"contamination_ratio applies to the train split only (the {split} split is never changed); got {ratio}"
@@ -216,3 +230,42 @@ def load_one_class(
     )
     indices = contaminated_indices(dataset.labels, ratio, seed, where=os.fspath(source)) if ratio else None
     return dataset.to_data(progress, indices)
+
+
+def _a_class_of(source: str | os.PathLike) -> str | None:
+    """One class a source may name as normal (the first), to open a split holding every class."""
+    parsed = parse_source(source)
+    path = Path(parsed.location)
+    if parsed.kind == "folder" and path.is_dir():
+        root = path / "train" if has_split_folders(path) else path
+        names = sorted(scan_class_folders(root))
+        return names[0] if names else None
+    if parsed.kind == "manifest" and path.is_file():
+        from dia_augment.data.manifest import read_manifest
+
+        return sorted(set(read_manifest(path).columns["label"]))[0]
+    if parsed.kind == "npz" and path.is_file():
+        import numpy as np
+
+        with np.load(path) as arrays:
+            return str(int(arrays["train_labels"].min()))
+    return None
+
+
+def _every_class_normal(source: str | os.PathLike, split: str, image_size: int | None, channels: int | None, seed: int,
+                        train_fraction: float, progress: bool | None, group_by: str | None,
+                        window: str | tuple[float, float] | None, slice_axis: int,
+                        slices: tuple[int | None, int | None] | None) -> OneClassData:
+    """Every image of every class of ``split``, labelled normal (``normal_class="all"``)."""
+    if parse_source(source).kind == "embedded":
+        check_output_format(None, channels)
+        data = make_embedded_dataset(split, image_size or _EMBEDDED_DEFAULT_SIZE, seed)
+        if channels is not None:
+            data.images = convert_channels(data.images, channels)
+    else:
+        dataset = open_one_class(source, split, _a_class_of(source), image_size, channels, seed, train_fraction,
+                                 group_by, window, slice_axis, slices, train_anomalies=True)
+        data = dataset.to_data(progress)
+    data.labels = data.labels.new_zeros(data.labels.shape)
+    data.normal_class = ALL_CLASSES
+    return data

@@ -5,15 +5,20 @@ linearly onto ``[0, 1]`` and clips the rest:
 
     out = clip((x - (center - width / 2)) / width, 0, 1)
 
-(the plain linear form most imaging pipelines use; the DICOM standard's "linear" VOI function
-differs from it by half a stored unit at the edges).
+(the plain linear form most imaging pipelines use; the DICOM standard's ``LINEAR`` VOI function
+differs from it by half a stored unit at the edges). Explicit windows (a preset, ``"CENTER,WIDTH"``,
+a pair, ``"minmax"``) are applied this way, in scanner units, whatever window a file's header
+holds, so that files whose headers disagree are read with one window.
 
 Window specifications accepted wherever a ``window`` argument is taken:
 
 - a preset name, :data:`WINDOW_PRESETS` (center, width in HU): ``lung`` (-600, 1500),
   ``mediastinum`` (50, 350), ``brain`` (40, 80), ``bone`` (400, 1800);
-- ``"file"``: the file's own window (DICOM ``WindowCenter`` / ``WindowWidth``, the first one
-  when several are given); an error when the file has none;
+- ``"file"``: the DICOM file's own VOI LUT, applied by pydicom as the DICOM standard defines it:
+  its VOI LUT Sequence, else its first ``WindowCenter`` / ``WindowWidth`` (a frame's own in an
+  enhanced multi-frame file) with its VOI LUT Function, ``LINEAR``, ``LINEAR_EXACT`` or
+  ``SIGMOID`` (see :mod:`dia_augment.data.medical`); an error when the file has none, and for
+  NIfTI files, which hold no window;
 - ``"minmax"``: the image's (a DICOM frame's, a NIfTI volume's) own minimum to maximum;
 - ``"CENTER,WIDTH"`` or a ``(center, width)`` pair of numbers;
 - ``None``: the file's window when it has one, else ``"minmax"``.

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from dia_augment.detect.detector import AnomalyDetector
 from dia_augment.errors import InputError
+from dia_augment.score.config import ScoreConfig
 from dia_augment.utils.checks import check_images
 
 __all__ = ["build_detector", "split_calibration"]
@@ -45,13 +46,11 @@ def build_detector(
     config: Any,
     normal_images: Tensor,
     calibration_images: Tensor | None = None,
+    score_config: ScoreConfig | None = None,
     *,
     calibration_fraction: float = 0.2,
     target: float = 0.95,
-    num_views: int = 10,
-    seed: int = 0,
     provenance: dict[str, Any] | None = None,
-    batch_size: int = 16,
     progress: bool = True,
 ) -> AnomalyDetector:
     """Fit a detector for a trained model and calibrate its threshold on held-out normal images.
@@ -59,23 +58,21 @@ def build_detector(
     The threshold keeps ``target`` of the held-out normals below it (``normal_quantile``), so
     its expected false-alarm rate is at most ``1 - target``; it is never chosen on a test set.
     Best: pass ``calibration_images`` that training never saw (:func:`split_calibration` before
-    training). Otherwise a seeded
+    training) and the images the model was trained on as ``normal_images``. Otherwise a seeded
     ``calibration_fraction`` of ``normal_images`` is held out of the statistics (the model
     saw them in training, so the stated false-alarm rate may be optimistic; the provenance
     records which of the two was done).
 
     Args:
         model: the trained model (:func:`dia_augment.train.load_model`'s first value).
-        config: its :class:`~dia_augment.train.TrainConfig` (shift, shifts, input size, mode,
-            recorded in the provenance), or ``None`` for the defaults.
+        config: its :class:`~dia_augment.train.TrainConfig` (mode, shift, shifts, input size and
+            augmentation, recorded in the provenance), or ``None`` for the defaults.
         normal_images: :math:`(N, C, H, W)` the normal training images in ``[0, 1]``.
         calibration_images: held-out normal images; ``None``: hold a slice of ``normal_images`` out.
+        score_config: the score's settings (:class:`~dia_augment.score.ScoreConfig`).
         calibration_fraction: the slice held out when ``calibration_images`` is ``None``.
         target: the share of held-out normals to keep below the threshold.
-        num_views: fixed test-time views per image.
-        seed: the seed of the slice and of the views.
         provenance: more to record (data source, normal class, dissolver, ...).
-        batch_size: images per forward pass.
         progress: show progress bars.
 
     Returns:
@@ -84,30 +81,31 @@ def build_detector(
     Examples:
         >>> from dia_augment.models import build_model
         >>> normals = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-        >>> detector = build_detector(build_model("resnet18", 1, 2), None, normals, num_views=2, progress=False)
+        >>> detector = build_detector(build_model("resnet18", 1, 2), None, normals, score_config=ScoreConfig(num_views=2),
+        ...                           progress=False)
         >>> detector.provenance["num_train"], detector.threshold.num_normal
         (8, 2)
     """
     check_images(normal_images, name="normal_images")
+    score_config = score_config or ScoreConfig()
     to_dict = getattr(config, "to_dict", None)
     record: dict[str, Any] = {"train_config": to_dict() if callable(to_dict) else None, "mode": getattr(config, "mode", None)}
     if calibration_images is None:
-        normal_images, calibration_images = split_calibration(normal_images, calibration_fraction, seed)
+        normal_images, calibration_images = split_calibration(normal_images, calibration_fraction, score_config.seed)
         record["calibration"] = f"a seeded {calibration_fraction:.0%} slice of the normal training images (seen in training)"
     else:
         record["calibration"] = "normal images held out of training"
     return AnomalyDetector.fit(
         model,
         normal_images,
-        calibration=calibration_images,
-        target=target,
-        method="simclr" if record["mode"] == "simclr" else "csi",
+        calibration_images,
+        score_config,
         shift=getattr(config, "shift", "rotation"),
         num_shifts=getattr(config, "num_shifts", 4),
-        num_views=num_views,
+        augmentation=getattr(config, "augmentation", "library"),
         image_size=getattr(config, "image_size", None),
-        seed=seed,
-        batch_size=batch_size,
+        mode=record["mode"],
+        target=target,
         provenance={**record, **(provenance or {})},
         progress=progress,
     )

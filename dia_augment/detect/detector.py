@@ -1,17 +1,23 @@
-"""``AnomalyDetector``: a trained model, its fitted statistics, preprocessing and threshold, in one folder.
+"""``AnomalyDetector``: the one scorer of the package: a trained model, its statistics, views and threshold.
 
-Scores are **anomaly scores: higher = more anomalous** (the negative of CSI's normality
-score, as the anomaly-detection libraries people know report them). An image is called
-anomalous when its score is strictly above the calibrated threshold.
+Every command scores through it: ``dia-augment score`` (the test split of a data set),
+``dia-augment predict`` (new files), the anomaly maps, the ONNX export and the example.
+Scores are **anomaly scores: higher = more anomalous** (the negative of CSI's normality score);
+an image is called anomalous when its score is strictly above the calibrated threshold.
+
+The score is CSI's over ``T`` fixed test-time views (:mod:`dia_augment.score.views`: CSI's
+evaluation protocol, the paper's crop area 0.54 with flips, shifts, the training's colour jitter
+and grayscale, drawn once from a seed), so an image's score depends only on the image.
 
 Folder layout (Hugging Face style, safetensors and JSON only, nothing is unpickled):
 
 - ``config.json``: format and layout version, the model's architecture, preprocessing (input
-  size, channels, views, shifts), the score method, the threshold and how it was chosen, the
-  training provenance and any test metrics;
+  size, channels, shifts, the augmentation the views follow), the score and its settings
+  (:class:`~dia_augment.score.ScoreConfig`), the threshold and how it was chosen, the training
+  provenance and any test metrics;
 - ``model.safetensors``: the encoder's weights;
 - ``statistics.safetensors``: the training statistics (view-averaged projections and shift
-  logits of the normal training images) and the fixed views (crop boxes and flips);
+  logits of the normal training images) and the fixed views;
 - ``README.md``: the model card.
 """
 
@@ -29,20 +35,23 @@ from tqdm.auto import tqdm
 
 from dia_augment.detect.calibration import Threshold, calibrate_threshold
 from dia_augment.detect.card import model_card
-from dia_augment.detect.views import TestTimeEncoder, ViewSet, draw_views
 from dia_augment.errors import CheckpointError, InputError, InputTypeError, MissingFileError
+from dia_augment.score.config import ScoreConfig
 from dia_augment.score.csi import check_training_statistics, resolve_score_method, score_by_method
-from dia_augment.utils.checks import check_images, check_int
+from dia_augment.score.encoder import TestTimeEncoder
+from dia_augment.score.views import ViewSet, draw_views
+from dia_augment.utils.checks import check_images
+from dia_augment.utils.distributed import all_gather_no_grad, gather_rows, rank, row_shares, world_size
 from dia_augment.utils.io import atomic_open, atomic_save_tensors, atomic_write_json, is_hub_id, load_tensors, read_json
+from dia_augment.utils.precision import autocast_context, autocast_dtype
 
 __all__ = ["AnomalyDetector", "Prediction", "FORMAT", "LAYOUT_VERSION"]
 
 FORMAT = "dia_augment.AnomalyDetector"
-#: The folder layout this version writes and reads.
-LAYOUT_VERSION = 1
+#: The folder layout this version writes and reads (2: views with colour, crop boxes per view and shift).
+LAYOUT_VERSION = 2
 _CONFIG, _WEIGHTS, _STATS, _CARD = "config.json", "model.safetensors", "statistics.safetensors", "README.md"
 _HUB_FILES = [_CONFIG, _WEIGHTS, _STATS, _CARD]
-_SCORE_METHODS = ("csi", "simclr")
 
 
 class Prediction(NamedTuple):
@@ -74,24 +83,22 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 class AnomalyDetector:
-    r"""One object, one folder: score new images with a trained model (higher = more anomalous).
+    r"""The one scorer: score images with a trained model (higher = more anomalous), in one object and one folder.
 
     Build one with :meth:`fit` (or :func:`~dia_augment.detect.build_detector` at the end of
     training), load one with :meth:`from_pretrained`.
 
     Args:
-        encoder: the model averaged over fixed test-time views (:class:`TestTimeEncoder`).
-        views: the views of ``encoder``.
+        encoder: the model averaged over fixed test-time views (:class:`~dia_augment.score.TestTimeEncoder`).
         train_features: :math:`(K, N, D)` view-averaged projections of the normal training images.
         train_shift_logits: :math:`(K, N)` view-averaged own-shift logits of the same images.
-        channels: the images' channel count (1 or 3).
-        method: ``"csi"`` or ``"simclr"``, the score actually used.
-        method_note: why the method differs from the one asked for, if it does.
+        config: the score's settings (views, method, fallback, precision).
+        method: the score actually used (``"csi"``, ``"simclr"`` or ``"shift"``).
+        method_note: why the method or its weights differ from the ones asked for, if they do.
         threshold: the calibrated threshold, or ``None``.
         model_spec: the ``build_model`` arguments (needed to save).
         provenance: what made the model (data, mode, dissolver, training config, ...).
         metrics: test-set metrics to show in the model card.
-        batch_size: images per forward pass.
         progress: show a progress bar while scoring.
 
     Shape:
@@ -103,8 +110,8 @@ class AnomalyDetector:
         >>> model = build_model("resnet18", in_channels=1, width=2)
         >>> g = torch.Generator().manual_seed(0)
         >>> normal, held_out = torch.rand(8, 1, 12, 12, generator=g), torch.rand(5, 1, 12, 12, generator=g)
-        >>> detector = AnomalyDetector.fit(model, normal, calibration=held_out, num_views=2, image_size=8,
-        ...                                method="simclr", progress=False)
+        >>> detector = AnomalyDetector.fit(model, normal, calibration=held_out, config=ScoreConfig(num_views=2),
+        ...                                image_size=8, progress=False)
         >>> result = detector.predict(held_out)
         >>> int(result.is_anomaly.sum())   # target 0.95 of 5 normals: the largest score is the threshold
         0
@@ -118,10 +125,9 @@ class AnomalyDetector:
     def __init__(
         self,
         encoder: TestTimeEncoder,
-        views: ViewSet,
         train_features: Tensor,
         train_shift_logits: Tensor,
-        channels: int,
+        config: ScoreConfig | None = None,
         *,
         method: str = "csi",
         method_note: str | None = None,
@@ -129,32 +135,40 @@ class AnomalyDetector:
         model_spec: dict[str, Any] | None = None,
         provenance: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
-        batch_size: int = 16,
         progress: bool = True,
     ) -> None:
-        if method not in _SCORE_METHODS:
-            raise InputError(f"method must be one of {_SCORE_METHODS}; got {method!r}")
-        if channels not in (1, 3):
-            raise InputError(f"channels must be 1 or 3; got {channels!r}")
+        if not isinstance(encoder, TestTimeEncoder):
+            raise InputTypeError(f"encoder must be a TestTimeEncoder; got {type(encoder).__name__}")
         self.encoder = encoder.eval()
-        self.views = views
+        self.config = config if config is not None else ScoreConfig()
+        if not isinstance(self.config, ScoreConfig):
+            raise InputTypeError(f"config must be a ScoreConfig; got {type(self.config).__name__}")
         self.train_features = train_features.float()
         self.train_shift_logits = train_shift_logits.float()
-        self.channels = channels
         self.method = method
         self.method_note = method_note
         self.threshold = threshold
         self.model_spec = model_spec
         self.provenance = dict(provenance or {})
         self.metrics = dict(metrics or {})
-        self.batch_size = check_int(batch_size, "batch_size")
         self.progress = bool(progress)
+        self._forward = None
 
     # ------------------------------------------------------------------------------------------
     @property
+    def views(self) -> ViewSet:
+        """The fixed test-time views."""
+        return self.encoder.views
+
+    @property
+    def channels(self) -> int:
+        """The channel count of the images the detector takes."""
+        return self.encoder.views.channels
+
+    @property
     def input_size(self) -> tuple[int, int]:
         """``(H, W)`` of the images the detector takes."""
-        return self.views.input_size
+        return self.encoder.input_size
 
     @classmethod
     def fit(
@@ -162,19 +176,15 @@ class AnomalyDetector:
         model: nn.Module,
         normal_train_images: Tensor,
         calibration: Tensor | tuple[Tensor, Tensor] | None = None,
+        config: ScoreConfig | None = None,
         *,
-        calibration_mode: str = "normal_quantile",
-        target: float | None = 0.95,
-        method: str = "csi",
         shift: str = "rotation",
         num_shifts: int = 4,
-        num_views: int = 10,
-        resize_factor: float = 0.54,
-        resize_fix: bool = True,
-        hflip: bool = True,
+        augmentation: str = "library",
         image_size: int | None = None,
-        seed: int = 0,
-        batch_size: int = 16,
+        mode: str | None = None,
+        calibration_mode: str = "normal_quantile",
+        target: float | None = 0.95,
         provenance: dict[str, Any] | None = None,
         progress: bool = True,
     ) -> AnomalyDetector:
@@ -182,58 +192,47 @@ class AnomalyDetector:
 
         Everything the score needs from the training set is checked here, before any new image:
         all-zero projections raise; a degenerate CSI shift weight (a shift's mean training
-        logit ``<= 0``) switches ``method="csi"`` to ``"simclr"`` (the policy of
-        :meth:`~dia_augment.score.CSIScorer.resolve_method`), recorded in ``method_note``.
+        logit ``<= 0``) switches ``"csi"`` to ``"simclr"`` unless ``config.fallback`` is off
+        (:func:`~dia_augment.score.resolve_score_method`), recorded in ``method_note``.
 
         Args:
             model: a trained model returning ``projection`` and ``shift_logits``.
-            normal_train_images: :math:`(N, C, H, W)` normal training images in ``[0, 1]``.
+            normal_train_images: :math:`(N, C, H, W)` the images the model was trained on, in ``[0, 1]``.
             calibration: held-out images for the threshold: normal images only, or
                 ``(images, labels)`` with label 1 = anomaly; ``None`` leaves it uncalibrated.
+            config: the score's settings; ``None``: :class:`~dia_augment.score.ScoreConfig` defaults.
+            shift: the shift the model was trained with (the views use ``config.shift`` when set).
+            num_shifts: K.
+            augmentation: the training augmentation the views follow (``"library"`` or ``"reference"``).
+            image_size: the model's input side; ``None``: the images' (square) side.
+            mode: the training mode (a ``simclr`` model is scored with the SimCLR score by default).
             calibration_mode: ``"normal_quantile"``, ``"sensitivity"`` or ``"f1"``
                 (:func:`~dia_augment.detect.calibrate_threshold`).
             target: the mode's target (share of normals kept below the threshold, or sensitivity).
-            method: ``"csi"`` or ``"simclr"``.
-            shift: the shift the model was trained with (``"rotation"`` or ``"cutperm"``).
-            num_shifts: K.
-            num_views: T, fixed test-time views (:func:`~dia_augment.detect.draw_views`).
-            resize_factor: the views' crop area (0.54, CSI's evaluation).
-            resize_fix: fixed crop area; otherwise drawn from ``[resize_factor, 1]``.
-            hflip: random flips among the views.
-            image_size: the model's input side; ``None``: the images' (square) side.
-            seed: the seed of the views.
-            batch_size: images per forward pass.
             provenance: what made the model, recorded in the folder and the model card.
             progress: show progress bars.
         """
         if not isinstance(model, nn.Module):
             raise InputTypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-        if method not in _SCORE_METHODS:
-            raise InputError(f"method must be one of {_SCORE_METHODS}; got {method!r}")
+        config = config if config is not None else ScoreConfig()
+        if not isinstance(config, ScoreConfig):
+            raise InputTypeError(f"config must be a ScoreConfig; got {type(config).__name__}")
         check_images(normal_train_images, name="normal_train_images")
-        h, w = normal_train_images.shape[-2:]
+        c, h, w = normal_train_images.shape[1:]
         if image_size is None and h != w:
             raise InputError(f"normal_train_images are {h} x {w}: pass image_size (the model's input side)")
-        views = draw_views(num_views, (h, w), resize_factor, resize_fix, hflip, seed)
-        encoder = TestTimeEncoder(model, views, image_size or h, shift, num_shifts)
-        encoder.to(_model_device(model))
-        detector = cls(
-            encoder,
-            views,
-            torch.zeros(0),
-            torch.zeros(0),
-            normal_train_images.shape[1],
-            model_spec=_model_spec(model),
-            provenance={**(provenance or {}), "num_train": int(normal_train_images.shape[0])},
-            batch_size=batch_size,
-            progress=progress,
-        )
+        views = draw_views(config.num_views, (h, w), c, num_shifts, augmentation, config.resize_factor,
+                           config.resize_fix, config.hflip, config.colour, config.seed)
+        encoder = TestTimeEncoder(model, views, image_size or h, config.shift or shift).to(_model_device(model))
+        detector = cls(encoder, torch.zeros(0), torch.zeros(0), config, model_spec=_model_spec(model),
+                       provenance={**(provenance or {}), "num_train": int(normal_train_images.shape[0])},
+                       progress=progress)
         if calibration is not None:  # check it before the long work
             detector._check_input(calibration[0] if isinstance(calibration, tuple) else calibration, "calibration")
         features, logits = detector.features(normal_train_images)
         check_training_statistics(features, logits)
         detector.train_features, detector.train_shift_logits = features, logits
-        detector.method, detector.method_note = resolve_score_method(method, logits)
+        detector.method, detector.method_note = resolve_score_method(config.method_for(mode), logits, config.fallback)
         if calibration is not None:
             images, labels = calibration if isinstance(calibration, tuple) else (calibration, None)
             detector.calibrate(images, labels, mode=calibration_mode, target=target)
@@ -241,38 +240,63 @@ class AnomalyDetector:
 
     # ------------------------------------------------------------------------------------------
     def _check_input(self, images: object, name: str = "images") -> Tensor:
-        check_images(images, name=name)
-        c, h, w = images.shape[1:]
-        if c != self.channels:
-            raise InputError(
-                f"{name} have {c} channel(s) but the detector was trained on {self.channels}-channel images "
-                "(convert them first, e.g. dia-augment predict --convert)"
-            )
-        if (h, w) != self.input_size:
-            raise InputError(
-                f"{name} are {h} x {w} pixels but the detector takes {self.input_size[0]} x {self.input_size[1]} "
-                "(resize them first, e.g. dia-augment predict --convert)"
-            )
-        return images
+        return self.encoder.check_input(images, name)
 
-    def _batches(self, images: Tensor) -> Iterator[Tensor]:
-        with tqdm(total=images.shape[0], desc="scoring", unit="img", disable=not self.progress) as bar:
-            for start in range(0, images.shape[0], self.batch_size):
-                batch = images[start : start + self.batch_size]
+    def _batches(self, images: Tensor, first: int, last: int) -> Iterator[Tensor]:
+        size = self.config.batch_size
+        show = self.progress and rank() == 0
+        with tqdm(total=min(images.shape[0], last * size) - first * size, desc="scoring", unit="img",
+                  disable=not show) as bar:
+            for start in range(first * size, min(images.shape[0], last * size), size):
+                batch = images[start : start + size]
                 yield batch
                 bar.update(batch.shape[0])
 
+    def _model_forward(self, rows: Tensor) -> Any:
+        """The model on the rows, under the configured precision, layout and compilation."""
+        if self._forward is None:
+            model = self.encoder.model
+            self._forward = torch.compile(model) if self.config.compile else model
+        if self.config.channels_last:
+            rows = rows.contiguous(memory_format=torch.channels_last)
+        with autocast_context(autocast_dtype(self.config.mixed_precision), rows.device):
+            return self._forward(rows)
+
     def features(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """The encoder's view-averaged projections :math:`(K, N, D)` and own-shift logits :math:`(K, N)`."""
+        """The view-averaged projections :math:`(K, N, D)` and own-shift logits :math:`(K, N)`, float32 on CPU.
+
+        On several processes (``torch.distributed`` initialised, e.g. under ``accelerate launch``),
+        each runs the model on its share of the batches and every process returns the features of
+        all the images (the same values as one process: the views are fixed).
+        """
         self._check_input(images)
         device = _model_device(self.encoder)
+        n, size = images.shape[0], self.config.batch_size
+        shares = row_shares(-(-n // size), world_size())
+        first, last = shares[rank()]
         features, logits = [], []
         with torch.no_grad():
-            for batch in self._batches(images):
-                z, l = self.encoder(batch.to(device))
-                features.append(z.cpu())
-                logits.append(l.cpu())
-        return torch.cat(features, dim=1), torch.cat(logits, dim=1)
+            for batch in self._batches(images, first, last):
+                z, l = self.encoder(batch.to(device), forward=self._model_forward)
+                features.append(z)
+                logits.append(l)
+        if len(shares) == 1:
+            return torch.cat(features, dim=1).cpu(), torch.cat(logits, dim=1).cpu()
+        # (rows, K, D + 1): the projections and the logit of each image side by side, one gather
+        local = [torch.cat([z.transpose(0, 1), l.transpose(0, 1).unsqueeze(-1)], dim=-1) for z, l in zip(features, logits)]
+        width = int(all_gather_no_grad(torch.tensor([local[0].shape[-1] if local else 0], device=device)).max())
+        rows = torch.cat(local) if local else torch.zeros(0, self.encoder.num_shifts, width, device=device)
+        stats = gather_rows(rows, [min(n, b * size) - min(n, a * size) for a, b in shares]).cpu()
+        return stats[..., :-1].transpose(0, 1).contiguous(), stats[..., -1].transpose(0, 1).contiguous()
+
+    def score_features(self, features: Tensor, shift_logits: Tensor) -> Tensor:
+        """Anomaly scores of pre-computed features (:meth:`features`), higher = more anomalous.
+
+        Differentiable in the features (the anomaly maps take gradients through it).
+        """
+        return score_by_method(self.method, self.train_features.to(features.device),
+                               self.train_shift_logits.to(features.device), features, shift_logits,
+                               self.config.chunk_size, strict=self.config.fallback).float()
 
     def score(self, images: Tensor) -> Tensor:
         """Anomaly scores, **higher = more anomalous** (minus CSI's normality score).
@@ -288,8 +312,7 @@ class AnomalyDetector:
         Raises:
             InputError: images of another size or channel count, values outside ``[0, 1]``, NaN.
         """
-        features, logits = self.features(images)
-        return -score_by_method(self.method, self.train_features, self.train_shift_logits, features, logits).float()
+        return self.score_features(*self.features(images))
 
     def anomaly_map(self, images: Tensor, method: str = "smoothgrad", **options: Any) -> Tensor:
         """Per-pixel anomaly maps at the images' size: where the anomaly score comes from.
@@ -297,8 +320,7 @@ class AnomalyDetector:
         Methods by name: ``"smoothgrad"``, ``"integrated"`` (integrated gradients from the
         dissolved image), ``"occlusion"`` (patches replaced by their dissolved version) and
         ``"residual"`` (where dissolving changes the image, times the score's gradient); see
-        :func:`dia_augment.localize.anomaly_map` for ``options`` (``dissolver``, ``step``,
-        ``samples``, ``noise``, ``patch``, ``stride``, ``batch_size``, ``generator``).
+        :func:`dia_augment.localize.anomaly_map` for ``options``.
 
         Shape:
             - images: :math:`(N, C, H, W)`
@@ -359,18 +381,35 @@ class AnomalyDetector:
         return self.threshold
 
     def evaluate(self, images: Tensor, labels: Tensor) -> dict[str, Any]:
-        """AUROC, AUPR and FPR at 95 % TPR on a labelled test set (1 = anomaly), stored for the model card."""
-        from dia_augment.score.metrics import evaluate
+        """Metrics on a labelled test set (1 = anomaly; anomalies positive), stored for the model card.
 
-        self.metrics = evaluate(-self.score(images), torch.as_tensor(labels))
+        Besides :func:`~dia_augment.score.evaluate`'s metrics, a calibrated detector records its own
+        threshold's false-alarm rate and sensitivity on these images.
+        """
+        scores = self.score(images)
+        self.metrics = self.test_metrics(scores, torch.as_tensor(labels))
         return self.metrics
 
-    # ------------------------------------------------------------------------------------------
-    def config(self) -> dict[str, Any]:
-        """The JSON record written to ``config.json``."""
-        from dia_augment import __version__
+    def test_metrics(self, scores: Tensor, labels: Tensor, classes: Tensor | None = None,
+                     class_names: list[str] | None = None) -> dict[str, Any]:
+        """:func:`~dia_augment.score.evaluate` of ``scores`` plus the stored threshold's operating point on them."""
+        from dia_augment.score.metrics import evaluate
 
-        encoder = self.encoder
+        metrics = evaluate(scores, labels, classes, class_names)
+        if self.threshold is not None:
+            flagged = scores > self.threshold.value
+            normal, anomalous = labels == 0, labels == 1
+            metrics["threshold"] = self.threshold.value
+            metrics["threshold_false_alarm_rate"] = float(flagged[normal].float().mean())
+            metrics["threshold_sensitivity"] = float(flagged[anomalous].float().mean())
+        return metrics
+
+    # ------------------------------------------------------------------------------------------
+    def record(self) -> dict[str, Any]:
+        """The JSON record written to ``config.json``."""
+        from dia_augment._version import __version__
+
+        views = self.views
         return {
             "format": FORMAT,
             "layout_version": LAYOUT_VERSION,
@@ -379,24 +418,25 @@ class AnomalyDetector:
             "preprocessing": {
                 "channels": self.channels,
                 "input_size": list(self.input_size),
-                "image_size": encoder.output_size,
-                "shift": encoder.shift,
-                "num_shifts": encoder.num_shifts,
-                "num_views": self.views.num_views,
+                "image_size": self.encoder.output_size,
+                "shift": self.encoder.shift,
+                "num_shifts": views.num_shifts,
+                "num_views": views.num_views,
+                "augmentation": views.augmentation,
             },
-            "score": {"method": self.method, "note": self.method_note, "higher_is": "more anomalous"},
+            "score": {"method": self.method, "note": self.method_note, "higher_is": "more anomalous",
+                      "config": self.config.to_dict()},
             "threshold": None if self.threshold is None else self.threshold.to_dict(),
             "provenance": self.provenance,
             "metrics": self.metrics,
-            "batch_size": self.batch_size,
         }
 
     def model_card(self) -> str:
         """The ``README.md`` written beside the weights."""
-        return model_card(self.config(), None if self.threshold is None else self.threshold.describe())
+        return model_card(self.record(), None if self.threshold is None else self.threshold.describe())
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        """Write the detector into ``folder`` (every file atomically); returns the folder.
+        """Write the detector into ``folder`` (every file atomically; ``config.json`` last); returns the folder.
 
         Raises:
             InputTypeError: the model is not a :class:`~dia_augment.models.DIAResNet` (its
@@ -406,23 +446,17 @@ class AnomalyDetector:
             raise InputTypeError("only a DIAResNet detector can be saved: its architecture must be rebuilt on load")
         folder = Path(folder)
         atomic_save_tensors(self.encoder.model.state_dict(), folder / _WEIGHTS)
-        atomic_save_tensors(
-            {
-                "train_features": self.train_features,
-                "train_shift_logits": self.train_shift_logits,
-                "view_boxes": self.views.boxes,
-                "view_flips": self.views.flips.to(torch.uint8),
-            },
-            folder / _STATS,
-        )
+        atomic_save_tensors({"train_features": self.train_features, "train_shift_logits": self.train_shift_logits,
+                             **self.views.tensors()}, folder / _STATS)
         with atomic_open(folder / _CARD) as f:
             f.write(self.model_card())
-        atomic_write_json(folder / _CONFIG, self.config())  # last: a folder with a config is complete
+        atomic_write_json(folder / _CONFIG, self.record())  # last: a folder with a config is complete
         return folder
 
     @classmethod
     def from_pretrained(
-        cls, name: str | os.PathLike, *, revision: str | None = None, device: str | torch.device = "cpu", progress: bool = True
+        cls, name: str | os.PathLike, *, revision: str | None = None, device: str | torch.device = "cpu",
+        progress: bool = True, **runtime: Any,
     ) -> AnomalyDetector:
         """Load a detector from a folder written by :meth:`save_pretrained`, or a hub id (``org/name``).
 
@@ -431,12 +465,17 @@ class AnomalyDetector:
             revision: the hub revision (branch, tag or commit).
             device: where to put the model.
             progress: show progress bars when scoring.
+            **runtime: :class:`~dia_augment.score.ScoreConfig` fields that change only how fast the
+                score runs (``batch_size``, ``chunk_size``, ``mixed_precision``, ``channels_last``, ``compile``).
 
         Raises:
             MissingFileError: ``name`` is neither an existing folder nor a hub id.
             CheckpointError: not a detector folder, another layout version, or corrupt files;
                 the message names the file and field.
         """
+        unknown = sorted(set(runtime) - set(ScoreConfig.RUNTIME))
+        if unknown:
+            raise InputError(f"from_pretrained takes the runtime settings {ScoreConfig.RUNTIME} only; got {unknown}")
         folder = _resolve_folder(str(name), revision)
         record = read_json(folder / _CONFIG, "detector config")
         if not isinstance(record, dict) or record.get("format") != FORMAT:
@@ -447,15 +486,19 @@ class AnomalyDetector:
         if record.get("layout_version") != LAYOUT_VERSION:
             raise CheckpointError(
                 f"{folder} was written with detector layout {record.get('layout_version')!r} by dia_augment "
-                f"{record.get('package_version')}; this version reads layout {LAYOUT_VERSION}: re-save it with that version"
+                f"{record.get('package_version')}; this version reads layout {LAYOUT_VERSION}: build it again "
+                "(dia-augment score --checkpoint RUN --save-detector, or build_detector)"
             )
         try:
-            return cls._from_record(folder, record, torch.device(device), progress)
-        except (KeyError, TypeError, ValueError, IndexError) as err:
-            raise CheckpointError(f"{folder / _CONFIG} has a missing or invalid field: {err!r}") from err
+            return cls._from_record(folder, record, torch.device(device), progress, runtime)
+        except KeyError as err:
+            raise CheckpointError(f"{folder / _CONFIG} lacks the field {err}") from err
+        except (TypeError, ValueError, IndexError) as err:
+            raise CheckpointError(f"{folder / _CONFIG} has an invalid field: {err!r}") from err
 
     @classmethod
-    def _from_record(cls, folder: Path, record: dict[str, Any], device: torch.device, progress: bool) -> AnomalyDetector:
+    def _from_record(cls, folder: Path, record: dict[str, Any], device: torch.device, progress: bool,
+                     runtime: dict[str, Any]) -> AnomalyDetector:
         from dia_augment.models import build_model
 
         spec, pre, score = record["model"], record["preprocessing"], record["score"]
@@ -465,30 +508,20 @@ class AnomalyDetector:
         except RuntimeError as err:
             raise CheckpointError(f"{folder / _WEIGHTS} does not fit the model in {folder / _CONFIG}: {err}") from err
         stats = load_tensors(folder / _STATS, "detector statistics")
-        missing = {"train_features", "train_shift_logits", "view_boxes", "view_flips"} - set(stats)
+        missing = sorted({"train_features", "train_shift_logits", *ViewSet.TENSORS} - set(stats))
         if missing:
-            raise CheckpointError(f"{folder / _STATS} lacks {sorted(missing)}")
-        views = ViewSet(stats["view_boxes"].long(), stats["view_flips"].bool(), tuple(pre["input_size"]))
-        encoder = TestTimeEncoder(model, views, pre["image_size"], pre["shift"], pre["num_shifts"]).to(device)
+            raise CheckpointError(f"{folder / _STATS} lacks the tensors {missing}")
+        views = ViewSet.from_tensors(stats, tuple(pre["input_size"]), pre["channels"], pre["augmentation"])
+        config = ScoreConfig.from_dict({**score["config"], **runtime}, str(folder / _CONFIG))
+        encoder = TestTimeEncoder(model, views, pre["image_size"], pre["shift"]).to(device)
         features, logits = stats["train_features"], stats["train_shift_logits"]
-        k = pre["num_shifts"]
+        k = views.num_shifts
         if features.ndim != 3 or features.shape[0] != k or tuple(logits.shape) != tuple(features.shape[:2]):
             raise CheckpointError(f"{folder / _STATS}: train_features must be (K, N, D) and train_shift_logits (K, N), K = {k}")
-        return cls(
-            encoder,
-            views,
-            features,
-            logits,
-            pre["channels"],
-            method=score["method"],
-            method_note=score.get("note"),
-            threshold=None if record["threshold"] is None else Threshold.from_dict(record["threshold"]),
-            model_spec=spec,
-            provenance=record.get("provenance"),
-            metrics=record.get("metrics"),
-            batch_size=record.get("batch_size", 16),
-            progress=progress,
-        )
+        return cls(encoder, features, logits, config, method=score["method"], method_note=score.get("note"),
+                   threshold=None if record["threshold"] is None else Threshold.from_dict(record["threshold"]),
+                   model_spec=spec, provenance=record.get("provenance"), metrics=record.get("metrics"),
+                   progress=progress)
 
     def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool = True, commit_message: str | None = None) -> str:
         """Upload the saved folder to the Hugging Face hub (via ``huggingface_hub``); returns the commit URL."""
@@ -509,7 +542,6 @@ class AnomalyDetector:
             f"{type(self).__name__}(channels={self.channels}, input_size={self.input_size}, views={self.views.num_views}, "
             f"method={self.method!r}, N={self.train_features.shape[1] if self.train_features.ndim == 3 else 0}, {threshold})"
         )
-
 
 def _resolve_folder(name: str, revision: str | None) -> Path:
     path = Path(name)

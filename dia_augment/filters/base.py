@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import torch
@@ -10,9 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError, InputError
+from dia_augment.utils.precision import autocast_context
 from dia_augment.utils.checks import check_images, check_min_size, check_positive_int, check_steps
 
-__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype", "autocast_context"]
+__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype"]
 
 RESIZE_MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
 #: The lower precisions a dissolver's model can run in under ``torch.autocast``, by name.
@@ -34,11 +34,6 @@ def autocast_dtype(value: torch.dtype | str | None, name: str = "autocast") -> t
     if isinstance(value, str) and value in AUTOCAST_DTYPES:
         return AUTOCAST_DTYPES[value]
     raise ConfigError(f"{name} must be None, torch.bfloat16, torch.float16 or one of {tuple(AUTOCAST_DTYPES)}; got {value!r}")
-
-
-def autocast_context(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
-    """``torch.autocast(device.type, dtype)``, or no context when ``dtype`` is ``None``."""
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 class Dissolver(nn.Module):

@@ -10,7 +10,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 from torch import Tensor
 
-from dia_augment import __version__
+from dia_augment._version import __version__
 from dia_augment.errors import CheckpointError, ConfigError, InputTypeError, MissingCheckpointError
 from dia_augment.filters.base import AUTOCAST_DTYPES, RESIZE_MODES, Dissolver
 from dia_augment.utils.io import atomic_write_json, is_hub_id, load_tensors, read_json

@@ -1,25 +1,23 @@
-"""Anomaly maps of an :class:`~dia_augment.detect.AnomalyDetector`.
+"""Anomaly maps of an :class:`~dia_augment.detect.AnomalyDetector` (or anything that scores as one).
 
-The detector's score is differentiable end to end: fixed test-time views (resize matrices),
-shifts, the encoder and the CSI (or SimCLR) score are all torch operations, so
-:func:`detector_score_fn` hands the maps of :mod:`dia_augment.localize.maps` a function with
-gradients. The dissolver that occlusion, integrated gradients and the residual need is the one
+The detector's score is differentiable end to end: fixed test-time views (crop matrices, flips,
+pointwise colour operations), shifts, the encoder and the CSI (or SimCLR) score are all torch
+operations, so :func:`detector_score_fn` hands the maps of :mod:`dia_augment.localize.maps` a
+function with gradients. This module reads a detector through what it offers (``encoder``,
+``score_features``, ``config.batch_size``) and imports nothing of :mod:`dia_augment.detect`.
+The dissolver that occlusion, integrated gradients and the residual need is the one
 the model was trained against when there is one; without it (a CSI model), a Gaussian blur.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from dia_augment.errors import InputError, InputTypeError
 from dia_augment.localize.maps import MAP_METHODS, ScoreFn, dissolve_residual_map, gradient_map, occlusion_map
-from dia_augment.score.csi import score_by_method
-
-if TYPE_CHECKING:
-    from dia_augment.detect import AnomalyDetector
 
 __all__ = ["detector_score_fn", "anomaly_map", "DEFAULT_MAP_STEP"]
 
@@ -27,7 +25,7 @@ __all__ = ["detector_score_fn", "anomaly_map", "DEFAULT_MAP_STEP"]
 DEFAULT_MAP_STEP = 60
 
 
-def detector_score_fn(detector: AnomalyDetector) -> ScoreFn:
+def detector_score_fn(detector: Any) -> ScoreFn:
     """The detector's anomaly score as a differentiable function of the images.
 
     Equals :meth:`AnomalyDetector.score` (higher = more anomalous) but keeps the graph.
@@ -37,24 +35,24 @@ def detector_score_fn(detector: AnomalyDetector) -> ScoreFn:
         >>> from dia_augment.models import build_model
         >>> g = torch.Generator().manual_seed(0)
         >>> normal = torch.rand(6, 1, 8, 8, generator=g)
-        >>> det = AnomalyDetector.fit(build_model("resnet18", 1, width=2), normal, num_views=2,
-        ...                           method="simclr", progress=False)
+        >>> from dia_augment.score import ScoreConfig
+        >>> det = AnomalyDetector.fit(build_model("resnet18", 1, width=2), normal, config=ScoreConfig(num_views=2),
+        ...                           progress=False)
         >>> x = torch.rand(3, 1, 8, 8, generator=g)
         >>> torch.allclose(detector_score_fn(det)(x), det.score(x), atol=1e-5)
         True
     """
     device = next(detector.encoder.parameters()).device
-    train_features, train_logits = detector.train_features.to(device), detector.train_shift_logits.to(device)
 
     def score(images: Tensor) -> Tensor:
         z, logits = detector.encoder(images.to(device))
-        return -score_by_method(detector.method, train_features, train_logits, z, logits).to(images.device)
+        return detector.score_features(z, logits).to(images.device)
 
     return score
 
 
 def anomaly_map(
-    detector: AnomalyDetector,
+    detector: Any,
     images: Tensor,
     method: str = "smoothgrad",
     *,
@@ -70,7 +68,7 @@ def anomaly_map(
     """Per-pixel anomaly maps of ``images`` at their size, higher = more responsible for the score.
 
     Args:
-        detector: a fitted detector.
+        detector: a fitted :class:`~dia_augment.detect.AnomalyDetector`.
         images: :math:`(N, C, H, W)` in ``[0, 1]`` of the detector's channels and size.
         method: ``"smoothgrad"``, ``"integrated"`` (from the dissolved image), ``"occlusion"``
             (patches replaced by their dissolved version) or ``"residual"`` (where dissolving
@@ -93,21 +91,22 @@ def anomaly_map(
         >>> from dia_augment.detect import AnomalyDetector
         >>> from dia_augment.models import build_model
         >>> g = torch.Generator().manual_seed(0)
+        >>> from dia_augment.score import ScoreConfig
         >>> det = AnomalyDetector.fit(build_model("resnet18", 1, width=2), torch.rand(6, 1, 8, 8, generator=g),
-        ...                           num_views=2, method="simclr", progress=False)
+        ...                           config=ScoreConfig(num_views=2), progress=False)
         >>> anomaly_map(det, torch.rand(2, 1, 8, 8, generator=g), "occlusion", patch=4, stride=4).shape
         torch.Size([2, 8, 8])
     """
     if method not in MAP_METHODS:
         raise InputError(f"method must be one of {MAP_METHODS}; got {method!r}")
-    detector._check_input(images)
+    detector.encoder.check_input(images)
     if dissolver is None and method != "smoothgrad":
         from dia_augment.filters import make_dissolver
 
         dissolver = make_dissolver("gaussian")
     if dissolver is not None and not callable(dissolver):
         raise InputTypeError(f"dissolver must be a Dissolver (callable); got {type(dissolver).__name__}")
-    size = batch_size or detector.batch_size
+    size = batch_size or detector.config.batch_size
     score_fn = detector_score_fn(detector)
     maps = []
     for start in range(0, images.shape[0], size):

@@ -12,7 +12,7 @@ from dia_augment.errors import ConfigError
 from dia_augment.models.resnet import ResNet18Backbone
 from dia_augment.utils.checks import check_images, check_positive_int
 
-__all__ = ["ModelOutput", "DIAResNet", "build_model", "MODEL_NAMES", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["ModelOutput", "DIAResNet", "build_model", "MODEL_NAMES", "NORMALISATIONS", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -97,23 +97,38 @@ class DIAResNet(nn.Module):
         return ModelOutput(features, self.projection(features), self.shift_head(features))
 
 
-def build_model(name: str, in_channels: int = 3, width: int = 64, num_shifts: int = 4, proj_dim: int = 128) -> DIAResNet:
+#: Input normalisations of :func:`build_model`: ``imagenet`` (ImageNet statistics for the ImageNet stem on 3-channel
+#: images, ``(x - 0.5) / 0.5`` otherwise) or ``half`` (``(x - 0.5) / 0.5`` always, as the paper's code).
+NORMALISATIONS = ("imagenet", "half")
+
+
+def build_model(name: str, in_channels: int = 3, width: int = 64, num_shifts: int = 4, proj_dim: int = 128,
+                normalisation: str = "imagenet") -> DIAResNet:
     """Build a :class:`DIAResNet` by name.
 
+    The normalisation's statistics are buffers of the model: a saved state dict carries them, so
+    a loaded model normalises as it was trained whatever ``normalisation`` rebuilt it.
+
     Args:
-        name: ``"resnet18"`` (CIFAR stem, small images) or ``"resnet18_imagenet"`` (ImageNet stem,
-            224 px; ImageNet normalisation statistics when ``in_channels = 3``).
+        name: ``"resnet18"`` (CIFAR stem, small images) or ``"resnet18_imagenet"`` (ImageNet stem, 224 px).
         in_channels: 1 or 3.
         width: first-stage channels.
         num_shifts: classes of the shift head.
         proj_dim: projection size.
+        normalisation: ``"imagenet"``: ImageNet statistics for ``resnet18_imagenet`` with 3 channels,
+            ``(x - 0.5) / 0.5`` otherwise; ``"half"``: ``(x - 0.5) / 0.5`` always (the paper's code).
 
     Examples:
         >>> build_model("resnet18", in_channels=1, width=4).backbone.stem
         'cifar'
+        >>> [round(build_model("resnet18_imagenet", 3, 4, normalisation=n).mean[0, 0, 0, 0].item(), 3) for n in NORMALISATIONS]
+        [0.485, 0.5]
     """
     if name not in MODEL_NAMES:
         raise ConfigError(f"unknown model {name!r}; expected one of {sorted(MODEL_NAMES)}")
+    if normalisation not in NORMALISATIONS:
+        raise ConfigError(f"normalisation must be one of {NORMALISATIONS}; got {normalisation!r}")
     stem = MODEL_NAMES[name]
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if stem == "imagenet" and in_channels == 3 else (None, None)
+    imagenet = normalisation == "imagenet" and stem == "imagenet" and in_channels == 3
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if imagenet else (None, None)
     return DIAResNet(stem, in_channels, width, num_shifts, proj_dim, mean=mean, std=std)

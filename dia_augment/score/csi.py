@@ -1,4 +1,4 @@
-r"""The CSI anomaly score on pre-computed features (higher = more normal).
+r"""The CSI score on pre-computed features, as an anomaly score (higher = more anomalous).
 
 With :math:`K` shift transformations and :math:`T` test-time augmentations, every image
 :math:`x` gives, for each shift :math:`k`, the projection :math:`z_k(x)` and the logit
@@ -11,12 +11,17 @@ samples. From the :math:`N` normal training images:
     w^{sim}_k = \Bigl(\frac{1}{N}\sum_m \lVert z_k(x_m) \rVert\Bigr)^{-1}, \qquad
     w^{shi}_k = \Bigl(\frac{1}{N}\sum_m l_k(x_m)\Bigr)^{-1},
 
-and a test image scores
+CSI's normality score of a test image is
 
 .. math::
 
     s(x) = \frac{1}{K} \sum_k \Bigl[ w^{sim}_k \max_m \langle z_k(x), a_{k,m} \rangle
-    + w^{shi}_k \, l_k(x) \Bigr].
+    + w^{shi}_k \, l_k(x) \Bigr],
+
+and the package reports its negative, the **anomaly score** :math:`a(x) = -s(x)`: one sign
+convention everywhere (higher = more anomalous), as anomaly-detection libraries report scores.
+The ablations are signed the same way: ``simclr`` is minus the largest cosine similarity of shift
+0 to the training set, ``shift`` minus the shift term :math:`\frac{1}{K}\sum_k w^{shi}_k l_k(x)`.
 
 As in CSI, the test feature :math:`z_k(x)` in the dot product is the raw averaged projection,
 **not** normalised: only the training axes are. Its norm therefore counts, and
@@ -92,12 +97,14 @@ def _check_pair(features: Tensor, shift_logits: Tensor, prefix: str) -> tuple[Te
     return features, shift_logits
 
 
-def csi_weights(train_features: Tensor, train_shift_logits: Tensor) -> tuple[Tensor, Tensor]:
+def csi_weights(train_features: Tensor, train_shift_logits: Tensor, strict: bool = True) -> tuple[Tensor, Tensor]:
     """The per-shift weights of the CSI score: ``1 / mean ||z_k||`` and ``1 / mean l_k`` over training rows.
 
     Args:
         train_features: raw (not normalised) averaged projections of the normal training images.
         train_shift_logits: for each shift k, the averaged logit of class k.
+        strict: refuse a mean training logit ``<= 0``; ``False`` takes ``1 / mean`` as it is (a
+            negative weight flips that shift's term), as the paper's code does; a zero mean raises.
 
     Returns:
         ``(w_sim, w_shi)``, two ``(K,)`` tensors (float32 or wider).
@@ -120,7 +127,7 @@ def csi_weights(train_features: Tensor, train_shift_logits: Tensor) -> tuple[Ten
     """
     _check_pair(train_features, train_shift_logits, "train")
     dtype = _compute_dtype(train_features, train_shift_logits)
-    return 1.0 / _mean_norms(train_features.to(dtype)), _shift_weights(train_shift_logits.to(dtype))
+    return 1.0 / _mean_norms(train_features.to(dtype)), _shift_weights(train_shift_logits.to(dtype), strict)
 
 
 def _mean_norms(train_features: Tensor) -> Tensor:
@@ -180,19 +187,21 @@ def degenerate_shifts(train_shift_logits: Tensor) -> list[int]:
     return (train_shift_logits.double().mean(dim=1) <= 0).nonzero().flatten().tolist()
 
 
-def resolve_score_method(method: str, train_shift_logits: Tensor) -> tuple[str, str | None]:
+def resolve_score_method(method: str, train_shift_logits: Tensor, fallback: bool = True) -> tuple[str, str | None]:
     """The score method actually used for ``method``, and a one-line note when it differs.
 
     The one policy for a degenerate CSI shift weight, shared by
-    :class:`~dia_augment.score.CSIScorer`, :class:`~dia_augment.detect.AnomalyDetector`,
-    ``dia-augment score`` and the example: when a shift's mean training logit is ``<= 0``
-    (:func:`degenerate_shifts`), ``"csi"`` falls back to ``"simclr"`` and the note says why,
-    naming ``--method simclr``; ``"shift"`` has no fallback and raises. It needs only the
-    training statistics, so it fails before any test image.
+    :class:`~dia_augment.detect.AnomalyDetector`, ``dia-augment score`` and the example: when a
+    shift's mean training logit is ``<= 0`` (:func:`degenerate_shifts`), ``"csi"`` falls back to
+    ``"simclr"`` and the note says why, naming ``--method simclr``; ``"shift"`` has no fallback
+    and raises. With ``fallback=False`` (the paper's code) the method is kept and CSI's weights
+    are used as they are (the score functions' ``strict=False``); the note says so. It needs only
+    the training statistics, so it decides before any test image.
 
     Args:
         method: one of :data:`SCORE_METHODS`.
         train_shift_logits: :math:`(K, N)` the training images' own-shift logits.
+        fallback: fall back to ``"simclr"``; ``False`` keeps the method.
 
     Returns:
         ``(method_used, note)``; ``note`` is ``None`` when nothing changed.
@@ -205,6 +214,8 @@ def resolve_score_method(method: str, train_shift_logits: Tensor) -> tuple[str, 
         ('csi', None)
         >>> resolve_score_method("csi", torch.tensor([[1.0, -2.0]]))[0]
         'simclr'
+        >>> resolve_score_method("csi", torch.tensor([[1.0, -2.0]]), fallback=False)[0]
+        'csi'
     """
     if method not in SCORE_METHODS:
         raise InputError(f"method must be one of {SCORE_METHODS}; got {method!r}")
@@ -217,13 +228,19 @@ def resolve_score_method(method: str, train_shift_logits: Tensor) -> tuple[str, 
         f"the shift head's mean training logit is <= 0 for shift(s) {values}: it does not recognise the shifts "
         "of normal images (too short a training run?), so CSI's shift weight 1 / mean is undefined"
     )
+    if not fallback:
+        return method, f"{why}; kept as the paper's code keeps it (no fallback): that shift's term is flipped or blown up"
     if method == "shift":
         raise InputError(f"the 'shift' score cannot be used: {why}; use --method simclr (method='simclr')")
     return "simclr", f"{why}; using the SimCLR score instead (the same as --method simclr)"
 
 
-def _shift_weights(train_shift_logits: Tensor) -> Tensor:
+def _shift_weights(train_shift_logits: Tensor, strict: bool = True) -> Tensor:
     mean_logit = train_shift_logits.mean(dim=1)
+    if not strict:
+        if bool((mean_logit == 0).any()):
+            raise InputError("a mean training shift logit is exactly 0: CSI's weight 1 / mean is infinite")
+        return 1.0 / mean_logit
     bad = (mean_logit <= 0).nonzero().flatten().tolist()
     if bad:
         values = ", ".join(f"shift {k}: {mean_logit[k].item():.4g}" for k in bad)
@@ -277,9 +294,9 @@ def _max_similarity(queries: Tensor, keys: Tensor, chunk_size: int) -> Tensor:
 
 
 def simclr_score(train_features: Tensor, test_features: Tensor, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
-    """The SimCLR (contrastive-only) score: max cosine similarity to the training set.
+    """The SimCLR (contrastive-only) anomaly score: minus the max cosine similarity to the training set.
 
-    Both sides are normalised, so this is ``max_m cos(z(x), z(x_m))``; pass the features of the
+    Both sides are normalised, so this is ``-max_m cos(z(x), z(x_m))``; pass the features of the
     unshifted images (shift 0).
 
     Args:
@@ -298,7 +315,7 @@ def simclr_score(train_features: Tensor, test_features: Tensor, chunk_size: int 
     Examples:
         >>> train = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> simclr_score(train, torch.tensor([[3.0, 0.0], [0.0, -2.0]])).tolist()
-        [1.0, 0.0]
+        [-1.0, -0.0]
     """
     _check_tensor(test_features, "test_features", 2, "(M, D)")
     _check_tensor(train_features, "train_features", 2, "(N, D)")
@@ -307,15 +324,16 @@ def simclr_score(train_features: Tensor, test_features: Tensor, chunk_size: int 
             "the training projections are all zero; the cosine similarity of the SimCLR score is undefined "
             "(the model collapsed: check its training)"
         )
-    return max_similarity(F.normalize(test_features, dim=1), train_features, chunk_size)
+    return -max_similarity(F.normalize(test_features, dim=1), train_features, chunk_size)
 
 
-def shift_score(train_shift_logits: Tensor, test_shift_logits: Tensor) -> Tensor:
-    """The shift-only part of the CSI score: ``mean_k w_shi_k * l_k(x)``.
+def shift_score(train_shift_logits: Tensor, test_shift_logits: Tensor, strict: bool = True) -> Tensor:
+    """The shift-only part of the CSI anomaly score: ``-mean_k w_shi_k * l_k(x)``.
 
     Args:
         train_shift_logits: for each shift k, the averaged logit of class k on the training images.
         test_shift_logits: the same on the test images.
+        strict: refuse a mean training logit ``<= 0`` (see :func:`csi_weights`).
 
     Raises:
         InputError: a mean training logit ``<= 0`` (see :func:`csi_weights`).
@@ -327,7 +345,7 @@ def shift_score(train_shift_logits: Tensor, test_shift_logits: Tensor) -> Tensor
 
     Examples:
         >>> shift_score(torch.tensor([[2.0, 2.0], [1.0, 1.0]]), torch.tensor([[4.0], [0.0]])).tolist()
-        [1.0]
+        [-1.0]
     """
     _check_tensor(train_shift_logits, "train_shift_logits", 2, "(K, N)")
     _check_tensor(test_shift_logits, "test_shift_logits", 2, "(K, M)")
@@ -337,8 +355,8 @@ def shift_score(train_shift_logits: Tensor, test_shift_logits: Tensor) -> Tensor
             f"got {train_shift_logits.shape[0]} and {test_shift_logits.shape[0]}"
         )
     dtype = _compute_dtype(train_shift_logits, test_shift_logits)
-    w_shi = _shift_weights(train_shift_logits.to(dtype))
-    return (w_shi[:, None] * test_shift_logits.to(dtype)).mean(dim=0)
+    w_shi = _shift_weights(train_shift_logits.to(dtype), strict)
+    return -(w_shi[:, None] * test_shift_logits.to(dtype)).mean(dim=0)
 
 
 def csi_score(
@@ -347,10 +365,11 @@ def csi_score(
     test_features: Tensor,
     test_shift_logits: Tensor,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    strict: bool = True,
 ) -> Tensor:
-    r"""The CSI score of each test image (higher = more normal); see the module docstring.
+    r"""The CSI anomaly score of each test image (higher = more anomalous); see the module docstring.
 
-    ``score = mean_k [ w_sim_k * max_m <z_k(x), axis_k,m> + w_shi_k * l_k(x) ]`` with the raw
+    ``score = -mean_k [ w_sim_k * max_m <z_k(x), axis_k,m> + w_shi_k * l_k(x) ]`` with the raw
     (not normalised) test feature :math:`z_k(x)` and the normalised training axes.
 
     Args:
@@ -360,6 +379,7 @@ def csi_score(
         test_features: the same as ``train_features`` for the test images.
         test_shift_logits: the same as ``train_shift_logits`` for the test images.
         chunk_size: rows per block on both the test and the training side.
+        strict: refuse a mean training logit ``<= 0`` (see :func:`csi_weights`).
 
     Returns:
         The scores, float32 (float64 when an input is float64).
@@ -380,8 +400,8 @@ def csi_score(
         >>> train_l = torch.tensor([[2.0, 2.0]])
         >>> test_f = torch.tensor([[[2.0, 0.0], [1.0, 1.0]]])       # M = 2
         >>> test_l = torch.tensor([[2.0, 1.0]])
-        >>> csi_score(train_f, train_l, test_f, test_l).tolist()    # [2 + 1, 1 + 0.5]
-        [3.0, 1.5]
+        >>> csi_score(train_f, train_l, test_f, test_l).tolist()    # -[2 + 1, 1 + 0.5]
+        [-3.0, -1.5]
     """
     _check_pair(train_features, train_shift_logits, "train")
     _check_pair(test_features, test_shift_logits, "test")
@@ -392,13 +412,13 @@ def csi_score(
             f"got {tuple(test_features.shape)}"
         )
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    w_sim, w_shi = csi_weights(train_features, train_shift_logits)
+    w_sim, w_shi = csi_weights(train_features, train_shift_logits, strict)
     dtype = _compute_dtype(train_features, train_shift_logits, test_features, test_shift_logits)
     total = w_shi.to(dtype)[:, None] * test_shift_logits.to(dtype)
     for shift in range(k):
         sim = _max_similarity(test_features[shift], train_features[shift], chunk_size)
         total[shift] += w_sim[shift].to(dtype) * sim.to(dtype)
-    return total.mean(dim=0)
+    return -total.mean(dim=0)
 
 
 def score_by_method(
@@ -408,8 +428,9 @@ def score_by_method(
     test_features: Tensor,
     test_shift_logits: Tensor,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    strict: bool = True,
 ) -> Tensor:
-    """The score :data:`SCORE_METHODS` names (higher = more normal), from the features of every shift.
+    """The anomaly score :data:`SCORE_METHODS` names (higher = more anomalous), from the features of every shift.
 
     ``"csi"`` is :func:`csi_score`, ``"simclr"`` :func:`simclr_score` on shift 0 and ``"shift"``
     :func:`shift_score`; the method is used as given (see :func:`resolve_score_method` for the
@@ -422,6 +443,7 @@ def score_by_method(
         test_features: the same as ``train_features`` for the test images.
         test_shift_logits: the same as ``train_shift_logits`` for the test images.
         chunk_size: rows per similarity block (``"csi"``, ``"simclr"``).
+        strict: refuse a degenerate shift weight (``"csi"``, ``"shift"``; see :func:`csi_weights`).
 
     Raises:
         InputError: an unknown method, or what the method's score raises.
@@ -437,12 +459,12 @@ def score_by_method(
         >>> train_f, train_l = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), torch.tensor([[2.0, 2.0]])
         >>> test_f, test_l = torch.tensor([[[2.0, 0.0], [1.0, 1.0]]]), torch.tensor([[2.0, 1.0]])
         >>> [score_by_method(m, train_f, train_l, test_f, test_l).tolist() for m in SCORE_METHODS]
-        [[3.0, 1.5], [1.0, 0.7071...], [1.0, 0.5]]
+        [[-3.0, -1.5], [-1.0, -0.7071...], [-1.0, -0.5]]
     """
     if method not in SCORE_METHODS:
         raise InputError(f"method must be one of {SCORE_METHODS}; got {method!r}")
     if method == "simclr":
         return simclr_score(train_features[0], test_features[0], chunk_size)
     if method == "shift":
-        return shift_score(train_shift_logits, test_shift_logits)
-    return csi_score(train_features, train_shift_logits, test_features, test_shift_logits, chunk_size)
+        return shift_score(train_shift_logits, test_shift_logits, strict)
+    return csi_score(train_features, train_shift_logits, test_features, test_shift_logits, chunk_size, strict)

@@ -1,11 +1,17 @@
-"""One-class detection metrics: AUROC, AUPR, FPR at a TPR, per-class AUROC, and a ROC-curve figure.
+"""One-class detection metrics: AUROC, AUPR, operating points, per-class AUROC, and figures.
 
-Conventions: ``labels`` are 0 = normal and 1 = anomaly, and ``scores`` are higher for more
-normal images (as :func:`~dia_augment.score.csi_score`). **Normal is the positive class**
-throughout: AUROC is the probability that a random normal image outscores a random anomaly;
-AUPR is the average precision of finding the normal images ("AUPR-In"); the FPR at 95% TPR is
-the fraction of anomalies accepted when 95% of the normal images are. AUROC and AUPR come from
-scikit-learn (``roc_auc_score``, ``average_precision_score``), the ROC curve from ``roc_curve``.
+Conventions, the package's one sign convention: ``labels`` are 0 = normal and 1 = anomaly, and
+``scores`` are **anomaly scores: higher = more anomalous** (as every score of the package).
+**The anomalous images are the positive class** throughout: AUROC is the probability that a
+random anomaly outscores a random normal image (the same number as CSI's AUROC with normal as
+positive and its normality score); AUPR is the average precision of finding the anomalies; the
+FPR at 95 % TPR is the share of normal images flagged when 95 % of the anomalies are; a
+sensitivity is a share of anomalies flagged, a specificity a share of normal images not flagged.
+AUROC and AUPR come from scikit-learn (``roc_auc_score``, ``average_precision_score``), the
+curves from ``roc_curve`` and ``precision_recall_curve``.
+
+An operating point is read at a threshold ``tau`` that flags ``score >= tau``; the thresholds
+walked are the distinct scores (``roc_curve``'s points), without interpolation.
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from dia_augment.errors import InputError
 from dia_augment.utils.checks import ArrayLike, as_numpy, check_scores
 from dia_augment.utils.figures import new_figure, write_png
 
-__all__ = ["auroc", "aupr", "fpr_at_tpr", "per_class_auroc", "evaluate", "save_roc_curve", "save_score_histogram"]
+__all__ = ["POSITIVE_CLASS", "auroc", "aupr", "fpr_at_tpr", "sensitivity_at_specificity", "specificity_at_sensitivity",
+           "best_f1", "per_class_auroc", "evaluate", "save_roc_curve", "save_score_histogram"]
+
+#: What every metric of this module treats as positive, recorded beside the metrics.
+POSITIVE_CLASS = "anomalous (label 1); scores: higher = more anomalous"
 
 
 def _as_arrays(scores: ArrayLike, labels: ArrayLike, need_both: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Check and convert to (float64 scores, bool is-normal) numpy arrays."""
+    """Check and convert to (float64 scores, bool is-anomalous) numpy arrays."""
     s, y = check_scores(scores, "scores"), as_numpy(labels)
     if y.ndim != 1 or y.shape[0] != s.shape[0]:
         raise InputError(f"labels must be 1-D with one label per score ({s.shape[0]}); got shape {y.shape}")
@@ -33,81 +43,147 @@ def _as_arrays(scores: ArrayLike, labels: ArrayLike, need_both: bool = True) -> 
         raise InputError("scores is empty")
     if not np.isin(y, (0, 1)).all():
         raise InputError(f"labels must be 0 (normal) or 1 (anomaly); got values {sorted(set(np.unique(y).tolist()))}")
-    normal = y == 0
-    if need_both and (normal.all() or not normal.any()):
+    anomalous = y == 1
+    if need_both and (anomalous.all() or not anomalous.any()):
         raise InputError(
-            f"labels must contain both normal (0) and anomalous (1) images; got {int(normal.sum())} normal "
-            f"and {int((~normal).sum())} anomalous"
+            f"labels must contain both normal (0) and anomalous (1) images; got {int((~anomalous).sum())} normal "
+            f"and {int(anomalous.sum())} anomalous"
         )
-    return s, normal
+    return s, anomalous
+
+
+def _rate(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 < float(value) <= 1.0):
+        raise InputError(f"{name} must be a number in (0, 1]; got {value!r}")
+    return float(value)
 
 
 def auroc(scores: ArrayLike, labels: ArrayLike) -> float:
-    """Area under the ROC curve with normal (label 0) as the positive class.
+    """Area under the ROC curve, anomalies (label 1) positive.
 
     Args:
-        scores: one score per image, higher = more normal.
+        scores: one anomaly score per image, higher = more anomalous.
         labels: 0 = normal, 1 = anomaly; both must occur.
 
     Examples:
-        >>> auroc([0.9, 0.8, 0.1, 0.3], [0, 0, 1, 1])
+        >>> auroc([0.1, 0.2, 0.9, 0.7], [0, 0, 1, 1])
         1.0
-        >>> auroc([0.9, 0.2, 0.5, 0.3], [0, 0, 1, 1])
+        >>> auroc([0.1, 0.8, 0.5, 0.7], [0, 0, 1, 1])
         0.5
     """
-    s, normal = _as_arrays(scores, labels)
-    return float(roc_auc_score(normal, s))
+    s, anomalous = _as_arrays(scores, labels)
+    return float(roc_auc_score(anomalous, s))
 
 
 def aupr(scores: ArrayLike, labels: ArrayLike) -> float:
-    """Average precision (area under the precision-recall curve) of detecting the normal images.
+    """Average precision (area under the precision-recall curve) of finding the anomalies.
 
     Args:
-        scores: one score per image, higher = more normal.
+        scores: one anomaly score per image, higher = more anomalous.
         labels: 0 = normal, 1 = anomaly; both must occur.
 
     Examples:
-        >>> aupr([0.9, 0.1, 0.5], [0, 0, 1])  # ranks: normal, anomaly, normal -> (1 + 2/3) / 2
+        >>> aupr([0.9, 0.1, 0.5], [1, 0, 1])  # ranks: anomaly, anomaly, normal -> (1 + 1) / 2
+        1.0
+        >>> aupr([0.9, 0.5, 0.1], [1, 0, 1])  # ranks: anomaly, normal, anomaly -> (1 + 2/3) / 2
         0.8333...
     """
-    s, normal = _as_arrays(scores, labels)
-    return float(average_precision_score(normal, s))
+    s, anomalous = _as_arrays(scores, labels)
+    return float(average_precision_score(anomalous, s))
+
+
+def _roc(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s, anomalous = _as_arrays(scores, labels)
+    return roc_curve(anomalous, s, drop_intermediate=False)
 
 
 def fpr_at_tpr(scores: ArrayLike, labels: ArrayLike, tpr: float = 0.95) -> float:
-    """The false-positive rate at the first threshold whose TPR reaches ``tpr`` (no interpolation).
+    """The share of normal images flagged at the first threshold that flags ``tpr`` of the anomalies.
 
-    Walking the threshold down from the highest score, this is the fraction of anomalies scoring
-    at least as high as the threshold at which at least ``tpr`` of the normal images are
-    accepted. Ties are handled as ``sklearn.metrics.roc_curve`` handles them (one point per
-    distinct score).
+    Walking the threshold down from the highest score, the first point whose true-positive rate
+    (anomalies flagged) reaches ``tpr``; ties are handled as ``sklearn.metrics.roc_curve``
+    handles them (one point per distinct score).
 
     Args:
-        scores: one score per image, higher = more normal.
+        scores: one anomaly score per image, higher = more anomalous.
         labels: 0 = normal, 1 = anomaly; both must occur.
         tpr: the target true-positive rate, in ``(0, 1]``.
 
     Examples:
-        >>> fpr_at_tpr([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], [0, 1, 0, 1, 0, 1], tpr=2 / 3)  # threshold 0.8
-        0.3333...
+        >>> fpr_at_tpr([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [1, 0, 1, 0, 1, 0], tpr=2 / 3)  # threshold 0.3
+        0.6666...
     """
-    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0.0 < float(tpr) <= 1.0:
-        raise InputError(f"tpr must be a number in (0, 1]; got {tpr!r}")
-    s, normal = _as_arrays(scores, labels)
-    fpr_curve, tpr_curve, _ = roc_curve(normal, s, drop_intermediate=False)
+    tpr = _rate(tpr, "tpr")
+    fpr_curve, tpr_curve, _ = _roc(scores, labels)
     # TPR reaches 1 at the last point, so a first index always exists; the tiny slack absorbs
     # round-off in targets like 2 / 3.
-    index = int(np.argmax(tpr_curve >= float(tpr) - 1e-12))
-    return float(fpr_curve[index])
+    return float(fpr_curve[int(np.argmax(tpr_curve >= tpr - 1e-12))])
+
+
+def sensitivity_at_specificity(scores: ArrayLike, labels: ArrayLike, specificity: float = 0.95) -> float:
+    """The largest share of anomalies flagged while at least ``specificity`` of the normal images are not.
+
+    Args:
+        scores: one anomaly score per image, higher = more anomalous.
+        labels: 0 = normal, 1 = anomaly; both must occur.
+        specificity: the specificity to hold, in ``(0, 1]``.
+
+    Examples:
+        >>> sensitivity_at_specificity([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [1, 0, 1, 0, 1, 0], specificity=2 / 3)
+        0.3333...
+    """
+    specificity = _rate(specificity, "specificity")
+    fpr_curve, tpr_curve, _ = _roc(scores, labels)
+    return float(tpr_curve[fpr_curve <= 1 - specificity + 1e-12].max())
+
+
+def specificity_at_sensitivity(scores: ArrayLike, labels: ArrayLike, sensitivity: float = 0.95) -> float:
+    """The share of normal images not flagged at the first threshold that flags ``sensitivity`` of the anomalies.
+
+    Args:
+        scores: one anomaly score per image, higher = more anomalous.
+        labels: 0 = normal, 1 = anomaly; both must occur.
+        sensitivity: the sensitivity to reach, in ``(0, 1]``.
+
+    Examples:
+        >>> specificity_at_sensitivity([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [1, 0, 1, 0, 1, 0], sensitivity=2 / 3)
+        0.3333...
+    """
+    return 1.0 - fpr_at_tpr(scores, labels, _rate(sensitivity, "sensitivity"))
+
+
+def best_f1(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float]:
+    """The best F1 of flagging anomalies over all thresholds, and that threshold (flag ``score >= threshold``).
+
+    Shown for orientation: the threshold is chosen on the labels it is evaluated on, so its F1 is
+    optimistic; never use it as a detector's threshold (calibrate on held-out normals instead).
+
+    Args:
+        scores: one anomaly score per image, higher = more anomalous.
+        labels: 0 = normal, 1 = anomaly; both must occur.
+
+    Returns:
+        ``(f1, threshold)``.
+
+    Examples:
+        >>> best_f1([0.1, 0.2, 0.8, 0.3], [0, 0, 1, 1])  # threshold 0.3 flags both anomalies only
+        (1.0, 0.3)
+    """
+    s, anomalous = _as_arrays(scores, labels)
+    precision, recall, thresholds = precision_recall_curve(anomalous, s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)[:-1]
+    best = int(np.argmax(f1))
+    return float(f1[best]), float(thresholds[best])
 
 
 def per_class_auroc(
     scores: ArrayLike, labels: ArrayLike, classes: ArrayLike, class_names: Sequence[str] | None = None
 ) -> dict[str, float]:
-    """AUROC of each anomaly class separately against all the normal images.
+    """AUROC of each anomaly class separately against all the normal images (anomalies positive).
 
     Args:
-        scores: one score per image, higher = more normal.
+        scores: one anomaly score per image, higher = more anomalous.
         labels: 0 = normal, 1 = anomaly.
         classes: the original class index of each image.
         class_names: names for the class indices (default: the indices as strings).
@@ -116,21 +192,21 @@ def per_class_auroc(
         ``{class name: AUROC}`` for every class that occurs among the anomalies, in index order.
 
     Examples:
-        >>> per_class_auroc([0.9, 0.8, 0.85, 0.1, 0.95, 0.2], [0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 2, 2],
+        >>> per_class_auroc([0.1, 0.2, 0.15, 0.9, 0.05, 0.8], [0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 2, 2],
         ...                 ["normal", "mild", "severe"])
         {'mild': 0.75, 'severe': 0.5}
     """
-    s, normal = _as_arrays(scores, labels)
+    s, anomalous = _as_arrays(scores, labels)
     c = as_numpy(classes)
     if c.shape != s.shape:
         raise InputError(f"classes must have one entry per score ({s.shape[0]}); got shape {c.shape}")
     result: dict[str, float] = {}
-    for index in np.unique(c[~normal]).tolist():
+    for index in np.unique(c[anomalous]).tolist():
         if class_names is not None and not 0 <= int(index) < len(class_names):
             raise InputError(f"class index {index} is outside class_names (length {len(class_names)})")
         name = str(class_names[int(index)]) if class_names is not None else str(index)
-        keep = normal | (c == index)
-        result[name] = float(roc_auc_score(normal[keep], s[keep]))
+        keep = ~anomalous | (c == index)
+        result[name] = float(roc_auc_score(anomalous[keep], s[keep]))
     return result
 
 
@@ -140,31 +216,39 @@ def evaluate(
     classes: ArrayLike | None = None,
     class_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """All the metrics of one evaluation, as a JSON-ready dict.
+    """All the metrics of one evaluation, as a JSON-ready dict (anomalies positive).
 
     Args:
-        scores: one score per image, higher = more normal.
+        scores: one anomaly score per image, higher = more anomalous.
         labels: 0 = normal, 1 = anomaly; both must occur.
         classes: the original class index of each image (optional).
         class_names: names for the class indices (optional).
 
     Returns:
-        ``auroc``, ``aupr``, ``fpr_at_95_tpr``, ``num_normal``, ``num_anomaly``, and
-        ``per_class_auroc`` (``{name: AUROC}``) when ``classes`` shows two or more anomaly classes.
+        ``auroc``, ``aupr``, ``fpr_at_95_tpr``, ``sensitivity_at_95_specificity``,
+        ``specificity_at_95_sensitivity``, ``best_f1`` (with ``best_f1_threshold``, chosen on these
+        labels), ``num_normal``, ``num_anomaly``, ``positive_class``, and ``per_class_auroc``
+        (``{name: AUROC}``) when ``classes`` shows two or more anomaly classes.
 
     Examples:
-        >>> m = evaluate([0.9, 0.8, 0.1, 0.3], [0, 0, 1, 1])
-        >>> m["auroc"], m["aupr"], m["fpr_at_95_tpr"], m["num_normal"]
-        (1.0, 1.0, 0.0, 2)
+        >>> m = evaluate([0.1, 0.2, 0.9, 0.7], [0, 0, 1, 1])
+        >>> m["auroc"], m["aupr"], m["fpr_at_95_tpr"], m["sensitivity_at_95_specificity"], m["num_normal"]
+        (1.0, 1.0, 0.0, 1.0, 2)
     """
-    s, normal = _as_arrays(scores, labels)
-    y = (~normal).astype(np.int64)
+    s, anomalous = _as_arrays(scores, labels)
+    y = anomalous.astype(np.int64)
+    f1, f1_threshold = best_f1(s, y)
     metrics: dict[str, Any] = {
         "auroc": auroc(s, y),
         "aupr": aupr(s, y),
         "fpr_at_95_tpr": fpr_at_tpr(s, y, 0.95),
-        "num_normal": int(normal.sum()),
-        "num_anomaly": int((~normal).sum()),
+        "sensitivity_at_95_specificity": sensitivity_at_specificity(s, y, 0.95),
+        "specificity_at_95_sensitivity": specificity_at_sensitivity(s, y, 0.95),
+        "best_f1": f1,
+        "best_f1_threshold": f1_threshold,
+        "num_normal": int((~anomalous).sum()),
+        "num_anomaly": int(anomalous.sum()),
+        "positive_class": POSITIVE_CLASS,
     }
     if classes is not None:
         per_class = per_class_auroc(s, y, classes, class_names)
@@ -174,33 +258,33 @@ def evaluate(
 
 
 def save_roc_curve(path: str | os.PathLike, scores: ArrayLike, labels: ArrayLike, title: str | None = None) -> None:
-    """Write the ROC curve (normal = positive) as a PNG, atomically, with the AUROC in the legend.
+    """Write the ROC curve (anomalies positive) as a PNG, atomically, with the AUROC in the legend.
 
     Uses matplotlib's Agg canvas directly, so no display and no global pyplot state are needed.
 
     Args:
         path: the ``.png`` file to write (its folder is created).
-        scores: one score per image, higher = more normal.
+        scores: one anomaly score per image, higher = more anomalous.
         labels: 0 = normal, 1 = anomaly; both must occur.
         title: the figure's title.
 
     Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "roc.png"
-        >>> save_roc_curve(p, [0.9, 0.8, 0.1, 0.3], [0, 0, 1, 1])
+        >>> save_roc_curve(p, [0.1, 0.2, 0.9, 0.7], [0, 0, 1, 1])
         >>> p.read_bytes()[:4]
         b'\\x89PNG'
     """
-    s, normal = _as_arrays(scores, labels)
-    fpr_curve, tpr_curve, _ = roc_curve(normal, s)
+    s, anomalous = _as_arrays(scores, labels)
+    fpr_curve, tpr_curve, _ = roc_curve(anomalous, s)
     figure = new_figure(4.5, 4.5)
     ax = figure.add_subplot()
-    ax.plot(fpr_curve, tpr_curve, lw=2, label=f"AUROC = {roc_auc_score(normal, s):.4f}")
+    ax.plot(fpr_curve, tpr_curve, lw=2, label=f"AUROC = {roc_auc_score(anomalous, s):.4f}")
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("false-positive rate (anomalies accepted)")
-    ax.set_ylabel("true-positive rate (normals accepted)")
+    ax.set_xlabel("false-positive rate (normal images flagged)")
+    ax.set_ylabel("true-positive rate (anomalies flagged)")
     if title:
         ax.set_title(title)
     ax.legend(loc="lower right")
@@ -220,7 +304,7 @@ def save_score_histogram(
 
     Args:
         path: the ``.png`` file to write (its folder is created).
-        scores: one score per image.
+        scores: one anomaly score per image, higher = more anomalous.
         labels: 0 = normal, 1 = anomaly, or ``None`` (unlabelled images: one histogram).
         threshold: a vertical line at this score, if given.
         threshold_label: the line's legend entry (say how the threshold was chosen).
@@ -238,8 +322,8 @@ def save_score_histogram(
         s = _as_arrays(scores, np.zeros(len(scores), dtype=np.int64), need_both=False)[0]
         groups = [("images", s)]
     else:
-        s, normal = _as_arrays(scores, labels, need_both=False)
-        groups = [(name, s[mask]) for name, mask in (("normal", normal), ("anomalous", ~normal)) if mask.any()]
+        s, anomalous = _as_arrays(scores, labels, need_both=False)
+        groups = [(name, s[mask]) for name, mask in (("normal", ~anomalous), ("anomalous", anomalous)) if mask.any()]
     edges = np.histogram_bin_edges(s, bins=min(40, max(5, s.size // 4)))
     figure = new_figure(6, 3.6)
     ax = figure.add_subplot()

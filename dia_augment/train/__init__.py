@@ -12,7 +12,7 @@ overwrite), the seed derivation and the DataLoader.
 from dia_augment.train.config import TRAIN_MODES, DissolverTrainConfig, TrainConfig
 from dia_augment.train.contrastive import load_model, train_model
 from dia_augment.train.dissolver import denoising_loss, train_dissolver
-from dia_augment.train.distributed import all_gather_with_grad
+from dia_augment.utils.distributed import all_gather_with_grad
 from dia_augment.train.losses import RowLabels, contrastive_loss, contrastive_masks, make_row_labels, masked_nt_xent
 from dia_augment.train.optim import LARS, warmup_cosine_schedule
 from dia_augment.train.run_folder import check_run_fits

@@ -1,7 +1,7 @@
 """The training configurations: frozen dataclasses, the single source of every default.
 
 :class:`TrainConfig` configures the amplifying (contrastive) training, :class:`DissolverTrainConfig`
-the training of a DDPM dissolver. Both follow :mod:`dia_augment.train.fields`: each field is typed,
+the training of a DDPM dissolver. Both follow :mod:`dia_augment.utils.config`: each field is typed,
 documented in the ``Args:`` section (the command line's help text), and may carry ``choices`` or a
 ``min`` in its metadata; ``dia-augment train`` and ``dia-augment train-dissolver`` generate one
 option per field. To add a field, declare it here with its default (and metadata), document it
@@ -13,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from dia_augment.errors import ConfigError
 from dia_augment.filters.presets import UNET_PRESETS, unet_config
-from dia_augment.models.dia_resnet import MODEL_NAMES
+from dia_augment.models.dia_resnet import MODEL_NAMES, NORMALISATIONS
+from dia_augment.augmentation.simclr import AUGMENTATIONS
 from dia_augment.shift.transforms import NUM_SHIFTS, SHIFT_KINDS
-from dia_augment.train.fields import check_fields, config_from_dict, config_to_dict
+from dia_augment.utils.config import JsonConfig, check_fields
+from dia_augment.utils.precision import PRECISIONS
 from dia_augment.train.losses import LOSS_MODES, LOSS_NORMALISATIONS
 from dia_augment.utils.random import STEP_CURRICULA
 
-__all__ = ["TrainConfig", "DissolverTrainConfig", "TRAIN_MODES", "OPTIMIZERS", "LR_SCHEDULES", "MIXED_PRECISION",
+__all__ = ["TrainConfig", "DissolverTrainConfig", "TRAIN_MODES", "OPTIMIZERS", "LR_SCHEDULES",
            "DENOISING_LOSSES"]
 
 #: ``simclr``: two views, no shifts; ``csi``: two views x K shifts; ``dia``: CSI plus the dissolved view.
@@ -32,9 +32,6 @@ OPTIMIZERS = ("sgd", "lars")
 #: ``warmup_cosine``: linear warm-up from 0, then cosine to 0; ``gradual_warmup_cosine``: the paper
 #: code's, from ``lr`` up to 10 x ``lr`` over the warm-up epochs, then a cosine over all the epochs.
 LR_SCHEDULES = ("warmup_cosine", "gradual_warmup_cosine")
-MIXED_PRECISION = ("no", "fp16", "bf16")
-#: The ``torch.autocast`` dtype of each ``mixed_precision`` (for the dissolver and the scorer, which take a dtype).
-AUTOCAST_OF_PRECISION = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 #: The dissolver's training losses: L1 (the paper's) or L2 between the predicted and the true noise.
 DENOISING_LOSSES = ("l1", "l2")
 
@@ -47,21 +44,8 @@ def _at_least(default: Any, low: float) -> Any:
     return field(default=default, metadata={"min": low})
 
 
-class _JsonForm:
-    """The JSON form every config shares: :meth:`to_dict` and :meth:`from_dict`."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (:func:`~dia_augment.train.fields.config_to_dict`)."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> Any:
-        """Rebuild from :meth:`to_dict` output (unknown keys or bad values raise a ``ConfigError``)."""
-        return config_from_dict(cls, data, source)
-
-
 @dataclass(frozen=True)
-class TrainConfig(_JsonForm):
+class TrainConfig(JsonConfig):
     """Everything that defines an amplifying training run (with the data, the dissolver and the seed).
 
     Args:
@@ -69,13 +53,21 @@ class TrainConfig(_JsonForm):
         shift: shift kind, ``"rotation"`` or ``"cutperm"`` (unused in ``simclr`` mode).
         num_shifts: K, shifted copies per view (``csi`` / ``dia``).
         model: ``"resnet18"`` (CIFAR stem) or ``"resnet18_imagenet"``.
+        input_normalisation: ``"imagenet"`` (ImageNet statistics for ``resnet18_imagenet`` on 3-channel images,
+            ``(x - 0.5) / 0.5`` otherwise) or ``"half"`` (``(x - 0.5) / 0.5`` always, the paper's code).
         width: first-stage width of the ResNet (64 = standard).
         in_channels: image channels; ``None`` takes them from the data.
         proj_dim: projection size.
         image_size: side of the SimCLR crop, i.e. the model's input size.
         crop_scale: range of the SimCLR crop's area.
+        augmentation: the SimCLR augmentation of every row: ``"library"`` (kornia's: crop, then colour jitter in a
+            random order of four operations, then grayscale; 1-channel images keep one channel) or ``"reference"``
+            (the paper's code: its HSV colour jitter, grayscale, then its affine-grid crop; 3-channel images only).
+            The test-time views follow the same semantics.
         epochs: passes over the data.
         batch_size: images per step over all processes (each image gives 2 or 3 views x K rows).
+        drop_last: drop an epoch's last partial batch; ``--no-drop-last`` trains on it and counts it in the
+            schedule, as the paper's code (one process only).
         lr: peak learning rate.
         momentum: SGD / LARS momentum.
         weight_decay: weight decay.
@@ -103,6 +95,8 @@ class TrainConfig(_JsonForm):
             ``torch.autocast``, and so does a ``dia`` run's dissolver unless its own ``autocast`` is set).
         channels_last: lay out the model's weights and the step's rows as ``channels_last`` (NHWC).
         compile: compile the model with ``torch.compile`` (the first steps pay the compile time).
+        sync_batchnorm: synchronise batch-norm statistics across processes (``torch.nn.SyncBatchNorm``), as the
+            paper's code does on several GPUs; no effect on one process.
         checkpoint_every: also checkpoint every this many optimiser steps (0: at the end of each epoch only).
         log_every: log the mean losses every this many optimiser steps.
         num_workers: DataLoader worker processes that read the images (0: the main process).
@@ -119,13 +113,16 @@ class TrainConfig(_JsonForm):
     shift: str = _choices("rotation", SHIFT_KINDS)
     num_shifts: int = field(default=NUM_SHIFTS, metadata={"choices": tuple(range(1, NUM_SHIFTS + 1))})
     model: str = _choices("resnet18", tuple(MODEL_NAMES))
+    input_normalisation: str = _choices("imagenet", NORMALISATIONS)
     width: int = _at_least(16, 1)
     in_channels: int | None = _choices(None, (1, 3))
     proj_dim: int = _at_least(128, 1)
     image_size: int = _at_least(32, 1)
     crop_scale: tuple[float, float] = (0.08, 1.0)
+    augmentation: str = _choices("library", AUGMENTATIONS)
     epochs: int = _at_least(10, 1)
     batch_size: int = _at_least(32, 1)
+    drop_last: bool = True
     lr: float = 0.1
     momentum: float = _at_least(0.9, 0)
     weight_decay: float = _at_least(1e-6, 0)
@@ -141,9 +138,10 @@ class TrainConfig(_JsonForm):
     step_range: tuple[int, int] | None = _at_least(None, 0)
     step_curriculum: str = _choices("uniform", STEP_CURRICULA)
     seed: int = 0
-    mixed_precision: str = _choices("no", MIXED_PRECISION)
+    mixed_precision: str = _choices("no", PRECISIONS)
     channels_last: bool = False
     compile: bool = False
+    sync_batchnorm: bool = False
     checkpoint_every: int = _at_least(0, 0)
     log_every: int = _at_least(1, 1)
     num_workers: int = _at_least(0, 0)
@@ -173,22 +171,29 @@ class TrainConfig(_JsonForm):
         (every parameter, trust 0.001, eps 1e-8) around SGD with momentum 0.9 and weight decay
         1e-6, lr 0.1 warmed up to 10 x over 10 epochs then a cosine over the epochs, NT-Xent at
         temperature 0.5 in ``shifted_removed`` mode with the paper's normalisation, the shift loss
-        on every row, steps uniform in ``[30, 100)``, crop scale ``(0.08, 1)``. For the blur
-        baselines add ``dissolve_all_views=True`` (the reference blurs every view). What this
-        recipe cannot set (the dissolver's weights and input range, dissolving once per shift) is
-        listed in ``docs/fidelity.md``.
+        on every row, steps uniform in ``[30, 100)``, crop scale ``(0.08, 1)``, the paper code's
+        augmentation (its HSV jitter, grayscale, then its affine crop) on RGB images
+        (``in_channels=3``: load the images with ``channels=3``), inputs normalised
+        ``(x - 0.5) / 0.5``, the last partial batch of an epoch trained on, and synchronised batch
+        norm across processes. For the blur baselines add ``dissolve_all_views=True`` (the
+        reference blurs every view). The rest of the recipe is outside this config: the data
+        (RGB, every normal training image: no calibration hold-out), the dissolver (online weights,
+        the reference's input range) and the evaluation (:meth:`ScoreConfig.reference
+        <dia_augment.score.ScoreConfig.reference>`); ``dia-augment train --recipe reference`` sets
+        all of it, and ``docs/fidelity.md`` lists what cannot be set.
 
         Examples:
             >>> cfg = TrainConfig.reference(epochs=2)
-            >>> cfg.optimizer, cfg.lr_schedule, cfg.warmup_epochs, cfg.epochs, cfg.image_size
-            ('lars', 'gradual_warmup_cosine', 10.0, 2, 224)
+            >>> cfg.optimizer, cfg.lr_schedule, cfg.warmup_epochs, cfg.epochs, cfg.image_size, cfg.augmentation
+            ('lars', 'gradual_warmup_cosine', 10.0, 2, 224, 'reference')
         """
         recipe = dict(mode="dia", shift="rotation", num_shifts=NUM_SHIFTS, model="resnet18_imagenet", width=64,
                       proj_dim=128, image_size=224, crop_scale=(0.08, 1.0), epochs=1000, batch_size=32, lr=0.1,
                       momentum=0.9, weight_decay=1e-6, optimizer="lars", lr_schedule="gradual_warmup_cosine",
                       warmup_epochs=10.0, temperature=0.5, loss_mode="shifted_removed", loss_normalisation="reference",
                       shift_loss_weight=1.0, shift_loss_on_dissolved=True, step_range=(30, 100),
-                      step_curriculum="uniform")
+                      step_curriculum="uniform", in_channels=3, augmentation="reference", input_normalisation="half",
+                      drop_last=False, sync_batchnorm=True)
         return cls(**{**recipe, **overrides})
 
     @property
@@ -198,7 +203,7 @@ class TrainConfig(_JsonForm):
 
 
 @dataclass(frozen=True)
-class DissolverTrainConfig(_JsonForm):
+class DissolverTrainConfig(JsonConfig):
     """Everything that defines a dissolver training run (with the normal images).
 
     Give exactly one of ``train_steps`` and ``epochs``.
@@ -249,7 +254,7 @@ class DissolverTrainConfig(_JsonForm):
     holdout: float = 0.05
     grid_images: int = _at_least(8, 0)
     seed: int = 0
-    mixed_precision: str = _choices("no", MIXED_PRECISION)
+    mixed_precision: str = _choices("no", PRECISIONS)
     num_workers: int = _at_least(0, 0)
     progress: bool = True
 
@@ -275,6 +280,26 @@ class DissolverTrainConfig(_JsonForm):
             raise ConfigError(f"DissolverTrainConfig.ema_decay must be in [0, 1]; got {self.ema_decay}")
         if not 0.0 < self.holdout <= 0.5:
             raise ConfigError(f"DissolverTrainConfig.holdout must be a fraction in (0, 0.5]; got {self.holdout}")
+
+    @classmethod
+    def reference(cls, **overrides: Any) -> DissolverTrainConfig:
+        """The paper code's DDPM recipe (``diffusion_models/train_eval_ddpm.py``), with ``overrides`` on top.
+
+        32 px, images resized as tensors from the file's resolution with a bilinear resize without
+        antialias (``ToTensor``, flip, ``Resize`` under its torchvision), the closest diffusers UNet
+        to its network (``dia-reference``), Adam 8e-5 with betas (0.9, 0.99), L1 loss, clipping
+        1.0, 312 500 optimiser steps of 512 images (its batch of 256 with 2 accumulation steps:
+        the same gradient), an EMA of 0.9995 per step (its 0.995 every 10 steps). Load the images
+        without ``--load-size`` so that the one resize is this one.
+
+        Examples:
+            >>> cfg = DissolverTrainConfig.reference(train_steps=10)
+            >>> cfg.antialias, cfg.preset, cfg.batch_size, cfg.train_steps
+            (False, 'dia-reference', 512, 10)
+        """
+        recipe = dict(resolution=32, antialias=False, preset="dia-reference", train_steps=312_500, batch_size=512,
+                      lr=8e-5, betas=(0.9, 0.99), grad_clip=1.0, loss="l1", ema_decay=0.9995)
+        return cls(**{**recipe, **overrides})
 
     def holdout_size(self, num_images: int) -> int:
         """The number of held-out images among ``num_images``: ``holdout`` of them, at least 4."""

@@ -12,18 +12,19 @@ from accelerate import DistributedDataParallelKwargs
 from torch import Tensor
 
 from dia_augment.augmentation.random_dissolving import RandomDissolving
-from dia_augment.augmentation.simclr import SimCLRAugmentation
+from dia_augment.augmentation.simclr import make_simclr_augmentation
 from dia_augment.errors import CheckpointError, ConfigError, MissingFileError
 from dia_augment.filters.base import Dissolver
 from dia_augment.models.dia_resnet import DIAResNet, build_model
 from dia_augment.models.pretrained import load_pretrained_backbone
 from dia_augment.train.checkpoint import latest_checkpoint, read_checkpoint_file
-from dia_augment.train.config import AUTOCAST_OF_PRECISION, TrainConfig
+from dia_augment.train.config import TrainConfig
 from dia_augment.train.data import ImageSource
 from dia_augment.train.engine import Engine
 from dia_augment.train.optim import LARS, gradual_warmup_cosine_schedule, warmup_cosine_schedule
 from dia_augment.train.step import build_rows, training_loss
 from dia_augment.utils.io import atomic_save_tensors, atomic_write_json, load_tensors, read_json
+from dia_augment.utils.precision import autocast_dtype
 from dia_augment.utils.random import step_curriculum
 
 __all__ = ["train_model", "load_model", "ContrastiveTrainer"]
@@ -42,15 +43,21 @@ class ContrastiveTrainer(Engine):
 
     def __init__(self, config: TrainConfig, images: ImageSource, dissolver: Dissolver | None = None,
                  out_dir: str | os.PathLike = "runs/train", resume: bool = False, overwrite: bool = False,
-                 data_source: str | None = None) -> None:
+                 data_source: str | None = None,
+                 data_options: dict[str, Any] | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise ConfigError(f"config must be a TrainConfig; got {type(config).__name__}")
         if config.mode == "dia" and dissolver is None:
             raise ConfigError("mode 'dia' needs a dissolver")
-        super().__init__(config, images, out_dir, resume, overwrite, data_source)
+        super().__init__(config, images, out_dir, resume, overwrite, data_source, data_options)
         channels = self.data_info["channels"]
         if config.in_channels not in (None, channels):
-            raise ConfigError(f"config.in_channels = {config.in_channels} but the images have {channels} channels")
+            raise ConfigError(f"config.in_channels = {config.in_channels} but the images have {channels} channel(s): "
+                              f"load them with channels={config.in_channels} (--channels {config.in_channels})"
+                              + (" as the paper's code converts every image to RGB" if config.in_channels == 3 else ""))
+        if config.augmentation == "reference" and channels != 3:
+            raise ConfigError(f"augmentation 'reference' works on 3-channel images and these have {channels}: load them "
+                              "with channels=3 (--channels 3), as the paper's code converts every image to RGB")
         self.config = dataclasses.replace(config, in_channels=channels)
         self.dissolver = dissolver if config.mode == "dia" else None
 
@@ -60,7 +67,9 @@ class ContrastiveTrainer(Engine):
     def setup(self) -> None:
         config, accel = self.config, self.accelerator
         model = self.build_seeded(lambda: build_model(config.model, config.in_channels, config.width,
-                                                      config.num_shifts, config.proj_dim))
+                                                      config.num_shifts, config.proj_dim, config.input_normalisation))
+        if config.sync_batchnorm and self.world > 1:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if config.pretrained:
             load_pretrained_backbone(model, config.pretrained)
         if config.channels_last:
@@ -76,12 +85,12 @@ class ContrastiveTrainer(Engine):
             self.scheduler = warmup_cosine_schedule(optimizer, self.total_steps, warmup_steps)
         self.model, self.optimizer = accel.prepare(model, optimizer)
         self.generators = {"generator": self.generator("augment")}
-        self.augment = SimCLRAugmentation(config.image_size, crop_scale=config.crop_scale).to(self.device)
+        self.augment = make_simclr_augmentation(config.augmentation, config.image_size, config.crop_scale).to(self.device)
         self.dissolve = None
         if self.dissolver is not None:
             dissolver = self.dissolver.to(self.device).eval().requires_grad_(False)
             if dissolver.autocast is None and config.mixed_precision != "no":  # the step's precision, dissolve included
-                dissolver.autocast = AUTOCAST_OF_PRECISION[config.mixed_precision]
+                dissolver.autocast = autocast_dtype(config.mixed_precision)
             self.dissolve = RandomDissolving(dissolver, config.step_range, p=1.0, generator=self.generators["generator"])
 
     def train_step(self, batch: Tensor) -> dict[str, Tensor]:
@@ -119,7 +128,7 @@ class ContrastiveTrainer(Engine):
 
 def train_model(config: TrainConfig, images: ImageSource, dissolver: Dissolver | None = None,
                 out_dir: str | os.PathLike = "runs/train", resume: bool = False, overwrite: bool = False,
-                data_source: str | None = None) -> DIAResNet:
+                data_source: str | None = None, data_options: dict[str, Any] | None = None) -> DIAResNet:
     """Train a :class:`DIAResNet` on normal images with the SimCLR, CSI or DIA objective.
 
     Each step takes ``config.batch_size`` images (split evenly over the processes), builds their
@@ -147,6 +156,7 @@ def train_model(config: TrainConfig, images: ImageSource, dissolver: Dissolver |
             the settings and data must be the same.
         overwrite: replace a run already in ``out_dir``.
         data_source: where the images came from, recorded in ``run.json``.
+        data_options: the options the images were read with, recorded in ``run.json``.
 
     Returns:
         The trained model (on the training device, in eval mode).
@@ -163,7 +173,7 @@ def train_model(config: TrainConfig, images: ImageSource, dissolver: Dissolver |
         >>> model.feature_dim
         16
     """
-    trainer = ContrastiveTrainer(config, images, dissolver, out_dir, resume, overwrite, data_source)
+    trainer = ContrastiveTrainer(config, images, dissolver, out_dir, resume, overwrite, data_source, data_options)
     trainer.run()
     return trainer.accelerator.unwrap_model(trainer.model).eval()
 

@@ -85,17 +85,20 @@ def as_dataset(images: ImageSource) -> Dataset:
 
 
 def epoch_batches(indices: Tensor, permutation: Tensor, global_batch: int, world: int, rank: int,
-                  start: int = 0) -> list[list[int]]:
-    """This process's index lists for the full global batches of one epoch, from batch ``start`` on.
+                  start: int = 0, drop_last: bool = True) -> list[list[int]]:
+    """This process's index lists for the global batches of one epoch, from batch ``start`` on.
 
     Global batch ``s`` takes ``indices[permutation[s * G : (s + 1) * G]]``; process ``rank`` takes
-    its ``1 / world`` share of it.
+    its ``1 / world`` share of it. The last partial batch is dropped unless ``drop_last`` is false
+    (then it is the epoch's last batch, on one process).
 
     Examples:
         >>> epoch_batches(torch.arange(10, 15), torch.tensor([4, 3, 2, 1, 0]), 2, 1, 0)
         [[14, 13], [12, 11]]
+        >>> epoch_batches(torch.arange(10, 15), torch.tensor([4, 3, 2, 1, 0]), 2, 1, 0, drop_last=False)
+        [[14, 13], [12, 11], [10]]
     """
-    count = len(permutation) // global_batch
+    count = len(permutation) // global_batch if drop_last else -(-len(permutation) // global_batch)
     return [indices[permutation[s * global_batch : (s + 1) * global_batch]].tensor_split(world)[rank].tolist()
             for s in range(start, count)]
 

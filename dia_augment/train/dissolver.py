@@ -95,10 +95,11 @@ class DissolverTrainer(Engine):
     kind = "dissolver"
 
     def __init__(self, config: DissolverTrainConfig, images: ImageSource, out_dir: str | os.PathLike,
-                 resume: bool = False, overwrite: bool = False, data_source: str | None = None) -> None:
+                 resume: bool = False, overwrite: bool = False, data_source: str | None = None,
+                 data_options: dict[str, Any] | None = None) -> None:
         if not isinstance(config, DissolverTrainConfig):
             raise ConfigError(f"config must be a DissolverTrainConfig; got {type(config).__name__}")
-        super().__init__(config, images, out_dir, resume, overwrite, data_source)
+        super().__init__(config, images, out_dir, resume, overwrite, data_source, data_options)
 
     def make_dataset(self, images: ImageSource) -> Dataset:
         resolution, antialias = self.config.resolution, self.config.antialias
@@ -228,7 +229,8 @@ class DissolverTrainer(Engine):
 
 
 def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: str | os.PathLike, resume: bool = False,
-                    overwrite: bool = False, data_source: str | None = None) -> DDPMDissolving:
+                    overwrite: bool = False, data_source: str | None = None,
+                    data_options: dict[str, Any] | None = None) -> DDPMDissolving:
     """Train a DDPM dissolver on normal images and save its EMA weights to ``out_dir/dissolver``.
 
     Pass the *normal* training images only: the dissolver learns what normal anatomy looks
@@ -256,6 +258,7 @@ def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: 
             ``DissolverTrainConfig.RESUMABLE`` (so a finished run can be extended).
         overwrite: replace a run already in ``out_dir``.
         data_source: where the images came from, recorded in ``run.json``.
+        data_options: the options the images were read with, recorded in ``run.json``.
 
     Returns:
         The trained (EMA) dissolver, on the training device.
@@ -274,6 +277,6 @@ def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: 
         >>> d(images[:2], 50).shape
         torch.Size([2, 1, 16, 16])
     """
-    trainer = DissolverTrainer(config, images, out_dir, resume, overwrite, data_source)
+    trainer = DissolverTrainer(config, images, out_dir, resume, overwrite, data_source, data_options)
     trainer.run()
     return trainer.dissolver

@@ -34,7 +34,7 @@ from dia_augment.train.checkpoint import (begin_checkpoint, finish_checkpoint, f
                                           latest_checkpoint, read_checkpoint_file, remove_stale, restore_rng,
                                           rng_tensors, unflatten_optimizer_state)
 from dia_augment.train.data import ImageSource, as_dataset, collate_images, epoch_batches, epoch_loader
-from dia_augment.train.fields import config_defaults
+from dia_augment.utils.config import config_defaults
 from dia_augment.train.log import save_loss_curve, trim_log
 from dia_augment.train.run_folder import data_record, differences, finish_run, open_run, start_run
 from dia_augment.utils.io import JsonlLogger, atomic_save_tensors, check_fields
@@ -62,6 +62,8 @@ class Engine:
         resume: continue the run in ``out_dir``.
         overwrite: replace the run in ``out_dir``.
         data_source: where the images came from (recorded in ``run.json``).
+        data_options: the options the images were read with (recorded in ``run.json``; see
+            :func:`~dia_augment.train.run_folder.data_record`).
     """
 
     kind = ""
@@ -69,11 +71,12 @@ class Engine:
     checkpoint_each_epoch = False
 
     def __init__(self, config: Any, images: ImageSource, out_dir: str | Path, resume: bool = False,
-                 overwrite: bool = False, data_source: str | None = None) -> None:
+                 overwrite: bool = False, data_source: str | None = None,
+                 data_options: dict[str, Any] | None = None) -> None:
         self.config = config
         self.dataset = self.make_dataset(images)
         shape = tuple(collate_images([self.dataset[0]]).shape[1:])
-        self.data_info = data_record(data_source, len(self.dataset), shape)
+        self.data_info = data_record(data_source, len(self.dataset), shape, data_options)
         self.out_dir = Path(out_dir)
         self.resume, self.overwrite = resume, overwrite
         if AcceleratorState._shared_state.get("_mixed_precision", config.mixed_precision) != config.mixed_precision:
@@ -87,7 +90,12 @@ class Engine:
         if config.batch_size % self.world:
             raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.world} processes")
         self.train_indices = self.select_train_indices()
-        self.steps_per_epoch = len(self.train_indices) // config.batch_size
+        self.drop_last = getattr(config, "drop_last", True)
+        if not self.drop_last and self.world > 1:
+            raise ConfigError("drop_last=False (--no-drop-last) trains on one process only: the processes' shares of a "
+                              "partial batch would differ in size")
+        n = len(self.train_indices)
+        self.steps_per_epoch = n // config.batch_size if self.drop_last else -(-n // config.batch_size)
         if self.steps_per_epoch == 0:
             raise ConfigError(f"batch_size {config.batch_size} is larger than the {len(self.train_indices)} training images")
         steps = getattr(config, "train_steps", None)
@@ -235,7 +243,7 @@ class Engine:
                 epoch_start = order.get_state()
                 permutation = torch.randperm(len(self.train_indices), generator=order)
                 batches = epoch_batches(self.train_indices, permutation, config.batch_size, self.world, self.rank,
-                                        self.step_in_epoch)[: self.total_steps - self.step]
+                                        self.step_in_epoch, self.drop_last)[: self.total_steps - self.step]
                 started = time.perf_counter()
                 loader = epoch_loader(self.dataset, batches, config.num_workers, self.device.type == "cuda")
                 for batch in loader:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dia_augment.errors import InputError
-from dia_augment.train.distributed import all_gather_no_grad, all_gather_with_grad
+from dia_augment.utils.distributed import all_gather_no_grad, all_gather_with_grad
 from dia_augment.utils.checks import check_positive_int
 
 __all__ = ["RowLabels", "make_row_labels", "contrastive_masks", "masked_nt_xent", "contrastive_loss", "LOSS_MODES",

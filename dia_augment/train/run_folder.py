@@ -35,14 +35,22 @@ OUTPUTS = ("run.json", "checkpoints", "metrics.jsonl", "loss.png", "model.safete
            "dissolver", "grids", "readiness.png", "train_config.json", "checkpoint")
 
 
-def data_record(source: str | None, num_images: int, shape: tuple[int, ...]) -> dict[str, Any]:
-    """What ``run.json`` records of the training data: its source, image count, channels and size.
+def data_record(source: str | None, num_images: int, shape: tuple[int, ...],
+                options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``run.json`` records of the training data: its source, image count, channels, size and reading.
+
+    ``options`` are the data options the images were read with (``--data``, the normal class, the
+    split seed, the window, slices, load size, channels, grouping, the calibration hold-out...), so
+    that ``score``, ``predict`` and export read new images the same way; a run given none records none.
 
     Examples:
         >>> data_record("embedded", 200, (3, 32, 32))
         {'source': 'embedded', 'num_images': 200, 'channels': 3, 'image_size': [32, 32]}
+        >>> data_record("scans/", 8, (1, 32, 32), {"window": "lung"})["options"]
+        {'window': 'lung'}
     """
-    return {"source": source, "num_images": int(num_images), "channels": int(shape[0]), "image_size": list(shape[1:])}
+    record = {"source": source, "num_images": int(num_images), "channels": int(shape[0]), "image_size": list(shape[1:])}
+    return record if options is None else {**record, "options": dict(options)}
 
 
 def read_run(out_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -123,7 +131,7 @@ def open_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data
 
 def start_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data: dict[str, Any]) -> None:
     """Write ``run.json`` for a run that starts or continues (after :func:`open_run` allowed it)."""
-    from dia_augment import __version__
+    from dia_augment._version import __version__
 
     record = {"kind": kind, "package_version": __version__, "data": data, "config": config, "finished": False}
     atomic_write_json(Path(out_dir) / RUN_FILE, record)

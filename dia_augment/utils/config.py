@@ -20,7 +20,7 @@ from typing import Any
 
 from dia_augment.errors import ConfigError
 
-__all__ = ["check_fields", "config_to_dict", "config_from_dict", "field_help", "field_types", "unwrap_optional"]
+__all__ = ["JsonConfig", "check_fields", "config_to_dict", "config_from_dict", "field_help", "field_types", "unwrap_optional"]
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -168,3 +168,16 @@ def field_help(cls: type) -> dict[str, str]:
         elif name and line.strip():
             helps[name] += " " + line.strip()
     return {name: text.replace("``", "") for name, text in helps.items()}
+
+
+class JsonConfig:
+    """The JSON form every config dataclass shares: :meth:`to_dict` and :meth:`from_dict`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:func:`config_to_dict`)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> Any:
+        """Rebuild from :meth:`to_dict` output (unknown keys or bad values raise a ``ConfigError``)."""
+        return config_from_dict(cls, data, source)

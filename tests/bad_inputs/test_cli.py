@@ -48,7 +48,7 @@ def train_dissolver(*extra: str, data: str = MISSING) -> list[str]:
 
 CASES = [
     cli_case("score-missing-checkpoint", score(), 2, MISSING),
-    cli_case("score-num-samples-zero", score("--num-samples", "0"), 2, ("--num-samples", "num_samples")),
+    cli_case("score-num-views-zero", score("--num-views", "0"), 2, ("--num-views", "num_views")),
     cli_case("score-batch-size-zero", score("--batch-size", "0"), 2, ("--batch-size", "batch_size")),
     cli_case("score-resize-factor", score("--resize-factor", "1.5"), 2, ("--resize-factor", "resize_factor")),
     cli_case("score-chunk-size-zero", score("--chunk-size", "0"), 2, ("--chunk-size", "chunk_size")),
@@ -93,7 +93,7 @@ SUBPROCESS = {
     "grid-num-images-zero",
     "grid-resize-without-resolution",
     "probe-num-images-zero",
-    "score-num-samples-zero",
+    "score-num-views-zero",
     "predict-missing-detector",
     "export-missing-detector",
 }
@@ -148,8 +148,8 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_argparse_usage_errors_exit_2_without_traceback(tmp_path):
-    result = _run(["score", "--checkpoint", "x", "--data", "embedded", "--out", "o", "--num-samples", "ten"], tmp_path)
+    result = _run(["score", "--checkpoint", "x", "--data", "embedded", "--out", "o", "--num-views", "ten"], tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--num-samples" in lines[0] and "(see dia-augment score --help)" in lines[0]
+    assert len(lines) == 1 and "--num-views" in lines[0] and "(see dia-augment score --help)" in lines[0]

@@ -12,17 +12,20 @@ import pytest
 import torch
 
 from dia_augment.detect import AnomalyDetector, calibrate_threshold
-from dia_augment.errors import CheckpointError, InputError, InputTypeError, MissingFileError
+from dia_augment.errors import CheckpointError, ConfigError, InputError, InputTypeError, MissingFileError
 from dia_augment.models import build_model
+from dia_augment.score import ScoreConfig
 from dia_augment.utils.io import atomic_save_tensors, load_tensors
 from tests.bad_inputs import assert_raises_naming, case, images, with_value
 
 
 def fit(**kwargs) -> AnomalyDetector:
     torch.manual_seed(0)
-    options = {"num_views": 2, "image_size": 8, "method": "simclr", "progress": False, **kwargs}
+    config = {"num_views": 2, "method": "simclr", **kwargs.pop("config", {})}
+    options = {"image_size": 8, "progress": False, **kwargs}
     normal = options.pop("normal", images(6, 1, 12))
-    return AnomalyDetector.fit(options.pop("model", build_model("resnet18", in_channels=1, width=2)), normal, **options)
+    model = options.pop("model", build_model("resnet18", in_channels=1, width=2))
+    return AnomalyDetector.fit(model, normal, config=ScoreConfig(**config), **options)
 
 
 @functools.cache
@@ -99,13 +102,13 @@ FOLDER_CASES = [
 
 INPUT_CASES = [
     case("fit-model-function", lambda tmp: fit(model=lambda y: y), InputTypeError, "model"),
-    case("fit-method", lambda tmp: fit(method="knn"), InputError, "method", "knn"),
+    case("fit-method", lambda tmp: fit(config={"method": "knn"}), ConfigError, "ScoreConfig.method", "knn"),
     case("fit-nan", lambda tmp: fit(normal=with_value(images(6, 1, 12), float("nan"))), InputError,
          "normal_train_images", "NaN"),
     case("fit-not-square", lambda tmp: fit(normal=images(6, 1, 12, 10), image_size=None), InputError,
          "normal_train_images", "image_size"),
     case("fit-calibration-size", lambda tmp: fit(calibration=images(4, 1, 10)), InputError, "calibration", "10 x 10"),
-    case("fit-batch-size", lambda tmp: fit(batch_size=0), InputError, "batch_size"),
+    case("fit-batch-size", lambda tmp: fit(config={"batch_size": 0}), ConfigError, "ScoreConfig.batch_size"),
     case("score-channels", lambda tmp: _fitted().score(images(2, 3, 12)), InputError, "images", "channel"),
     case("score-size", lambda tmp: _fitted().score(images(2, 1, 16)), InputError, "images", "16 x 16"),
     case("score-range", lambda tmp: _fitted().score(x12 * 255), InputError, "images", "[0, 1]"),

@@ -1,4 +1,4 @@
-"""Bad inputs to the CSI score functions, the metrics and ``CSIScorer`` (arguments, images, saved folders)."""
+"""Bad inputs to the CSI score functions, the metrics, ``ScoreConfig`` and the one scorer (settings, images, folders)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
-from dia_augment.errors import CheckpointError, ConfigError, InputError, InputTypeError
-from dia_augment.score import CSIScorer, aupr, auroc, csi_score, fpr_at_tpr, max_similarity, per_class_auroc
+from dia_augment.detect import AnomalyDetector
+from dia_augment.errors import CheckpointError, ConfigError, InputError, InputTypeError, MissingFileError
+from dia_augment.score import ScoreConfig, aupr, auroc, csi_score, fpr_at_tpr, max_similarity, per_class_auroc
 from dia_augment.score import shift_score, simclr_score
 from dia_augment.utils.io import atomic_save_tensors
 from tests.bad_inputs import assert_raises_naming, case, images, with_value
@@ -46,31 +46,26 @@ class Bare(nn.Module):
         return self.lin(x.flatten(1))
 
 
-class Items(Dataset):
-    def __init__(self, items: list) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int):
-        return self.items[index]
+def fit(model: nn.Module | None = None, images_=None, **config) -> AnomalyDetector:
+    options = {"num_views": 1, "batch_size": 4, **config}
+    return AnomalyDetector.fit(Linear() if model is None else model, images(4, 1, 8) if images_ is None else images_,
+                               config=ScoreConfig(**options), progress=False)
 
 
-def scorer(model: nn.Module | None = None, **kwargs) -> CSIScorer:
-    options = {"num_samples": 1, "batch_size": 4, "progress": False, **kwargs}
-    return CSIScorer(Linear() if model is None else model, **options)
+def saved_detector(tmp: Path, record_edit=None, tensors=None) -> Path:
+    """Fit and save a DIAResNet detector into ``tmp/detector``, then damage its files as asked."""
+    from dia_augment.models import build_model
 
-
-def saved_scorer(tmp: Path, config_edit=None, tensors=None) -> Path:
-    """Fit and save a scorer into ``tmp/scorer``, then damage its files as asked."""
-    folder = tmp / "scorer"
-    scorer().fit(images(4, 1, 8)).save(folder)
-    if config_edit is not None:
-        path = folder / "csi_scorer.json"
-        path.write_text(json.dumps(config_edit(json.loads(path.read_text()))))
+    folder = tmp / "detector"
+    model = build_model("resnet18", 1, 2)
+    with torch.no_grad():
+        model.shift_head.bias += 5.0
+    AnomalyDetector.fit(model, images(4, 1, 8), config=ScoreConfig(num_views=1), progress=False).save_pretrained(folder)
+    if record_edit is not None:
+        path = folder / "config.json"
+        path.write_text(json.dumps(record_edit(json.loads(path.read_text()))))
     if tensors is not None:
-        path = folder / "csi_scorer.safetensors"
+        path = folder / "statistics.safetensors"
         if isinstance(tensors, bytes):
             path.write_bytes(tensors)
         else:
@@ -78,16 +73,12 @@ def saved_scorer(tmp: Path, config_edit=None, tensors=None) -> Path:
     return folder
 
 
-def load(tmp: Path, **damage) -> CSIScorer:
-    return CSIScorer.load(saved_scorer(tmp, **damage), Linear(), progress=False)
+def load(tmp: Path, **damage) -> AnomalyDetector:
+    return AnomalyDetector.from_pretrained(saved_detector(tmp, **damage), progress=False)
 
 
-def drop(key: str):
-    return lambda config: {k: v for k, v in config.items() if k != key}
-
-
-def set_(key: str, value):
-    return lambda config: {**config, key: value}
+def score_config(key: str, value):
+    return lambda record: {**record, "score": {**record["score"], "config": {**record["score"]["config"], key: value}}}
 
 
 K, N, M, D = 2, 5, 3, 4
@@ -141,73 +132,64 @@ METRIC_CASES = [
 ]
 
 SCORER_CASES = [
-    case("model-function", lambda tmp: CSIScorer(lambda y: y), InputTypeError, "model"),
-    case("shift-kind", lambda tmp: scorer(shift="flip"), ConfigError, "shift", "flip"),
-    case("num-shifts-zero", lambda tmp: scorer(num_shifts=0), ConfigError, "num_shifts"),
-    case("num-shifts-five", lambda tmp: scorer(num_shifts=5), ConfigError, "num_shifts", "[1, 4]"),
-    case("num-shifts-float", lambda tmp: scorer(num_shifts=2.0), ConfigError, "num_shifts"),
-    case("num-samples-zero", lambda tmp: scorer(num_samples=0), ConfigError, "num_samples"),
-    case("resize-factor-zero", lambda tmp: scorer(resize_factor=0), ConfigError, "resize_factor"),
-    case("resize-factor-above-one", lambda tmp: scorer(resize_factor=1.5), ConfigError, "resize_factor"),
-    case("resize-factor-string", lambda tmp: scorer(resize_factor="0.54"), ConfigError, "resize_factor"),
-    case("image-size-zero", lambda tmp: scorer(image_size=0), ConfigError, "image_size"),
-    case("batch-size-zero", lambda tmp: scorer(batch_size=0), ConfigError, "batch_size"),
-    case("seed-string", lambda tmp: scorer(seed="0"), ConfigError, "seed"),
-    case("augmentation-not-callable", lambda tmp: scorer(augmentation=3), InputTypeError, "augmentation"),
-    case("chunk-size-zero", lambda tmp: scorer(chunk_size=0), ConfigError, "chunk_size"),
-    case("fit-nan", lambda tmp: scorer().fit(with_value(images(4, 1, 8), float("nan"))), InputError, "images",
-         "NaN"),
-    case("fit-range", lambda tmp: scorer().fit(images(4, 1, 8) * 255), InputError, "images", "[0, 1]"),
-    case("fit-3d", lambda tmp: scorer().fit(images(4, 1, 8)[0]), InputError, "images", "(B, C, H, W)"),
-    case("fit-list", lambda tmp: scorer().fit([images(1, 1, 8)[0]]), InputTypeError, "images", "list"),
-    case("fit-empty-dataset", lambda tmp: scorer().fit(Items([])), InputError, "images", "empty"),
-    case("fit-dataset-mixed-sizes",
-         lambda tmp: scorer().fit(Items([images(1, 1, 8)[0], images(1, 1, 6)[0]])), InputError, "dataset images"),
-    case("fit-dataset-strings", lambda tmp: scorer().fit(Items(["a.png"])), InputTypeError, "dataset item 0"),
-    case("fit-not-square", lambda tmp: scorer().fit(images(4, 1, 8, 6)), InputError, "square", "image_size"),
-    case("fit-model-output", lambda tmp: scorer(model=Bare()).fit(images(4, 1, 8)), InputTypeError, "projection"),
-    case("score-method", lambda tmp: scorer().fit(images(4, 1, 8)).score(images(2, 1, 8), method="knn"), InputError,
-         "method", "knn"),
-    case("score-uint8", lambda tmp: scorer().fit(images(4, 1, 8)).score(images(2, 1, 8).to(torch.uint8)),
-         InputTypeError, "images", "uint8"),
+    case("model-function", lambda tmp: AnomalyDetector.fit(lambda y: y, images(4, 1, 8)), InputTypeError, "model"),
+    case("config-dict", lambda tmp: AnomalyDetector.fit(Linear(), images(4, 1, 8), config={"num_views": 2}),
+         InputTypeError, "ScoreConfig"),
+    case("shift-kind", lambda tmp: ScoreConfig(shift="flip"), ConfigError, "ScoreConfig.shift", "flip"),
+    case("num-shifts-zero", lambda tmp: AnomalyDetector.fit(Linear(), images(4, 1, 8), num_shifts=0), InputError,
+         "num_shifts"),
+    case("num-views-zero", lambda tmp: ScoreConfig(num_views=0), ConfigError, "ScoreConfig.num_views"),
+    case("num-views-float", lambda tmp: ScoreConfig(num_views=2.0), ConfigError, "ScoreConfig.num_views", "integer"),
+    case("resize-factor-zero", lambda tmp: ScoreConfig(resize_factor=0), ConfigError, "resize_factor"),
+    case("resize-factor-above-one", lambda tmp: ScoreConfig(resize_factor=1.5), ConfigError, "resize_factor"),
+    case("resize-factor-string", lambda tmp: ScoreConfig(resize_factor="0.54"), ConfigError, "resize_factor"),
+    case("batch-size-zero", lambda tmp: ScoreConfig(batch_size=0), ConfigError, "batch_size"),
+    case("seed-string", lambda tmp: ScoreConfig(seed="0"), ConfigError, "seed"),
+    case("chunk-size-zero", lambda tmp: ScoreConfig(chunk_size=0), ConfigError, "chunk_size"),
+    case("precision-name", lambda tmp: ScoreConfig(mixed_precision="bfloat16"), ConfigError, "mixed_precision"),
+    case("method-name", lambda tmp: ScoreConfig(method="knn"), ConfigError, "method", "knn"),
+    case("augmentation-name", lambda tmp: AnomalyDetector.fit(Linear(), images(4, 1, 8), augmentation="fancy"),
+         InputError, "augmentation", "fancy"),
+    case("fit-nan", lambda tmp: fit(images_=with_value(images(4, 1, 8), float("nan"))), InputError, "images", "NaN"),
+    case("fit-range", lambda tmp: fit(images_=images(4, 1, 8) * 255), InputError, "images", "[0, 1]"),
+    case("fit-3d", lambda tmp: fit(images_=images(4, 1, 8)[0]), InputError, "images", "(B, C, H, W)"),
+    case("fit-list", lambda tmp: fit(images_=[images(1, 1, 8)[0]]), InputTypeError, "images", "list"),
+    case("fit-not-square", lambda tmp: fit(images_=images(4, 1, 8, 6)), InputError, "8 x 6", "image_size"),
+    case("fit-model-output", lambda tmp: fit(model=Bare()), InputTypeError, "projection", "shift_logits"),
+    case("score-uint8", lambda tmp: fit().score(images(2, 1, 8).to(torch.uint8)), InputTypeError, "images", "uint8"),
+    case("score-channels", lambda tmp: fit().score(images(2, 3, 8)), InputError, "3 channel", "1-channel"),
+    case("score-size", lambda tmp: fit().score(images(2, 1, 6)), InputError, "6 x 6", "8 x 8"),
+    case("runtime-not-runtime", lambda tmp: AnomalyDetector.from_pretrained(saved_detector(tmp), num_views=3),
+         InputError, "runtime settings", "num_views"),
 ]
 
 FILE_CASES = [
-    case("load-missing-folder", lambda tmp: CSIScorer.load(tmp / "nowhere", Linear()), CheckpointError,
-         "csi_scorer.json", "nowhere"),
-    case("load-config-list", lambda tmp: load(tmp, config_edit=lambda c: [c]), CheckpointError, "csi_scorer.json"),
-    case("load-config-format", lambda tmp: load(tmp, config_edit=set_("format", "other")), CheckpointError,
-         "csi_scorer.json", "format"),
-    case("load-config-missing-key", lambda tmp: load(tmp, config_edit=drop("num_samples")), CheckpointError,
-         "csi_scorer.json", "num_samples"),
-    case("load-config-wrong-type", lambda tmp: load(tmp, config_edit=set_("num_samples", "10")), CheckpointError,
-         "csi_scorer.json", "num_samples"),
-    case("load-config-bad-value", lambda tmp: load(tmp, config_edit=set_("shift", "flip")), CheckpointError,
-         "csi_scorer.json", "shift"),
+    case("load-missing-folder", lambda tmp: AnomalyDetector.from_pretrained(tmp / "nowhere"), MissingFileError,
+         "nowhere", "does not exist"),
+    case("load-record-format", lambda tmp: load(tmp, record_edit=lambda r: {**r, "format": "other"}), CheckpointError,
+         "config.json", "format"),
+    case("load-record-missing-key", lambda tmp: load(tmp, record_edit=lambda r: {k: v for k, v in r.items()
+                                                                                  if k != "score"}),
+         CheckpointError, "detector", "score"),
+    case("load-score-config-type", lambda tmp: load(tmp, record_edit=score_config("num_views", "10")), CheckpointError,
+         "config.json", "num_views"),
+    case("load-score-config-unknown", lambda tmp: load(tmp, record_edit=score_config("resize", 1)), CheckpointError,
+         "config.json", "resize"),
     case("load-tensors-missing-key",
          lambda tmp: load(tmp, tensors={"train_features": torch.zeros(4, 4, 4)}), CheckpointError,
-         "csi_scorer.safetensors", "train_shift_logits"),
-    case("load-tensors-wrong-shift-count",
-         lambda tmp: load(tmp, tensors={"train_features": torch.zeros(2, 4, 4), "train_shift_logits": torch.zeros(2, 4)}),
-         CheckpointError, "csi_scorer.safetensors", "K = 4"),
+         "detector", "train_shift_logits"),
+    case("load-tensors-wrong-shift-count", lambda tmp: load(tmp, tensors={
+        **_stats(saved_detector(tmp)), "train_features": torch.zeros(2, 4, 128), "train_shift_logits": torch.zeros(2, 4)}),
+         CheckpointError, "statistics.safetensors", "K = 4"),
     case("load-tensors-corrupt", lambda tmp: load(tmp, tensors=b"not a safetensors file"), CheckpointError,
-         "csi_scorer.safetensors", "corrupt"),
-    case("load-config-not-json", lambda tmp: CSIScorer.load(_corrupt_json(saved_scorer(tmp)), Linear()),
-         CheckpointError, "csi_scorer.json", "JSON"),
-    case("load-custom-augmentation-missing",
-         lambda tmp: CSIScorer.load(_saved_with_augmentation(tmp), Linear()), InputError, "augmentation"),
+         "statistics.safetensors", "corrupt"),
 ]
 
 
-def _corrupt_json(folder: Path) -> Path:
-    (folder / "csi_scorer.json").write_text('{"format": ')
-    return folder
+def _stats(folder: Path) -> dict:
+    from dia_augment.utils.io import load_tensors
 
-
-def _saved_with_augmentation(tmp: Path) -> Path:
-    folder = tmp / "custom"
-    scorer(augmentation=lambda rows, generator=None: rows).fit(images(4, 1, 8)).save(folder)
-    return folder
+    return load_tensors(folder / "statistics.safetensors")
 
 
 @pytest.mark.parametrize("call, error, names", FUNCTION_CASES + METRIC_CASES + SCORER_CASES + FILE_CASES)

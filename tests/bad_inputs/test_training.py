@@ -16,7 +16,7 @@ import pytest
 from dia_augment.errors import CheckpointError, ConfigError, InputError, InputTypeError, MissingFileError, RunFolderError
 from dia_augment.filters import GaussianDissolving
 from dia_augment.train import DissolverTrainConfig, TrainConfig, load_model, train_dissolver, train_model
-from dia_augment.train.fields import config_from_dict
+from dia_augment.utils.config import config_from_dict
 from dia_augment.utils.io import atomic_save_tensors, load_tensors
 from tests.bad_inputs import assert_raises_naming, case, images, with_value
 

@@ -52,8 +52,12 @@ def write_dicom(
     photometric: str = "MONOCHROME2",
     signed: bool = False,
     patient: str | None = None,
+    **elements: object,
 ) -> Path:
-    """Write a CT DICOM file of the stored values ``(H, W)`` or ``(frames, H, W)`` (16 bits)."""
+    """Write a CT DICOM file of the stored values ``(H, W)`` or ``(frames, H, W)`` (16 bits).
+
+    ``slope=None`` leaves out the rescale; ``elements`` are further header elements by keyword.
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
@@ -67,22 +71,28 @@ def write_dicom(
         ds.NumberOfFrames = stored.shape[0]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, int(signed)
-    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if slope is not None:
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
     if patient is not None:
         ds.PatientID = patient
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
     ds.PixelData = stored.astype(np.int16 if signed else np.uint16).tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
 
 
-def write_nifti(path: Path, volume: np.ndarray, slope: float | None = None, intercept: float = 0.0) -> Path:
-    """Write a NIfTI volume; with ``slope`` the data are stored as int16 with ``scl_slope`` / ``scl_inter``."""
+def write_nifti(
+    path: Path, volume: np.ndarray, slope: float | None = None, intercept: float = 0.0, affine: np.ndarray | None = None
+) -> Path:
+    """Write a NIfTI volume (RAS+ identity affine by default); with ``slope`` the data are stored as
+    int16 with ``scl_slope`` / ``scl_inter``."""
     import nibabel
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = nibabel.Nifti1Image(volume, np.eye(4))
+    image = nibabel.Nifti1Image(volume, np.eye(4) if affine is None else affine)
     if slope is not None:
         image.header.set_data_dtype(np.int16)
         image.header.set_slope_inter(slope, intercept)

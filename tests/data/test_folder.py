@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from dia_augment.data import DataError, OneClassImageFolder, scan_class_folders, split_indices
+from dia_augment.data import DataError, OneClassImageFolder, SkippedFilesWarning, scan_class_folders, split_indices
 
 
 def _values(dataset: OneClassImageFolder) -> list[int]:
@@ -67,7 +67,8 @@ class TestSeededSplit:
         image_writer(tmp_path / "ok" / ".hidden.png")
         (tmp_path / "ok" / "notes.txt").write_text("not an image")
         image_writer(tmp_path / "bad" / "c.tif")
-        found = scan_class_folders(tmp_path)
+        with pytest.warns(SkippedFilesWarning, match=r"^1 file\(s\) .* skipped, e.g. ok/notes.txt$"):
+            found = scan_class_folders(tmp_path)
         assert {k: [p.name for p in v] for k, v in found.items()} == {"bad": ["c.tif"], "ok": ["a.PNG", "b.jpeg"]}
 
 

@@ -239,8 +239,10 @@ class TestArguments:
     def test_options_parse_into_load_one_class_arguments(self):
         parser = argparse.ArgumentParser()
         add_data_arguments(parser)
-        args = parser.parse_args(["--window", "40,80", "--slice-axis", "0", "--slices=-4:"])
-        assert data_kwargs(args) == {"group_by": None, "window": "40,80", "slice_axis": 0, "slices": (-4, None)}
-        for bad in (["--window", "softtissue"], ["--slices", "5"], ["--slices", "a:b"], ["--slice-axis", "3"]):
+        args = parser.parse_args(["--window", "40,80", "--slice-axis", "0", "--slices=-4:", "--channels", "3"])
+        assert data_kwargs(args) == {"channels": 3, "group_by": None, "window": "40,80", "slice_axis": 0,
+                                     "slices": (-4, None)}
+        for bad in (["--window", "softtissue"], ["--slices", "5"], ["--slices", "a:b"], ["--slice-axis", "3"],
+                    ["--channels", "2"]):
             with pytest.raises(SystemExit):
                 parser.parse_args(bad)

@@ -46,14 +46,15 @@ def test_dicom_and_nifti_manifest_trains_and_scores(tmp_path):
     assert main(["train", *data, "--mode", "csi", "--load-size", "8", "--image-size", "8", "--width", "2",
                  "--epochs", "1", "--batch-size", "4", "--no-progress", "--out", str(run)]) == 0
     out = tmp_path / "score"
-    assert main(["score", "--checkpoint", str(run), *data, "--load-size", "8", "--num-samples", "1",
+    assert main(["score", "--checkpoint", str(run), *data, "--load-size", "8", "--num-views", "1",
                  "--no-progress", "--out", str(out)]) == 0
 
     metrics = json.loads((out / "metrics.json").read_text())
     test = load_one_class(f"manifest:{manifest}", "test", "normal", image_size=8, channels=1)
-    # 4 train patients x 2 frames; test: 2 normal patients x 2 frames, 2 abnormal x 3 slices
-    assert metrics["num_train"] == 8 and (metrics["num_normal"], metrics["num_anomaly"]) == (4, 6)
+    # 4 train patients x 2 frames, 2 of the 8 held out for the threshold; test: 2 normal patients x 2 frames,
+    # 2 abnormal x 3 slices
+    assert metrics["num_train"] == 6 and (metrics["num_normal"], metrics["num_anomaly"]) == (4, 6)
     saved = load_tensors(out / "scores.safetensors")
     assert torch.equal(saved["labels"], test.labels) and test.labels.tolist() == [0] * 4 + [1] * 6
-    expected = roc_auc_score((saved["labels"] == 0).numpy(), saved["scores"].numpy())
+    expected = roc_auc_score((saved["labels"] == 1).numpy(), saved["scores"].numpy())  # anomaly scores
     assert metrics["auroc"] == pytest.approx(expected, abs=1e-6)

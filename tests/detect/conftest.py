@@ -3,6 +3,7 @@ import torch
 
 from dia_augment.detect import AnomalyDetector
 from dia_augment.models import build_model
+from dia_augment.score import ScoreConfig
 
 
 def images(n, seed, channels=1, size=12):
@@ -22,5 +23,6 @@ def tiny_model():
 def detector(tiny_model):
     """A calibrated detector on 12 px gray images, 3 views, 8 px model input."""
     return AnomalyDetector.fit(
-        tiny_model, images(10, 0), calibration=images(6, 1), num_views=3, image_size=8, seed=1, progress=False
+        tiny_model, images(10, 0), calibration=images(6, 1), config=ScoreConfig(num_views=3, seed=1), image_size=8,
+        progress=False
     )

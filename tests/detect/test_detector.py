@@ -7,14 +7,14 @@ from torch import nn
 
 from dia_augment.detect import AnomalyDetector, build_detector, calibrate_threshold, split_calibration
 from dia_augment.errors import CheckpointError, InputError, InputTypeError, MissingFileError
-from dia_augment.score import csi_score, simclr_score
+from dia_augment.score import ScoreConfig, csi_score, simclr_score
 from tests.detect.conftest import images
 
 
-def test_score_is_minus_the_csi_score_of_the_view_averaged_features(detector):
+def test_score_is_the_csi_anomaly_score_of_the_view_averaged_features(detector):
     x = images(5, 7)
     features, logits = detector.encoder(x)
-    expected = -csi_score(detector.train_features, detector.train_shift_logits, features, logits)
+    expected = csi_score(detector.train_features, detector.train_shift_logits, features, logits)
     assert detector.method == "csi" and detector.method_note is None
     torch.testing.assert_close(detector.score(x), expected, rtol=0, atol=1e-5)
     train_f, train_l = detector.encoder(images(10, 0))  # fit stored the statistics of the training images
@@ -38,7 +38,7 @@ def test_predict_calls_scores_above_the_threshold_calibrated_on_held_out_normals
 
 
 def test_calibration_with_labels_and_refusal_without_anomalies(tiny_model):
-    det = AnomalyDetector.fit(tiny_model, images(8, 0), num_views=2, image_size=8, progress=False)
+    det = AnomalyDetector.fit(tiny_model, images(8, 0), config=ScoreConfig(num_views=2), image_size=8, progress=False)
     with pytest.raises(InputError, match="has no threshold"):
         det.predict(images(2, 1))
     calls = []
@@ -72,18 +72,18 @@ class Linear(nn.Module):
 
 def test_degenerate_shift_weight_falls_back_to_simclr_at_fit():
     torch.manual_seed(0)
-    det = AnomalyDetector.fit(Linear(logit_offset=-50.0), images(6, 0), num_views=2, image_size=8, progress=False)
+    det = AnomalyDetector.fit(Linear(logit_offset=-50.0), images(6, 0), config=ScoreConfig(num_views=2), image_size=8, progress=False)
     assert det.method == "simclr" and "--method simclr" in det.method_note
     x = images(3, 4)
     features, _ = det.encoder(x)
-    torch.testing.assert_close(det.score(x), -simclr_score(det.train_features[0], features[0]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(det.score(x), simclr_score(det.train_features[0], features[0]), rtol=0, atol=1e-6)
     with pytest.raises(InputTypeError, match="only a DIAResNet detector can be saved"):
         det.save_pretrained("unused")
 
 
 def test_collapsed_projections_are_refused_at_fit():
     with pytest.raises(InputError, match="projections of some shift are all zero"):
-        AnomalyDetector.fit(Linear(projection_scale=0.0), images(4, 0), num_views=2, image_size=8, progress=False)
+        AnomalyDetector.fit(Linear(projection_scale=0.0), images(4, 0), config=ScoreConfig(num_views=2), image_size=8, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_save_and_load_round_trip(detector, tmp_path):
     loaded = AnomalyDetector.from_pretrained(tmp_path / "det", progress=False)
     x = images(4, 5)
     assert torch.equal(loaded.score(x), detector.score(x))
-    assert loaded.threshold == detector.threshold and loaded.config() == detector.config()
+    assert loaded.threshold == detector.threshold and loaded.record() == detector.record()
     config = json.loads((tmp_path / "det" / "config.json").read_text())
     assert config["score"]["higher_is"] == "more anomalous" and config["preprocessing"]["input_size"] == [12, 12]
     card = (tmp_path / "det" / "README.md").read_text()
@@ -140,11 +140,11 @@ def test_other_layout_version_and_missing_field_are_named(detector, tmp_path):
     folder = detector.save_pretrained(tmp_path / "det")
     record = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**record, "layout_version": 7, "package_version": "9.0"}))
-    with pytest.raises(CheckpointError, match="layout 7 by dia_augment 9.0; this version reads layout 1"):
+    with pytest.raises(CheckpointError, match="layout 7 by dia_augment 9.0; this version reads layout 2"):
         AnomalyDetector.from_pretrained(folder)
     del record["preprocessing"]
     (folder / "config.json").write_text(json.dumps(record))
-    with pytest.raises(CheckpointError, match="missing or invalid field: KeyError\\('preprocessing'\\)"):
+    with pytest.raises(CheckpointError, match="config.json lacks the field 'preprocessing'"):
         AnomalyDetector.from_pretrained(folder)
 
 
@@ -190,14 +190,15 @@ def test_build_detector_holds_a_seeded_slice_out_for_calibration(tiny_model):
 
     config = TrainConfig(mode="csi", width=2, image_size=8, epochs=1, batch_size=4, progress=False)
     normals = images(10, 0)
-    det = build_detector(tiny_model, config, normals, num_views=2, seed=5, provenance={"data": "toy"}, progress=False)
+    det = build_detector(tiny_model, config, normals, score_config=ScoreConfig(num_views=2, seed=5),
+                         provenance={"data": "toy"}, progress=False)
     order = torch.randperm(10, generator=torch.Generator().manual_seed(5))
     assert det.provenance["num_train"] == 8 and det.provenance["data"] == "toy"
     assert det.provenance["train_config"]["image_size"] == 8 and "seen in training" in det.provenance["calibration"]
     features, _ = det.encoder(normals[order[2:]])
     torch.testing.assert_close(det.train_features, features, rtol=0, atol=1e-5)
     assert det.threshold == calibrate_threshold(det.score(normals[order[:2]]), target=0.95)
-    held = build_detector(tiny_model, config, normals, images(3, 9), num_views=2, progress=False)
+    held = build_detector(tiny_model, config, normals, images(3, 9), ScoreConfig(num_views=2), progress=False)
     assert held.threshold.num_normal == 3 and held.provenance["calibration"] == "normal images held out of training"
     with pytest.raises(InputError, match="cannot hold 10% of 4 normal images out"):
         build_detector(tiny_model, config, normals[:4], calibration_fraction=0.1, progress=False)
@@ -212,12 +213,17 @@ def test_split_calibration_is_seeded_and_disjoint():
         split_calibration(x, 1.0)
 
 
-def test_evaluate_uses_minus_the_anomaly_score_and_the_card_shows_it(tiny_model):
+def test_evaluate_uses_the_anomaly_score_and_its_threshold_and_the_card_shows_it(tiny_model):
     from dia_augment.score import auroc
 
-    det = AnomalyDetector.fit(tiny_model, images(6, 0), calibration=images(4, 1), num_views=2, image_size=8, progress=False)
+    det = AnomalyDetector.fit(tiny_model, images(6, 0), calibration=images(4, 1), config=ScoreConfig(num_views=2),
+                              image_size=8, progress=False)
     x, labels = images(6, 2), torch.tensor([0, 0, 0, 1, 1, 1])
     metrics = det.evaluate(x, labels)
-    assert metrics["auroc"] == pytest.approx(auroc(-det.score(x), labels))
+    scores = det.score(x)
+    assert metrics["auroc"] == pytest.approx(auroc(scores, labels))
+    flagged = scores > det.threshold.value
+    assert metrics["threshold_false_alarm_rate"] == pytest.approx(flagged[:3].float().mean().item())
+    assert metrics["threshold_sensitivity"] == pytest.approx(flagged[3:].float().mean().item())
     assert f"| auroc | {metrics['auroc']:.4f} |" in det.model_card()
     assert "expected false-alarm rate" in det.model_card()

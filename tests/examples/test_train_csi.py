@@ -24,7 +24,7 @@ def load_example():
 
 
 TINY = ["--dissolver-preset", "micro", "--dissolver-resolution", "8", "--dissolver-steps", "4", "--image-size", "16",
-        "--width", "2", "--epochs", "1", "--batch-size", "64", "--num-samples", "1", "--device", "cpu", "--no-progress"]
+        "--width", "2", "--epochs", "1", "--batch-size", "64", "--num-views", "1", "--device", "cpu", "--no-progress"]
 
 
 def test_a_second_run_in_the_same_folder_is_refused_in_one_line_and_overwrite_replaces_it(tmp_path):
@@ -50,7 +50,7 @@ def test_tiny_end_to_end_run_writes_its_files(tmp_path, dissolver):
     record = example.main([
         "--dissolver", dissolver, "--dissolver-preset", "micro", "--dissolver-resolution", "8",
         "--dissolver-steps", "4", "--image-size", "16", "--width", "2", "--epochs", "1",
-        "--batch-size", "64", "--num-samples", "1", "--device", "cpu", "--out", str(out), "--no-progress",
+        "--batch-size", "64", "--num-views", "1", "--device", "cpu", "--out", str(out), "--no-progress",
     ])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metrics"]["num_normal"] == 200 and metrics["metrics"]["num_anomaly"] == 200
@@ -69,11 +69,11 @@ def test_tiny_end_to_end_run_writes_its_files(tmp_path, dissolver):
     from dia_augment.detect import AnomalyDetector
     from dia_augment.score import evaluate
 
-    detector = AnomalyDetector.from_pretrained(out / "detector", progress=False)
+    detector = AnomalyDetector.from_pretrained(out / "model" / "detector", progress=False)
     assert detector.threshold.num_normal == 120 and detector.provenance["num_train"] == 480
     assert metrics["threshold"]["value"] == detector.threshold.value
     test = load_one_class("embedded", "test", image_size=16)
-    rescored = evaluate(-detector.score(test.images), test.labels)["auroc"]
+    rescored = evaluate(detector.score(test.images), test.labels)["auroc"]  # anomaly scores, anomalies positive
     assert rescored == metrics["metrics"]["auroc"]
 
 

@@ -9,6 +9,7 @@ from dia_augment.detect import AnomalyDetector
 from dia_augment.errors import InputError
 from dia_augment.localize import anomaly_map, detector_score_fn
 from dia_augment.models import build_model
+from dia_augment.score import ScoreConfig
 
 
 @pytest.fixture(scope="module", params=["csi", "simclr"])
@@ -18,9 +19,8 @@ def detector(request):
     model = build_model("resnet18", 3, width=2)
     with torch.no_grad():
         model.shift_head.bias.fill_(3.0)  # positive mean shift logits: the CSI score is not degenerate
-    detector = AnomalyDetector.fit(
-        model, torch.rand(8, 3, 12, 12, generator=g), num_views=2, image_size=8, method=request.param, progress=False
-    )
+    detector = AnomalyDetector.fit(model, torch.rand(8, 3, 12, 12, generator=g),
+                                   config=ScoreConfig(num_views=2, method=request.param), image_size=8, progress=False)
     assert detector.method == request.param
     return detector
 
@@ -39,7 +39,8 @@ def test_occlusion_residual_and_integrated_with_an_identity_dissolver_are_zero(d
     for method in ("occlusion", "residual", "integrated"):
         m = anomaly_map(detector, images, method, dissolver=identity, patch=4, stride=4)
         assert m.shape == (3, 12, 12)
-        assert torch.equal(m, torch.zeros_like(m))
+        # zero up to the float rounding of kernels run on batches of other sizes (the colour views' included)
+        torch.testing.assert_close(m, torch.zeros_like(m), rtol=0, atol=1e-6)
 
 
 def test_maps_do_not_depend_on_the_batch_and_smoothgrad_follows_its_generator(detector, images):

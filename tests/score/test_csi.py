@@ -24,7 +24,7 @@ def _norm(v):
 
 
 def reference_csi(train_f, train_l, test_f, test_l):
-    """CSI's score straight from the formula: a Python loop over test samples and training rows."""
+    """CSI's normality score straight from the formula: a Python loop over test samples and training rows."""
     train_f, train_l, test_f, test_l = (t.tolist() for t in (train_f, train_l, test_f, test_l))
     k_shifts, m_test = len(test_f), len(test_f[0])
     scores = []
@@ -44,14 +44,14 @@ def reference_csi(train_f, train_l, test_f, test_l):
 
 def test_matches_reference_loop_float64():
     stats = _random_stats(3, 17, 11, 5)
-    torch.testing.assert_close(csi_score(*stats), reference_csi(*stats), rtol=0, atol=1e-12)
+    torch.testing.assert_close(csi_score(*stats), -reference_csi(*stats), rtol=0, atol=1e-12)  # the anomaly score
 
 
 def test_matches_reference_loop_float32():
     stats = _random_stats(4, 23, 9, 8, seed=1, dtype=torch.float32)
     out = csi_score(*stats)
     assert out.dtype == torch.float32
-    torch.testing.assert_close(out.double(), reference_csi(*stats), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.double(), -reference_csi(*stats), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 5, 16, 4096])
@@ -69,10 +69,10 @@ def test_test_feature_is_not_normalised():
     test_l = torch.tensor([[0.0]], dtype=torch.float64)
     one = csi_score(train_f, train_l, test_f, test_l)
     three = csi_score(train_f, train_l, 3 * test_f, test_l)
-    torch.testing.assert_close(one, torch.tensor([0.8 / 1.5], dtype=torch.float64))
+    torch.testing.assert_close(one, torch.tensor([-0.8 / 1.5], dtype=torch.float64))
     torch.testing.assert_close(three, 3 * one)
     shifted = csi_score(train_f, train_l, test_f, torch.tensor([[4.0]], dtype=torch.float64))
-    torch.testing.assert_close(shifted - one, torch.tensor([4.0 / 2.0], dtype=torch.float64))
+    torch.testing.assert_close(shifted - one, torch.tensor([-4.0 / 2.0], dtype=torch.float64))
 
 
 def test_training_row_order_does_not_matter():
@@ -101,11 +101,11 @@ def test_simclr_and_shift_scores_match_reference():
         max(sum(a * b for a, b in zip(q, r)) / (_norm(q) * _norm(r)) for r in train_f[0].tolist())
         for q in test_f[0].tolist()
     ]
-    torch.testing.assert_close(sim, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(sim, -torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
     shi = shift_score(train_l, test_l)
     means = train_l.mean(dim=1).tolist()
     expected = [(test_l[0, i].item() / means[0] + test_l[1, i].item() / means[1]) / 2 for i in range(6)]
-    torch.testing.assert_close(shi, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(shi, -torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
 
 
 def test_max_similarity_uses_the_raw_query():
@@ -119,13 +119,13 @@ def test_full_score_is_similarity_plus_shift_terms():
     train_f, train_l, test_f, test_l = _random_stats(4, 15, 8, 3, seed=6)
     w_sim, _ = csi_weights(train_f, train_l)
     sim = torch.stack([w_sim[k] * max_similarity(test_f[k], train_f[k]) for k in range(4)]).mean(0)
-    torch.testing.assert_close(csi_score(train_f, train_l, test_f, test_l), sim + shift_score(train_l, test_l))
+    torch.testing.assert_close(csi_score(train_f, train_l, test_f, test_l), -sim + shift_score(train_l, test_l))
 
 
 def test_score_by_method_is_the_named_score():
     train_f, train_l, test_f, test_l = _random_stats(3, 9, 5, 4, seed=8)
     expected = {
-        "csi": reference_csi(train_f, train_l, test_f, test_l).tolist(),
+        "csi": (-reference_csi(train_f, train_l, test_f, test_l)).tolist(),
         "simclr": simclr_score(train_f[0], test_f[0]).tolist(),
         "shift": shift_score(train_l, test_l).tolist(),
     }
@@ -174,3 +174,17 @@ def test_bad_inputs_raise():
         max_similarity(torch.ones(2, 3), torch.ones(4, 2))
     with pytest.raises(ValueError, match="same number of shifts K"):
         shift_score(train_l, test_l[:1])
+
+
+def test_no_fallback_keeps_a_negative_shift_weight_as_the_reference():
+    train_f, _, test_f, test_l = _random_stats(2, 9, 4, 3, seed=7)
+    train_l = torch.tensor([[1.0] * 9, [-2.0] * 9], dtype=torch.float64)  # shift 1: mean -2, weight -0.5
+    with pytest.raises(ValueError, match="must be > 0"):
+        csi_score(train_f, train_l, test_f, test_l)
+    out = csi_score(train_f, train_l, test_f, test_l, strict=False)
+    w_sim, _ = csi_weights(train_f, torch.ones_like(train_l))
+    expected = [-(sum(w_sim[k].item() * max_similarity(test_f[k], train_f[k])[i].item() for k in range(2))
+                  + test_l[0, i].item() / 1.0 + test_l[1, i].item() / -2.0) / 2 for i in range(4)]
+    torch.testing.assert_close(out, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="exactly 0"):
+        csi_score(train_f, torch.zeros_like(train_l), test_f, test_l, strict=False)

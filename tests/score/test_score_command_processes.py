@@ -44,7 +44,7 @@ def run(tmp_path_factory):
 
 
 def test_two_processes_write_the_scores_of_one(run, monkeypatch):
-    score = ["score", "--checkpoint", str(run / "run"), "--data", "embedded", "--load-size", "8", "--num-samples", "2",
+    score = ["score", "--checkpoint", str(run / "run"), "--data", "embedded", "--load-size", "8", "--num-views", "2",
              "--batch-size", "48", "--method", "simclr", "--no-progress"]
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     import torch

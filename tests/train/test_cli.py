@@ -8,6 +8,7 @@ from dia_augment.cli.train import resolve_objective
 from dia_augment.data import load_one_class
 from dia_augment.detect import AnomalyDetector, build_detector, split_calibration
 from dia_augment.filters.base import ResizeDissolving
+from dia_augment.score import ScoreConfig
 from dia_augment.train import TrainConfig, load_model, train_model
 
 
@@ -27,7 +28,7 @@ def test_cli_run_equals_library_run(tmp_path):
         assert torch.equal(model.state_dict()[k], v), k
     # ... and saves the detector that build_detector makes from the same pieces
     detector = AnomalyDetector.from_pretrained(tmp_path / "cli" / "detector", progress=False)
-    reference = build_detector(expected, config, rest, calibration, seed=3, progress=False)
+    reference = build_detector(expected, config, rest, calibration, ScoreConfig(seed=3), progress=False)
     assert detector.threshold.value == pytest.approx(reference.threshold.value, rel=1e-5)
     assert detector.threshold.num_normal == len(calibration) == 120
     test = load_one_class("embedded", "test", image_size=8).images[:6]
@@ -61,7 +62,7 @@ def test_a_contaminated_run_records_its_ratio_and_scores_on_the_clean_test_split
     # 600 normal training images + int(0.2 * 600 / 0.8) = 150 anomalous ones
     assert run["data"]["source"] == "embedded (contamination_ratio=0.2)" and run["data"]["num_images"] == 750
     capsys.readouterr()
-    score = ["score", "--data", "embedded", "--load-size", "8", "--contamination-ratio", "0.2", "--num-samples", "1",
+    score = ["score", "--data", "embedded", "--load-size", "8", "--contamination-ratio", "0.2", "--num-views", "1",
              "--checkpoint", str(out), "--out", str(tmp_path / "score")]
     assert main(score) == 0
     assert "was trained on" not in capsys.readouterr().err  # the same source as the run's: no warning

@@ -13,7 +13,7 @@ from dia_augment.cli import build_parser
 from dia_augment.cli._config_options import add_config_options, config_from_args
 from dia_augment.errors import CheckpointError, ConfigError
 from dia_augment.train import DissolverTrainConfig, TrainConfig, load_model
-from dia_augment.train.fields import config_from_dict, field_help
+from dia_augment.utils.config import config_from_dict, field_help
 
 
 @pytest.mark.parametrize("cls", [TrainConfig, DissolverTrainConfig])

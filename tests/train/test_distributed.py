@@ -6,7 +6,7 @@ import torch.distributed as dist
 from torch import nn
 
 from dia_augment.models import ModelOutput
-from dia_augment.train.distributed import all_gather_no_grad, all_gather_with_grad
+from dia_augment.utils.distributed import all_gather_no_grad, all_gather_with_grad
 from dia_augment.train.losses import make_row_labels
 from dia_augment.train.step import TrainingRows, training_loss
 from tests.processes import run_processes

@@ -13,7 +13,8 @@ from dia_augment.cli._config_options import add_config_options, config_from_args
 from dia_augment.filters import DDPMDissolving
 from dia_augment.filters.presets import make_scheduler, make_unet
 from dia_augment.models import build_model
-from dia_augment.score.scorer import CSIScorer
+from dia_augment.detect import AnomalyDetector
+from dia_augment.score import ScoreConfig, TestTimeEncoder, draw_views
 from dia_augment.train import TrainConfig, train_model
 from dia_augment.train.contrastive import ContrastiveTrainer
 
@@ -109,20 +110,23 @@ class TestConfig:
         assert (defaults.mixed_precision, defaults.channels_last, defaults.compile) == ("no", False, False)
 
 
-def _scorer(**kw) -> CSIScorer:
+def _scorer(**kw) -> AnomalyDetector:
+    """A detector shell (no statistics) whose feature extraction runs with the given runtime settings."""
     torch.manual_seed(0)
-    model = build_model("resnet18", 3, 4, 4, 8)
-    return CSIScorer(model, num_samples=2, batch_size=4, progress=False, **kw)
+    model = build_model("resnet18", 3, 4, 4, 8).eval()
+    encoder = TestTimeEncoder(model, draw_views(2, (16, 16), 3), 16)
+    return AnomalyDetector(encoder, torch.zeros(0), torch.zeros(0), ScoreConfig(num_views=2, batch_size=4, **kw),
+                           progress=False)
 
 
 class TestScorer:
     def test_bf16_extraction_is_bf16_and_close_to_fp32(self):
         x = _images(6, 1)
-        ref_z, ref_l = _scorer().extract_features(x)
-        fast = _scorer(autocast="bfloat16")
+        ref_z, ref_l = _scorer().features(x)
+        fast = _scorer(mixed_precision="bf16")
         seen: list = []
-        fast.model.backbone.conv1.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
-        z, logits = fast.extract_features(x)
+        fast.encoder.model.backbone.conv1.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
+        z, logits = fast.features(x)
         assert set(seen) == {torch.bfloat16} and z.dtype == torch.float32
         # bf16 keeps 8 bits of mantissa: a relative error of a few 2^-8 on the projections
         rel = ((z - ref_z).norm() / ref_z.norm()).item()
@@ -131,32 +135,24 @@ class TestScorer:
 
     def test_channels_last_extraction_equals_fp32(self):
         x = _images(6, 2)
-        ref_z, ref_l = _scorer().extract_features(x)
+        ref_z, ref_l = _scorer().features(x)
         fast = _scorer(channels_last=True)
         layouts: list = []
-        fast.model.backbone.conv1.register_forward_pre_hook(
+        fast.encoder.model.backbone.conv1.register_forward_pre_hook(
             lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last))
         )
-        z, logits = fast.extract_features(x)
+        z, logits = fast.features(x)
         assert set(layouts) == {True}
         torch.testing.assert_close(z, ref_z, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(logits, ref_l, atol=1e-4, rtol=1e-4)
 
-    def test_options_round_trip_through_save_and_load(self, tmp_path):
-        scorer = _scorer(autocast=torch.bfloat16, channels_last=True, compile=True)
-        assert scorer.config()["autocast"] == "bfloat16"
-        scorer._train_features, scorer._train_shift_logits = torch.ones(4, 2, 8), torch.ones(4, 2)
-        scorer.save(tmp_path)
-        loaded = CSIScorer.load(tmp_path, scorer.model, progress=False)
-        assert (loaded.autocast, loaded.channels_last, loaded.compile) == (torch.bfloat16, True, True)
-
-    def test_bad_autocast_is_refused(self):
-        with pytest.raises(ValueError, match="autocast"):
-            _scorer(autocast=torch.float64)
+    def test_bad_precision_is_refused(self):
+        with pytest.raises(ValueError, match="mixed_precision"):
+            _scorer(mixed_precision="float64")
 
     @SLOW
     def test_compiled_extraction_matches_eager(self):
         x = _images(4, 3)
-        ref_z, _ = _scorer().extract_features(x)
-        z, _ = _scorer(compile=True).extract_features(x)
+        ref_z, _ = _scorer().features(x)
+        z, _ = _scorer(compile=True).features(x)
         torch.testing.assert_close(z, ref_z, atol=1e-4, rtol=1e-4)

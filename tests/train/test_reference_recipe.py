@@ -146,7 +146,8 @@ def test_cli_dissolver_weights_and_input_range_reach_the_dissolver(tmp_path, mon
         seen["dissolver"] = dissolver
 
     monkeypatch.setattr("dia_augment.train.train_model", fake_train)
-    monkeypatch.setattr("dia_augment.data.load_one_class", lambda *a, **k: argparse.Namespace(images=torch.rand(4, 1, 8, 8)))
+    monkeypatch.setattr("dia_augment.data.load_one_class", lambda *a, **k: argparse.Namespace(images=torch.rand(4, 1, 8, 8),
+                                                                                         normal_class="normal"))
     parser = argparse.ArgumentParser()
     train_cli.add_arguments(parser)
     args = parser.parse_args(["--data", "embedded", "--out", str(tmp_path / "run"), "--dissolver", "ddpm",
