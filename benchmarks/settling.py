@@ -189,7 +189,8 @@ def score_cell(model: Any, config: Any, train: Any, test: Any, seed: int, num_vi
     from dia_augment.detect import AnomalyDetector
     from dia_augment.score import ScoreConfig, evaluate
 
-    detector = AnomalyDetector.fit(model, train.images, config=ScoreConfig(num_views=num_views, seed=seed),
+    config_ = ScoreConfig(num_views=num_views, seed=seed, mixed_precision="no")  # the score in float32 whatever the defaults
+    detector = AnomalyDetector.fit(model, train.images, config=config_,
                                    shift=config.shift, num_shifts=config.num_shifts, augmentation=config.augmentation,
                                    image_size=config.image_size, mode=config.mode, progress=sys.stderr.isatty())
     metrics = evaluate(detector.score(test.images), test.labels, test.classes, test.class_names)
@@ -249,7 +250,8 @@ def run_selection(out: Path, path: Path = SELECTION_FILE) -> float:
         started = time.perf_counter()
         model = train_model(config, fit_images, out_dir=out / "selection" / f"crop{crop}_s{seed}", resume=True,
                             data_source="embedded (data seed 0, 80 % of the normals)")
-        detector = AnomalyDetector.fit(model, fit_images, config=ScoreConfig(num_views=b["num_views"], seed=seed),
+        detector = AnomalyDetector.fit(model, fit_images,
+                                       config=ScoreConfig(num_views=b["num_views"], seed=seed, mixed_precision="no"),
                                        mode="csi", image_size=b["image_size"], progress=False)
         models[(crop, seed)] = detector
         if (crop, seed) in done:
