@@ -15,7 +15,7 @@ Goals: dissolve time <= 1.10 x the bare UNet call; p = 0.25 costs <= 0.35 x p = 
 
 Run:
     python benchmarks/bench_dissolve.py                 # tiny preset, CPU
-    python benchmarks/bench_dissolve.py --device cuda --preset paper
+    python benchmarks/bench_dissolve.py --device cuda --preset ddpm-cifar10
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ checkpoints, so the number is the training step alone. Prints a Markdown table.
 
 Run:
     OMP_NUM_THREADS=2 nice -n 10 python benchmarks/bench_train_dissolver.py
-    python benchmarks/bench_train_dissolver.py --device-note "1x H100" --presets tiny paper --resolutions 32 64
+    python benchmarks/bench_train_dissolver.py --device-note "1x H100" --presets tiny ddpm-cifar10 --resolutions 32 64
 """
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ def measure(preset: str, resolution: int, batch_size: int, window: int, channels
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["tiny", "paper"])
+    parser.add_argument("--presets", nargs="+", default=["tiny", "ddpm-cifar10"])
     parser.add_argument("--resolutions", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--batch-tiny", type=int, default=32, help="batch size of the tiny and micro presets")
-    parser.add_argument("--batch-paper", type=int, default=8, help="batch size of the paper preset")
+    parser.add_argument("--batch-large", type=int, default=8, help="batch size of the large preset (ddpm-cifar10)")
     parser.add_argument("--steps-tiny", type=int, default=5, help="measured steps (after as many warm-up steps)")
-    parser.add_argument("--steps-paper", type=int, default=2)
+    parser.add_argument("--steps-large", type=int, default=2)
     args = parser.parse_args()
 
     print(f"machine: {machine_line(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))}; "
@@ -57,8 +57,8 @@ def main() -> None:
     print("| preset | parameters | resolution | batch | measured steps | train images/s | s / step |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for preset in args.presets:
-        paper = preset == "paper"
-        batch, window = (args.batch_paper, args.steps_paper) if paper else (args.batch_tiny, args.steps_tiny)
+        large = preset != "tiny"
+        batch, window = (args.batch_large, args.steps_large) if large else (args.batch_tiny, args.steps_tiny)
         for resolution in args.resolutions:
             params = sum(p.numel() for p in make_unet(preset, resolution, args.channels).parameters())
             speed = measure(preset, resolution, batch, window, args.channels)

@@ -1,32 +1,28 @@
 """dia_augment: Dissolving Is Amplifying for fine-grained anomaly detection, kornia-compatible.
 
-The public API is listed in ``__all__`` (a test guards it). Heavy optional pieces (Stable
-Diffusion, the trainer, the scorer, the data sets) are imported on first use.
+The public API is listed in ``__all__`` (a test guards it). ``import dia_augment`` imports torch
+and nothing heavy: every public name is imported from its module on first use (diffusers with a
+DDPM dissolver, kornia with ``RandomDissolving``, scikit-learn with the scores, ...).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from dia_augment._version import __version__
-
-from dia_augment.augmentation.random_dissolving import RandomDissolving
-from dia_augment.filters import (
-    DDPMDissolving,
-    Dissolver,
-    GaussianDissolving,
-    MedianDissolving,
-    ReferenceGaussianBlur,
-    ReferenceMedianBlur,
-    ResizeDissolving,
-    ddpm_dissolve,
-    make_dissolver,
-)
+from dia_augment.utils.lazy import lazy_exports
 
 # name -> module, imported lazily on first attribute access
 _LAZY = {
+    "Dissolver": "dia_augment.filters.base",
+    "ResizeDissolving": "dia_augment.filters.base",
+    "DDPMDissolving": "dia_augment.filters.ddpm",
+    "ddpm_dissolve": "dia_augment.filters.ddpm",
+    "GaussianDissolving": "dia_augment.filters.blur",
+    "MedianDissolving": "dia_augment.filters.blur",
+    "ReferenceGaussianBlur": "dia_augment.filters.blur",
+    "ReferenceMedianBlur": "dia_augment.filters.blur",
+    "make_dissolver": "dia_augment.filters",
     "StableDiffusionDissolving": "dia_augment.filters.stable_diffusion",
+    "RandomDissolving": "dia_augment.augmentation.random_dissolving",
     "train_dissolver": "dia_augment.train",
     "DissolverTrainConfig": "dia_augment.train",
     "SimCLRAugmentation": "dia_augment.augmentation.simclr",
@@ -49,29 +45,6 @@ _LAZY = {
     "probe_dissolver": "dia_augment.probe",
 }
 
-__all__ = [
-    "__version__",
-    "Dissolver",
-    "DDPMDissolving",
-    "GaussianDissolving",
-    "MedianDissolving",
-    "ReferenceGaussianBlur",
-    "ReferenceMedianBlur",
-    "ResizeDissolving",
-    "RandomDissolving",
-    "ddpm_dissolve",
-    "make_dissolver",
-    *_LAZY,
-]
+__all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dia_augment' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)

@@ -20,21 +20,28 @@ On your own folder (``root/<class>/*.png``), a MedMNIST ``.npz`` or a paper data
     python examples/train_csi.py --data sarscov2:../shared/data/sarscov2-ct --image-size 64
 
 Every file is written atomically; ``--resume`` continues an interrupted run (the dissolver and
-the model training both checkpoint). On a CPU with bf16 units or a GPU, ``--mixed-precision bf16``
-trains the dissolver and the model under bf16 autocast and ``--channels-last`` lays the model out
-in NHWC (both off by default: fp32, as the results were measured):
+the model training both checkpoint). ``--mixed-precision auto`` (the default) trains and scores in
+bf16 on a CPU with bf16 units (AMX, AVX-512 BF16) or a GPU that has them, with the model in
+channels_last, and in float32 elsewhere; ``--mixed-precision no`` asks for float32:
 
-    python examples/train_csi.py --mixed-precision bf16 --channels-last
+    python examples/train_csi.py --mixed-precision no
+
+DICOM, NIfTI and manifests take the data options of ``dia-augment train`` (``--group-by``,
+``--window``, ``--channels``, ``--slice-axis``, ``--slices``); ``--dissolve-cache DIR`` dissolves
+the training images once and reads the views from there (docs/dissolve_cache.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from dia_augment.data.arguments import add_data_arguments, data_kwargs
 
 DEFAULTS = {
     "data": "embedded",
@@ -53,7 +60,9 @@ DEFAULTS = {
     "lr": 0.1,
     "num_views": 10,
     "seed": 0,
-    "mixed_precision": "no",
+    "mixed_precision": "auto",
+    "cache_steps": 8,
+    "cache_draws": 1,
 }
 
 
@@ -82,9 +91,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lesion-opacity", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="embedded data: the lesions' contrast range (opacity in (0, 1]; default 0.6-0.9)")
     p.add_argument("--seed", type=int, default=d["seed"])
-    p.add_argument("--mixed-precision", default=d["mixed_precision"], choices=["no", "bf16"],
+    p.add_argument("--mixed-precision", default=d["mixed_precision"], choices=["auto", "no", "bf16"],
                    help="train the dissolver and the model under bf16 autocast (the DIA dissolve included)")
-    p.add_argument("--channels-last", action="store_true", help="train the model in channels_last (NHWC) layout")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="train the model in channels_last (NHWC) layout (default: when training in bf16)")
+    p.add_argument("--dissolve-cache", default=None, metavar="DIR",
+                   help="dissolve every training image once into DIR (a grid of --cache-steps steps, --cache-draws "
+                   "noise draws each) and read the dissolved views from there at every step")
+    p.add_argument("--cache-steps", type=int, default=d["cache_steps"], help="the dissolve cache's grid of steps")
+    p.add_argument("--cache-draws", type=int, default=d["cache_draws"], help="the dissolve cache's noise draws per step")
+    add_data_arguments(p)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", default="runs/train_csi", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -143,6 +159,9 @@ def train_config(args: argparse.Namespace) -> Any:
         seed=args.seed,
         mixed_precision=args.mixed_precision,
         channels_last=args.channels_last,
+        dissolve_cache=args.dissolve_cache if args.mode == "dia" else None,
+        cache_steps=args.cache_steps,
+        cache_draws=args.cache_draws,
         checkpoint_every=50,
         progress=not args.no_progress,
     )
@@ -155,10 +174,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import torch
 
-    from dia_augment.data import load_one_class
+    from dia_augment.data.options import DataOptions, load_split
     from dia_augment.filters.grid import save_dissolve_grid
     from dia_augment.detect import build_detector, split_calibration
-    from dia_augment.data.options import DataOptions
     from dia_augment.detect.run_data import save_fingerprints
     from dia_augment.score import ScoreConfig, save_roc_curve
     from dia_augment.train import train_model
@@ -172,9 +190,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
 
     print(f"[0/4] data: {args.data}")
-    train_set = load_one_class(args.data, "train", normal_class=args.normal_class, image_size=args.image_size, seed=args.seed)
+    options = DataOptions(data=args.data, normal_class=args.normal_class, data_seed=args.seed, load_size=args.image_size,
+                          **data_kwargs(args), calibration_fraction=0.2, calibration_seed=args.seed)
+    train_set = load_split(options, "train")
+    options = dataclasses.replace(options, normal_class=train_set.normal_class)
     if args.lesion_sigma is None and args.lesion_opacity is None:
-        test_set = load_one_class(args.data, "test", normal_class=args.normal_class, image_size=args.image_size, seed=args.seed)
+        test_set = load_split(options, "test")
     elif args.data == "embedded":
         from dia_augment.data import make_embedded_dataset
         from dia_augment.data.embedded import LESION_OPACITY
@@ -199,8 +220,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{args.epochs} epochs at {args.image_size} px")
     config = train_config(args)
     t0 = time.perf_counter()
-    options = DataOptions(data=args.data, normal_class=train_set.normal_class, data_seed=args.seed,
-                          load_size=args.image_size, calibration_fraction=0.2, calibration_seed=args.seed)
     model = train_model(config, fit_images, dissolver=dissolver, out_dir=out / "model", resume=args.resume,
                         overwrite=args.overwrite, data_source=args.data, data_options=options.to_dict())
     save_fingerprints(out / "model", fit_images)

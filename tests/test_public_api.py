@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import subprocess
@@ -48,13 +49,19 @@ EXPECTED = {
 }
 
 
+#: What ``import dia_augment`` must not load: each is imported when a name that needs it is first used.
+HEAVY = ("diffusers", "transformers", "accelerate", "kornia", "sklearn", "matplotlib", "scipy", "pydicom", "nibabel",
+         "dia_augment.filters", "dia_augment.augmentation", "dia_augment.train", "dia_augment.score", "dia_augment.data",
+         "dia_augment.detect")
+
+
 @pytest.fixture(scope="module")
 def fresh_import():
     """In a fresh process: what ``import dia_augment`` loads, then the kind of ``from dia_augment import X``
     for every public name after every sub-package is imported (so no sub-module can shadow a name)."""
     code = (
         "import inspect, json, sys, dia_augment\n"
-        "light = not any(m in sys.modules for m in ('sklearn', 'dia_augment.score', 'dia_augment.train'))\n"
+        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m.startswith({HEAVY!r}))\n"
         "import dia_augment.train, dia_augment.score, dia_augment.data, dia_augment.shift\n"
         "import dia_augment.detect, dia_augment.localize, dia_augment.probe\n"
         "kind = lambda v: 'class' if inspect.isclass(v) else 'function' if inspect.isfunction(v) else type(v).__name__\n"
@@ -62,15 +69,35 @@ def fresh_import():
         "for name in dia_augment.__all__:\n"
         "    exec(f'from dia_augment import {name} as value', ns)\n"
         "    ns[name] = kind(ns['value'])\n"
-        "print(json.dumps({'light': light, 'kinds': {n: ns[n] for n in dia_augment.__all__}}))"
+        "print(json.dumps({'loaded': loaded, 'kinds': {n: ns[n] for n in dia_augment.__all__}}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
 def test_import_is_light(fresh_import):
-    """Importing the package does not pull the trainer, scorer or data modules (they load on use)."""
-    assert fresh_import["light"] is True
+    """Importing the package loads no heavy library and none of its sub-packages: they load on first use."""
+    assert fresh_import["loaded"] == []
+
+
+def test_the_filters_package_imports_its_filters_on_use():
+    """``dia_augment.filters`` (its names, ``make_dissolver``) pulls diffusers and kornia only with a filter that needs them."""
+    code = ("import sys\n"
+            "from dia_augment.filters import DISSOLVER_NAMES, make_dissolver, Dissolver\n"
+            "light = not any(m in sys.modules for m in ('diffusers', 'kornia'))\n"
+            "make_dissolver('gaussian')\n"
+            "print(light, 'kornia' in sys.modules, 'diffusers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]
+
+
+@pytest.mark.parametrize("package", ["dia_augment.filters", "dia_augment.augmentation"])
+def test_a_lazy_package_exports_every_name_of_its_all(package):
+    module = importlib.import_module(package)
+    assert set(module.__all__) <= set(dir(module))
+    assert all(getattr(module, name) is not None for name in module.__all__)
+    with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'missing'"):
+        module.missing
 
 
 def test_all_is_exactly_the_public_api():

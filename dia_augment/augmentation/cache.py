@@ -54,8 +54,9 @@ from tqdm.auto import tqdm
 from dia_augment.errors import (CheckpointError, ConfigError, InputError, InputTypeError, MissingCheckpointError,
                                 RunFolderError)
 from dia_augment.filters.base import Dissolver
-from dia_augment.utils.checks import check_images, check_int, check_positive_int, check_range_pair
-from dia_augment.utils.io import (atomic_open, atomic_save_tensors, atomic_write_json, check_fields, load_tensors,
+from dia_augment.utils.checks import check_images, check_int, check_range_pair
+from dia_augment.utils.device import module_device
+from dia_augment.utils.io import (atomic_open, atomic_save_tensors, atomic_write_json, check_record, load_tensors,
                                   read_json)
 from dia_augment.utils.random import derived_generator, draw_steps, make_generator
 
@@ -105,7 +106,7 @@ def step_grid(step_range: Sequence[int], count: int) -> tuple[int, ...]:
         (299,)
     """
     low, high = check_range_pair(step_range, 0, sys.maxsize, "step_range")
-    check_positive_int(count, "count", ConfigError)
+    check_int(count, "count", error=ConfigError)
     span = high - 1 - low
     if count > span + 1:
         raise ConfigError(f"step_range {(low, high)} holds {span + 1} steps; cannot spread {count} distinct steps "
@@ -397,9 +398,9 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if manifest["version"] != CACHE_VERSION:
         raise CheckpointError(f"{path} is a version {manifest['version']} dissolve cache; this dia_augment reads "
                               f"version {CACHE_VERSION}: rebuild the cache with this version")
-    check_fields(manifest, _MANIFEST_FIELDS, f"{what} {path}")
-    check_fields(manifest["data"], {"sha256": str, "count": int, "shape": list, "dtype": str}, f"{what} {path}: data")
-    check_fields(manifest["dissolver"], {"sha256": str, "class": str, "options": dict, "structure": str,
+    check_record(manifest, _MANIFEST_FIELDS, f"{what} {path}")
+    check_record(manifest["data"], {"sha256": str, "count": int, "shape": list, "dtype": str}, f"{what} {path}: data")
+    check_record(manifest["dissolver"], {"sha256": str, "class": str, "options": dict, "structure": str,
                                          "tensors": dict}, f"{what} {path}: dissolver")
     if manifest["dtype"] not in _STORAGE_DTYPES:
         raise CheckpointError(f"{what} {path}: field 'dtype' must be one of {sorted(_STORAGE_DTYPES)}; got "
@@ -495,12 +496,6 @@ def _gather(shas: dict[int, str], world: int) -> dict[int, str]:
     return {k: v for part in parts for k, v in part.items()}
 
 
-def _device_of(module: nn.Module) -> torch.device:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 # ---------------------------------------------------------------------------------------------- build
 def _check_grid(steps: Sequence[int] | int, dissolver: Dissolver) -> tuple[int, ...]:
     if isinstance(steps, int) and not isinstance(steps, bool):
@@ -531,7 +526,7 @@ def _storage_dtype(dtype: torch.dtype | None, images_dtype: torch.dtype) -> str:
 def _build_shard(dissolver: Dissolver, source: _Images, plan: _Plan, shard: int, root: Path, bar: tqdm) -> str:
     """Dissolve the images of ``shard`` at every step and draw, write the shard atomically and return its SHA-256."""
     start, stop = plan.shard_range(shard)
-    block, device, dtype = source.block(start, stop), _device_of(dissolver), _STORAGE_DTYPES[plan.dtype]
+    block, device, dtype = source.block(start, stop), module_device(dissolver), _STORAGE_DTYPES[plan.dtype]
     views = torch.empty(plan.shard_shape(shard), dtype=dtype)
     with torch.no_grad():
         for j, step in enumerate(plan.grid):
@@ -618,10 +613,10 @@ def build_dissolve_cache(dissolver: Dissolver, images: Tensor | Dataset, folder:
         raise InputTypeError(f"dissolver must be a Dissolver (e.g. DDPMDissolving); got {type(dissolver).__name__}")
     source = _Images(images)
     grid = _check_grid(steps, dissolver)
-    check_positive_int(draws, "draws", ConfigError)
+    check_int(draws, "draws", error=ConfigError)
     check_int(seed, "seed", minimum=0)
-    check_positive_int(batch_size, "batch_size", ConfigError)
-    check_positive_int(shard_size, "shard_size", ConfigError, allow_none=True)
+    check_int(batch_size, "batch_size", error=ConfigError)
+    check_int(shard_size, "shard_size", error=ConfigError, allow_none=True)
     storage = _storage_dtype(dtype, source.dtype)
     stochastic = dissolver.noise_shape(torch.Size((1, *source.shape))) is not None
     if draws > 1 and not stochastic:

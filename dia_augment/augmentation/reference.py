@@ -52,23 +52,12 @@ from dia_augment.augmentation.colour import (
     _reference_jitter,
 )
 from dia_augment.errors import ConfigError, InputError, InputTypeError
-from dia_augment.utils.checks import check_images, check_positive_int, check_probability
+from dia_augment.utils.checks import check_int, check_pair, check_images, check_probability
 
 __all__ = ["draw_reference_boxes", "ReferenceSimCLRAugmentation", "PARAM_KEYS"]
 
 #: The entries of :meth:`ReferenceSimCLRAugmentation.draw_params`'s dictionary.
 PARAM_KEYS = ("jitter_apply", "contrast_first", "contrast", "hue", "saturation", "value", "gray_apply", "boxes")
-
-
-def _check_pair(pair: object, name: str, error: type[Exception], upper: float | None = None) -> tuple[float, float]:
-    if (isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in pair)):
-        raise error(f"{name} must be a pair of numbers (low, high); got {pair!r}")
-    lo, hi = float(pair[0]), float(pair[1])
-    if not (0 < lo <= hi) or not math.isfinite(hi) or (upper is not None and hi > upper):
-        bound = "" if upper is None else f" <= {upper:g}"
-        raise error(f"{name} = {tuple(pair)} must satisfy 0 < low <= high{bound}")
-    return lo, hi
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator | None, device: torch.device,
@@ -129,8 +118,8 @@ def draw_reference_boxes(n: int, input_size: int | tuple[int, int], scale: tuple
         raise InputError(f"n must be at least 1; got {n}")
     n = int(n)
     height, width = _check_size(input_size, "input_size")
-    s_lo, s_hi = _check_pair(scale, "scale", InputError)
-    r_lo, r_hi = _check_pair(ratio, "ratio", InputError)
+    s_lo, s_hi = check_pair(scale, "scale", low=0, error=InputError)
+    r_lo, r_hi = check_pair(ratio, "ratio", low=0, error=InputError)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise InputTypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
     device = generator.device if generator is not None else torch.device("cpu")
@@ -202,9 +191,9 @@ class ReferenceSimCLRAugmentation(nn.Module):
                  jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
                  p_gray: float = 0.2) -> None:
         super().__init__()
-        self.output_size = check_positive_int(output_size, "output_size", ConfigError)
-        self.crop_scale = _check_pair(crop_scale, "crop_scale", ConfigError, upper=1.0)
-        self.crop_ratio = _check_pair(crop_ratio, "crop_ratio", ConfigError)
+        self.output_size = check_int(output_size, "output_size", error=ConfigError)
+        self.crop_scale = check_pair(crop_scale, "crop_scale", low=0, high=1.0)
+        self.crop_ratio = check_pair(crop_ratio, "crop_ratio", low=0)
         if (isinstance(jitter, (str, bytes)) or not isinstance(jitter, Sequence) or len(jitter) != 4
                 or not all(isinstance(j, numbers.Real) and not isinstance(j, bool) and 0 <= j < math.inf
                            for j in jitter)):

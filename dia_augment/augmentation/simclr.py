@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError
-from dia_augment.utils.checks import check_images, check_positive_int, check_probability
+from dia_augment.utils.checks import check_int, check_pair, check_images, check_probability
 
 __all__ = ["AUGMENTATIONS", "SimCLRAugmentation", "make_simclr_augmentation"]
 
@@ -17,15 +17,6 @@ __all__ = ["AUGMENTATIONS", "SimCLRAugmentation", "make_simclr_augmentation"]
 #: grayscale) and ``reference`` (:class:`~dia_augment.augmentation.reference.ReferenceSimCLRAugmentation`, the
 #: paper code's: its HSV jitter, grayscale, then its affine-grid crop, on 3-channel images).
 AUGMENTATIONS = ("library", "reference")
-
-
-def _check_pair(pair: Sequence[float], name: str, positive: bool = True) -> tuple[float, float]:
-    if not isinstance(pair, Sequence) or len(pair) != 2:
-        raise ConfigError(f"{name} must be a pair (low, high); got {pair!r}")
-    lo, hi = float(pair[0]), float(pair[1])
-    if not lo <= hi or (positive and lo <= 0):
-        raise ConfigError(f"{name} = {tuple(pair)} must satisfy 0 < low <= high")
-    return lo, hi
 
 
 class SimCLRAugmentation(nn.Module):
@@ -64,11 +55,9 @@ class SimCLRAugmentation(nn.Module):
                  jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
                  p_gray: float = 0.2) -> None:
         super().__init__()
-        check_positive_int(output_size, "output_size", ConfigError)
-        crop_scale = _check_pair(crop_scale, "crop_scale")
-        if crop_scale[1] > 1:
-            raise ConfigError(f"crop_scale = {crop_scale} must lie within (0, 1]")
-        crop_ratio = _check_pair(crop_ratio, "crop_ratio")
+        check_int(output_size, "output_size", error=ConfigError)
+        crop_scale = check_pair(crop_scale, "crop_scale", low=0, high=1)
+        crop_ratio = check_pair(crop_ratio, "crop_ratio", low=0)
         if not isinstance(jitter, Sequence) or len(jitter) != 4 or min(float(j) for j in jitter) < 0:
             raise ConfigError(f"jitter must be 4 non-negative strengths (brightness, contrast, saturation, hue); got {jitter!r}")
         if float(jitter[3]) > 0.5:

@@ -1,8 +1,9 @@
-"""``dia-augment export``: write a saved detector's encoder to ONNX, with the statistics of its score.
+"""``dia-augment export``: write a saved detector as one ONNX file that maps images to anomaly scores and calls.
 
-The ONNX model maps images to the view-averaged features and shift logits; the anomaly score on
-top is :func:`dia_augment.detect.anomaly_score_numpy` with ``score_statistics.safetensors``
-(see ``export.json``). Needs ``pip install 'dia_augment[export]'``.
+``OUT/detector.onnx`` takes images ``(B, C, H, W)`` in [0, 1] and returns ``scores`` (higher =
+more anomalous) and ``is_anomaly`` (``scores > threshold``), the training statistics and the
+threshold inside the graph; ``OUT/export.json`` says how to read a file into ``images`` (window
+and its HU values, slices, size, channels, range, layout). Needs ``pip install 'dia_augment[export]'``.
 
 Example::
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "export"
-HELP = "Export a saved detector's encoder (ONNX) and its score statistics for use without the trainer."
+HELP = "Export a saved detector as one ONNX file (images -> anomaly scores and calls) with its preprocessing."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,12 +33,16 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dia_augment.detect import AnomalyDetector
-    from dia_augment.detect.export import export_onnx
+    from dia_augment.detect.export import INFO_FILE, export_onnx
+    from dia_augment.utils.lock import run_folder_lock
     from dia_augment.errors import ConfigError
 
     if args.out is None and not Path(args.detector).is_dir():
         raise ConfigError(f"--out is required when --detector {args.detector} is not a local folder")
     detector = AnomalyDetector.from_pretrained(args.detector, progress=False)
-    path = export_onnx(detector, args.out or Path(args.detector) / args.format, opset=args.opset)
-    print(f"wrote {path} and its score statistics beside it (higher score = more anomalous)")
+    out = Path(args.out) if args.out is not None else Path(args.detector) / args.format
+    with run_folder_lock(out, "dia-augment export"):
+        path = export_onnx(detector, out, opset=args.opset)
+    outputs = "scores and calls (is_anomaly)" if detector.threshold is not None else "scores (uncalibrated: no calls)"
+    print(f"wrote {path}: images -> {outputs}, higher score = more anomalous; preprocessing in {out / INFO_FILE}")
     return 0

@@ -4,7 +4,10 @@ Writes into ``--out``: ``model.safetensors`` and ``config.json`` (what ``dia-aug
 reads), ``run.json`` (what made the run), ``metrics.jsonl`` with ``loss.png`` beside it, the
 last checkpoint, and ``detector/``: the model with its CSI statistics and a threshold calibrated
 on a seeded ``--calibration-fraction`` of the normal images held out of training (what
-``dia-augment predict`` reads). A folder holding another run is refused: ``--resume`` continues it (same
+``dia-augment predict`` reads). When the data has groups (``--group-by``, a manifest's ``group``
+column, NIfTI volumes), the hold-out is whole groups (patients, volumes): no patient has images
+on both sides, and the detector also gets thresholds per patient (or volume), calibrated on the
+held-out groups. A folder holding another run is refused: ``--resume`` continues it (same
 settings), ``--overwrite`` replaces it. Every field of ``TrainConfig`` is an option.
 ``--recipe reference`` sets the paper code's recipe (``TrainConfig.reference()``) for every
 option still at its default; options given after it win.
@@ -132,9 +135,17 @@ def resolve_objective(args: argparse.Namespace) -> tuple[str, str | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``dia-augment train`` holding the run folder's lock (a second writer into ``--out`` is refused)."""
+    from dia_augment.utils.lock import run_folder_lock
+
+    with run_folder_lock(args.out, "dia-augment train"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     """Run ``dia-augment train``; returns the exit status."""
     from dia_augment.data.options import DataOptions, load_split
-    from dia_augment.detect.run_data import SCORE_CONFIG_FILE, save_fingerprints, split_training
+    from dia_augment.detect.run_data import SCORE_CONFIG_FILE, save_fingerprints, training_indices
     from dia_augment.utils.io import atomic_write_json
     from dia_augment.train import train_model
 
@@ -155,8 +166,16 @@ def run(args: argparse.Namespace) -> int:
                           load_size=args.load_size, **data_kwargs(args), calibration_fraction=args.calibration_fraction,
                           calibration_seed=args.data_seed)
     data = load_split(options, "train")
-    images, calibration = split_training(data.images, options)
-    options = dataclasses.replace(options, normal_class=data.normal_class)
+    # a source with groups (patients, volumes) holds whole groups out, so that no patient is on both sides
+    calibration_by = data.group_level if args.calibration_fraction and data.groups is not None else None
+    options = dataclasses.replace(options, normal_class=data.normal_class, calibration_by=calibration_by)
+    images, calibration, groups, calibration_groups = data.images, None, None, None
+    indices = training_indices(len(data), options, data.groups)
+    if indices is not None:
+        rest, held = indices
+        images, calibration = data.images[rest], data.images[held]
+        if calibration_by is not None:
+            groups, calibration_groups = ([data.groups[i] for i in side.tolist()] for side in (rest, held))
     model = train_model(config, images, dissolver, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
                         data_source=data_source(args), data_options=options.to_dict())
     save_fingerprints(args.out, images)
@@ -167,8 +186,9 @@ def run(args: argparse.Namespace) -> int:
 
         provenance = {"data": args.data, "normal_class": data.normal_class, "dissolver": backend,
                       "dissolver_path": args.dissolver_path, "data_options": options.to_dict()}
-        detector = build_detector(model, config, images, calibration, score_config, provenance=provenance,
-                                  progress=config.progress)
+        detector = build_detector(model, config, images, calibration, score_config, groups=groups,
+                                  calibration_groups=calibration_groups, group_level=calibration_by or "group",
+                                  provenance=provenance, progress=config.progress)
         folder = detector.save_pretrained(Path(args.out) / "detector")
         print(f"detector -> {folder}: {detector.calibrated_threshold().describe()}")
     return 0

@@ -32,6 +32,14 @@ class OneClassData:
             (for per-class AUROC).
         class_names: the names of the original classes.
         normal_class: the name of the normal class (several joined by ``"+"``).
+        groups: the group (patient, volume) of each image, one string per image, or ``None`` when the
+            source names none: a manifest's ``group`` column or ``group_by`` column, the ``group_by``
+            of a folder (a regular expression on the path, or a DICOM header element such as
+            ``dicom:PatientID``), else the file itself for a source holding volumes (NIfTI files,
+            multi-frame DICOM files), so that the slices of one volume stay together.
+        group_level: what a group is, the key :func:`~dia_augment.data.items.iter_items` gives the
+            same grouping of new files under: a DICOM keyword (``"PatientID"``), ``"volume"`` (the
+            file) or ``"group"`` (a manifest column or a regular expression); ``None`` without groups.
 
     Shape:
         - images: :math:`(N, C, H, W)`
@@ -43,6 +51,9 @@ class OneClassData:
         ...                  ["ok", "a", "b"], "ok")
         >>> len(d), d.counts()
         (3, {'ok': 1, 'a': 1, 'b': 1})
+        >>> OneClassData(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), torch.tensor([0, 1]), ["ok", "a"], "ok",
+        ...              groups=["p1", "p1"], group_level="PatientID").groups
+        ['p1', 'p1']
     """
 
     images: Tensor
@@ -50,10 +61,23 @@ class OneClassData:
     classes: Tensor
     class_names: list[str]
     normal_class: str
+    groups: list[str] | None = None
+    group_level: str | None = None
 
     def __post_init__(self) -> None:
         check_images(self.images)
         n = self.images.shape[0]
+        if self.groups is not None:
+            if not isinstance(self.groups, (list, tuple)):
+                raise InputTypeError(f"groups must be a list of one string per image, or None; got {type(self.groups).__name__}")
+            if len(self.groups) != n:
+                raise InputError(f"groups must hold one group per image ({n}); got {len(self.groups)}")
+            self.groups = [str(g) for g in self.groups]
+            if any(not g for g in self.groups):
+                raise InputError("groups must not hold an empty group name")
+            self.group_level = self.group_level or "group"
+        else:
+            self.group_level = None
         for name in ("labels", "classes"):
             value = getattr(self, name)
             if not isinstance(value, Tensor) or value.shape != (n,):
@@ -92,7 +116,12 @@ class OneClassDataset(Dataset):
     Attributes:
         classes: ``(N,)`` int64, as given.
         labels: ``(N,)`` int64, 0 for items of a normal class and 1 for the others.
+        groups: the group of each item (see :class:`OneClassData`), or ``None``; set by subclasses.
+        group_level: what a group is (see :class:`OneClassData`).
     """
+
+    groups: list[str] | None = None
+    group_level: str | None = None
 
     def __init__(self, classes: Tensor, class_names: Sequence[str], normal_classes: Sequence[str]) -> None:
         self.class_names = [str(c) for c in class_names]
@@ -150,6 +179,8 @@ class OneClassDataset(Dataset):
                     "pass image_size and channels to bring every image to one size"
                 )
             images.append(image)
+        groups = None if self.groups is None else [self.groups[i] for i in chosen.tolist()]
         return OneClassData(
-            torch.stack(images), self.labels[chosen], self.classes[chosen], list(self.class_names), self.normal_class
+            torch.stack(images), self.labels[chosen], self.classes[chosen], list(self.class_names), self.normal_class,
+            groups, self.group_level if groups is not None else None,
         )

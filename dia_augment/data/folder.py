@@ -18,8 +18,8 @@ from torch import Tensor
 from dia_augment.data.container import OneClassDataset
 from dia_augment.data.decode import IMAGE_EXTENSIONS, READABLE_EXTENSIONS, check_output_format, is_readable_file
 from dia_augment.data.decode import prepare_image, read_item
-from dia_augment.data.medical import ReadOptions, count_images
-from dia_augment.data.split import SPLITS, check_seeded_split, check_split, file_groups, split_class, split_groups
+from dia_augment.data.medical import ReadOptions, count_images, is_nifti
+from dia_augment.data.split import SPLITS, check_seeded_split, check_split, file_groups, group_level, split_class, split_groups
 from dia_augment.errors import ConfigError, DataError, InputError, InputTypeError, MissingFileError
 
 __all__ = [
@@ -238,7 +238,10 @@ class OneClassImageFiles(OneClassDataset):
     ``image_size`` when given; the target 0 for a normal class, 1 otherwise. A multi-frame DICOM
     file gives one item per frame, a NIfTI volume one per chosen slice (``read_options``), in
     order; ``paths[i]`` and ``indices[i]`` name item ``i``'s file and frame or slice (``None``
-    for a 2-D image).
+    for a 2-D image). When the files hold volumes (a NIfTI file, a multi-frame DICOM file), every
+    item's group is its file (``groups``, ``group_level = "volume"``), so that a split drawn by
+    group (the calibration hold-out) keeps the slices of a volume together; subclasses with a
+    ``group_by`` replace it by theirs.
 
     Args:
         paths: the image files.
@@ -285,6 +288,15 @@ class OneClassImageFiles(OneClassDataset):
         self.channels = channels
         classes = torch.tensor([class_names.index(c) for _, _, c in items], dtype=torch.long)
         super().__init__(classes, class_names, normal_classes)
+        if any(i is not None for i in self.indices) or any(is_nifti(p) for p in self.paths):
+            self.set_groups([str(p) for p in self.paths], "volume")
+
+    def set_groups(self, groups: Sequence[str] | None, level: str | None) -> None:
+        """Set the group of every item (``None``: no grouping) and what a group is (see :class:`OneClassData`)."""
+        if groups is not None and len(groups) != len(self.paths):
+            raise InputError(f"got {len(groups)} groups for {len(self.paths)} items")
+        self.groups = None if groups is None else [str(g) for g in groups]
+        self.group_level = None if groups is None else level
 
     def load_image(self, index: int) -> Tensor:
         image = read_item(self.paths[index], self.indices[index], self.read_options)
@@ -408,3 +420,5 @@ class OneClassImageFolder(OneClassImageFiles):
         self.split = split
         self.layout = layout
         super().__init__(paths, names, class_names, normal_classes, image_size, channels, read_options)
+        if layout == "classes" and groups is not None:
+            self.set_groups([groups[p] for p in self.paths], group_level(group_by))

@@ -9,8 +9,8 @@ with the same :class:`~dia_augment.data.medical.ReadOptions`: window, slice axis
 sees at deployment what it was trained on.
 
 An item names its image: the file, the frame or slice, and the groups the file belongs to
-(a DICOM file's ``PatientID``, ``StudyInstanceUID`` and ``SeriesInstanceUID``; a NIfTI file's
-``volume``, the file itself; a manifest row's ``group``). A file that cannot be read gives an
+(a DICOM file's ``PatientID``, ``StudyInstanceUID`` and ``SeriesInstanceUID``; the ``volume``
+of a NIfTI or multi-frame DICOM file, the file itself; a manifest row's ``group``). A file that cannot be read gives an
 item without an image and with the reason instead: missing, not an image, DICOM or NIfTI file,
 a DICOM file without pixel data, or the decoding library's own message for a truncated or corrupt
 file. Items come in file order, so ``itertools.islice`` or a list filled to the batch size batches them.
@@ -33,7 +33,7 @@ from dia_augment.data.medical import ReadOptions, count_images, dicom_ids, is_di
 from dia_augment.data.source import parse_source
 from dia_augment.errors import DataError, InputError, MissingFileError
 
-__all__ = ["Item", "expand_inputs", "iter_items"]
+__all__ = ["Item", "expand_inputs", "iter_items", "read_files"]
 
 # The errors that make one file (or one of its frames or slices) unreadable; they become an item's reason.
 _UNREADABLE = (DataError, InputError, OSError)
@@ -49,8 +49,8 @@ class Item:
             the options name), or ``None`` for a 2-D image, and for a file that could not be opened.
         image: the image, float32 in ``[0, 1]``; ``None`` when it could not be read.
         groups: the groups of the file's images: ``PatientID``, ``StudyInstanceUID``,
-            ``SeriesInstanceUID`` (the DICOM header's, those it holds), ``volume`` (a NIfTI file:
-            the file), ``group`` (the manifest row's).
+            ``SeriesInstanceUID`` (the DICOM header's, those it holds), ``volume`` (a NIfTI file or a
+            multi-frame DICOM file: the file), ``group`` (the manifest row's).
         reason: why there is no image, one line naming the file; ``None`` when there is one.
 
     Shape:
@@ -153,6 +153,8 @@ def _file_items(
             )
         groups = {**_own_groups(path), **groups}
         indices = count_images(path, options)
+        if indices != [None]:  # a volume: a NIfTI file, a multi-frame DICOM file
+            groups.setdefault("volume", str(path))
     except _UNREADABLE as error:
         yield Item(path, None, None, groups, _reason(error))
         return
@@ -211,6 +213,28 @@ def iter_items(
         True
     """
     check_output_format(image_size, channels)
+    return read_files(expand_inputs(inputs), read_options, image_size, channels)
+
+
+def read_files(
+    files: Sequence[tuple[Path, dict[str, str]]],
+    read_options: ReadOptions | None = None,
+    image_size: int | None = None,
+    channels: int | None = None,
+) -> Iterator[Item]:
+    """The items of files :func:`expand_inputs` gave, lazily (:func:`iter_items` after its expansion).
+
+    For a caller that wants the file count first (a progress bar over files).
+
+    Examples:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from PIL import Image
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "a.png")
+        >>> files = expand_inputs(root)
+        >>> len(files), [item.ok for item in read_files(files)]
+        (1, [True])
+    """
+    check_output_format(image_size, channels)
     options = read_options or ReadOptions()
-    files = expand_inputs(inputs)
     return (item for path, groups in files for item in _file_items(path, groups, options, image_size, channels))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from dia_augment.data.folder import OneClassImageFiles, class_names_of, one_class_files, require_files, seeded_split_files
 from dia_augment.data.medical import ReadOptions
-from dia_augment.data.split import SPLITS, PatientLeakageWarning, file_groups
+from dia_augment.data.split import SPLITS, PatientLeakageWarning, file_groups, group_level
 from dia_augment.errors import ConfigError, DataError, MissingFileError
 
 __all__ = ["Manifest", "read_manifest", "OneClassManifest", "MANIFEST_SPLITS"]
@@ -142,7 +142,9 @@ class OneClassManifest(OneClassImageFiles):
             which a contaminated training set is drawn (:mod:`dia_augment.data.contamination`).
 
     Attributes:
-        groups: each item's group, or ``None`` when the split is not grouped.
+        groups: each item's group (the ``group_by`` column's, or the ``group`` column's), or ``None`` when
+            the split is not grouped (then each volume's file, when the files hold volumes).
+        group_level: ``"group"`` for a column or a regular expression, the keyword of ``dicom:KEYWORD``.
 
     Raises:
         DataError: see :func:`read_manifest`; fewer than two groups.
@@ -204,4 +206,5 @@ class OneClassManifest(OneClassImageFiles):
         self.manifest = table.file
         self.split = split
         super().__init__(paths, names, class_names, normal_classes, image_size, channels, read_options)
-        self.groups = [group_of[p] for p in self.paths] if group_of is not None else None
+        if group_of is not None:
+            self.set_groups([group_of[p] for p in self.paths], group_level(group_by))

@@ -45,6 +45,11 @@ class DataOptions:
         calibration_seed: the seed of that hold-out.
         ood_data: another source whose test images (every class) are the anomalies of the test split
             (the unlabelled multi-class setting: ``normal_class="all"``, ``--ood-data SOURCE``).
+        calibration_by: how the calibration hold-out was drawn: ``None`` per image, else whole groups
+            of this level (``"PatientID"``, ``"group"``, ``"volume"``: see
+            :class:`~dia_augment.data.OneClassData`'s ``group_level``), so that ``score`` draws the
+            same hold-out again (:func:`~dia_augment.detect.run_data.split_training`). Left out of
+            :meth:`to_dict` when ``None``, so that the records of earlier runs read the same.
     """
 
     data: str
@@ -60,11 +65,19 @@ class DataOptions:
     calibration_fraction: float = 0.0
     calibration_seed: int = 0
     ood_data: str | None = None
+    calibration_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (recorded in ``run.json`` under ``data.options``)."""
+        """The JSON form (recorded in ``run.json`` under ``data.options``).
+
+        Examples:
+            >>> "calibration_by" in DataOptions("scans/").to_dict(), DataOptions("s", calibration_by="PatientID").to_dict()["calibration_by"]
+            (False, 'PatientID')
+        """
         record = asdict(self)
         record["slices"] = None if self.slices is None else list(self.slices)
+        if self.calibration_by is None:
+            del record["calibration_by"]
         return record
 
     @classmethod
@@ -114,7 +127,9 @@ def load_split(options: DataOptions, split: str) -> Any:
         raise DataError(f"the {options.ood_data} images are {tuple(images.shape[-2:])} and the {options.data} images "
                         f"{tuple(data.images.shape[-2:])}: pass load_size (--load-size) to read both at one size")
     offset = len(data.class_names)
+    grouped = data.groups is not None and ood.groups is not None and data.group_level == ood.group_level
+    groups = [*data.groups, *(f"{options.ood_data}:{g}" for g in ood.groups)] if grouped else None
     return OneClassData(torch.cat([data.images, images]), torch.cat([data.labels, torch.ones_like(ood.labels)]),
                         torch.cat([data.classes, ood.classes + offset]),
                         [*data.class_names, *(f"{options.ood_data}:{name}" for name in ood.class_names)],
-                        data.normal_class)
+                        data.normal_class, groups, data.group_level if grouped else None)

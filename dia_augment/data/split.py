@@ -40,6 +40,7 @@ __all__ = [
     "check_seeded_split",
     "split_groups",
     "file_groups",
+    "group_level",
     "PatientLeakageWarning",
     "warn_per_image_split",
 ]
@@ -209,13 +210,33 @@ def file_groups(
     return groups
 
 
-def split_groups(groups: Sequence[str], train_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+def group_level(group_by: str | None) -> str:
+    """What a group of ``group_by`` is, named as :func:`~dia_augment.data.items.iter_items` names it for new files.
+
+    ``"dicom:KEYWORD"`` groups by that header element (``"PatientID"``, ``"SeriesInstanceUID"``);
+    a column or a regular expression gives a ``"group"`` (the key of a manifest's ``group``
+    column); no grouping at all is ``"volume"`` (each file, for sources that hold volumes).
+
+    Examples:
+        >>> group_level("dicom:PatientID"), group_level("patient_id"), group_level(r"^(p\\d+)_"), group_level(None)
+        ('PatientID', 'group', 'group', 'volume')
+    """
+    if group_by is None:
+        return "volume"
+    if group_by.startswith(_DICOM_PREFIX):
+        return group_by[len(_DICOM_PREFIX) :]
+    return "group"
+
+
+def split_groups(groups: Sequence[str], train_fraction: float, seed: int, tag: str = "groups") -> tuple[list[int], list[int]]:
     """Split items by group: the indices (sorted) of the items of the train groups and of the test groups.
 
     Args:
         groups: the group of each item.
         train_fraction: the share of *groups* for train, in ``(0, 1)``.
         seed: the split seed.
+        tag: mixed into the seed, so that another split of the same groups (the calibration
+            hold-out, ``"calibration"``) is drawn independently of the train / test split.
 
     Raises:
         DataError: fewer than two groups.
@@ -232,7 +253,7 @@ def split_groups(groups: Sequence[str], train_fraction: float, seed: int) -> tup
     distinct = sorted(set(groups))
     if len(distinct) < 2:
         raise DataError(f"a grouped split needs at least 2 groups; got {len(distinct)} ({distinct})")
-    generator = torch.Generator().manual_seed(derive_seed(seed, "split", "groups"))
+    generator = torch.Generator().manual_seed(derive_seed(seed, "split", tag))
     order = torch.randperm(len(distinct), generator=generator).tolist()
     n_train = min(max(math.floor(train_fraction * len(distinct) + _FLOOR_EPS), 1), len(distinct) - 1)
     train_groups = {distinct[i] for i in order[:n_train]}

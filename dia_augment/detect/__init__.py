@@ -4,7 +4,7 @@ Scores here are **anomaly scores: higher = more anomalous** (the negative of CSI
 score); an image is anomalous when its score is above the calibrated threshold.
 """
 
-from dia_augment.detect.build import build_detector, split_calibration
+from dia_augment.detect.build import build_detector, calibration_indices, split_calibration
 from dia_augment.detect.calibration import CALIBRATION_MODES, Threshold, calibrate_threshold
 from dia_augment.detect.detector import AnomalyDetector, Prediction
 from dia_augment.detect.reference import anomaly_score_numpy, score_statistics
@@ -16,6 +16,7 @@ __all__ = [
     "Threshold",
     "anomaly_score_numpy",
     "build_detector",
+    "calibration_indices",
     "calibrate_threshold",
     "score_statistics",
     "split_calibration",

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from dia_augment.detect.calibration import Threshold, calibrate_threshold
 from dia_augment.detect.card import model_card
+from dia_augment.detect.groups import DEFAULT_AGGREGATION, DEFAULT_GROUP_K, GroupCalibration, aggregation_name, calibrate_groups
 from dia_augment.errors import CheckpointError, InputError, InputTypeError, MissingFileError
 from dia_augment.score.config import ScoreConfig
 from dia_augment.score.csi import check_training_statistics, resolve_score_method, score_by_method
@@ -96,6 +97,8 @@ class AnomalyDetector:
         method: the score actually used (``"csi"``, ``"simclr"`` or ``"shift"``).
         method_note: why the method or its weights differ from the ones asked for, if they do.
         threshold: the calibrated threshold, or ``None``.
+        group_calibration: the thresholds of group scores (a patient's, a volume's), calibrated on the
+            calibration hold-out's groups (:mod:`dia_augment.detect.groups`), or ``None``.
         model_spec: the ``build_model`` arguments (needed to save).
         provenance: what made the model (data, mode, dissolver, training config, ...).
         metrics: test-set metrics to show in the model card.
@@ -132,6 +135,7 @@ class AnomalyDetector:
         method: str = "csi",
         method_note: str | None = None,
         threshold: Threshold | None = None,
+        group_calibration: GroupCalibration | None = None,
         model_spec: dict[str, Any] | None = None,
         provenance: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
@@ -148,6 +152,7 @@ class AnomalyDetector:
         self.method = method
         self.method_note = method_note
         self.threshold = threshold
+        self.group_calibration = group_calibration
         self.model_spec = model_spec
         self.provenance = dict(provenance or {})
         self.metrics = dict(metrics or {})
@@ -185,6 +190,9 @@ class AnomalyDetector:
         mode: str | None = None,
         calibration_mode: str = "normal_quantile",
         target: float | None = 0.95,
+        calibration_groups: list[str] | None = None,
+        group_level: str = "group",
+        group_k: int = DEFAULT_GROUP_K,
         provenance: dict[str, Any] | None = None,
         progress: bool = True,
     ) -> AnomalyDetector:
@@ -209,6 +217,10 @@ class AnomalyDetector:
             calibration_mode: ``"normal_quantile"``, ``"sensitivity"`` or ``"f1"``
                 (:func:`~dia_augment.detect.calibrate_threshold`).
             target: the mode's target (share of normals kept below the threshold, or sensitivity).
+            calibration_groups: the group of each calibration image (whole groups held out): the
+                group scores' thresholds are calibrated too (see :meth:`calibrate`).
+            group_level: what a group is (``"PatientID"``, ``"volume"``, ``"group"``).
+            group_k: the ``k`` of the top-k mean group score.
             provenance: what made the model, recorded in the folder and the model card.
             progress: show progress bars.
         """
@@ -235,7 +247,8 @@ class AnomalyDetector:
         detector.method, detector.method_note = resolve_score_method(config.method_for(mode), logits, config.fallback)
         if calibration is not None:
             images, labels = calibration if isinstance(calibration, tuple) else (calibration, None)
-            detector.calibrate(images, labels, mode=calibration_mode, target=target)
+            detector.calibrate(images, labels, mode=calibration_mode, target=target, groups=calibration_groups,
+                               group_level=group_level, group_k=group_k)
         return detector
 
     # ------------------------------------------------------------------------------------------
@@ -259,7 +272,8 @@ class AnomalyDetector:
             self._forward = torch.compile(model) if self.config.compile else model
         if self.config.channels_last:
             rows = rows.contiguous(memory_format=torch.channels_last)
-        with autocast_context(autocast_dtype(self.config.mixed_precision), rows.device):
+        with autocast_context(autocast_dtype(self.config.mixed_precision, "ScoreConfig.mixed_precision", rows.device),
+                              rows.device):
             return self._forward(rows)
 
     def features(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -356,14 +370,25 @@ class AnomalyDetector:
         *,
         mode: str = "normal_quantile",
         target: float | None = 0.95,
+        groups: list[str] | None = None,
+        group_level: str = "group",
+        group_k: int = DEFAULT_GROUP_K,
     ) -> Threshold:
         """Choose and store the threshold on held-out images (never the test set).
+
+        With ``groups`` (whole groups: a hold-out drawn by patient or volume), the thresholds of the
+        group scores are calibrated too, on the normal images' groups, keeping ``target`` of them
+        below each (0.95 for the modes whose target is a sensitivity), and stored in
+        ``group_calibration`` (:func:`~dia_augment.detect.groups.calibrate_groups`).
 
         Args:
             images: :math:`(N, C, H, W)` calibration images.
             labels: :math:`(N,)` 1 = anomaly, 0 = normal; ``None``: all normal.
             mode: see :func:`~dia_augment.detect.calibrate_threshold`.
             target: the mode's target.
+            groups: the group of each image, or ``None``.
+            group_level: what a group is (``"PatientID"``, ``"volume"``, ``"group"``).
+            group_k: the ``k`` of the top-k mean group score.
 
         Returns:
             The stored :class:`~dia_augment.detect.Threshold`, with its false-alarm rate.
@@ -376,8 +401,15 @@ class AnomalyDetector:
             raise InputError(f"calibration labels must be {images.shape[0]} values of 0 (normal) or 1 (anomaly)")
         # checked before scoring: modes that need anomalies refuse a set without any
         calibrate_threshold([0.0], [0.0] if bool(labels.eq(1).any()) else None, mode, target)
+        if groups is not None and (isinstance(groups, str) or len(groups) != images.shape[0]):
+            raise InputError(f"calibration groups must hold one group per image ({images.shape[0]})")
         scores = self.score(images)
         self.threshold = calibrate_threshold(scores[labels == 0], scores[labels == 1], mode, target)
+        if groups is not None:
+            normal = (labels == 0).tolist()
+            self.group_calibration = calibrate_groups(
+                scores[labels == 0], [g for g, keep in zip(groups, normal) if keep], group_level, group_k,
+                target if mode == "normal_quantile" and target is not None else 0.95)
         return self.threshold
 
     def evaluate(self, images: Tensor, labels: Tensor) -> dict[str, Any]:
@@ -402,7 +434,62 @@ class AnomalyDetector:
             metrics["threshold"] = self.threshold.value
             metrics["threshold_false_alarm_rate"] = float(flagged[normal].float().mean())
             metrics["threshold_sensitivity"] = float(flagged[anomalous].float().mean())
+            metrics["threshold_specificity"] = 1.0 - metrics["threshold_false_alarm_rate"]
         return metrics
+
+    def group_metrics(self, scores: Tensor, labels: Tensor, groups: list[str], level: str,
+                      aggregation: str | None = None, k: int | None = None) -> dict[str, Any]:
+        """Metrics per group (patient, volume) of a labelled test split: a group is anomalous when any image of it is.
+
+        A group's score aggregates its images' scores (:mod:`dia_augment.detect.groups`; by default
+        as the detector's group thresholds were calibrated, else the top-3 mean); the AUROC and the
+        other metrics of :func:`~dia_augment.score.evaluate` are computed over the groups, and, when
+        the detector holds a threshold for that level and aggregation, its false-alarm rate and
+        sensitivity on the groups.
+
+        Args:
+            scores: :math:`(N,)` anomaly scores of the test images.
+            labels: :math:`(N,)` 1 = anomaly.
+            groups: the group of each image.
+            level: what a group is (``"PatientID"``, ``"volume"``, ``"group"``).
+            aggregation: ``"max"``, ``"mean"`` or ``"topk"``; ``None``: ``"topk"``.
+            k: the top-k mean's ``k``; ``None``: the calibration's (else 3).
+
+        Returns:
+            ``level``, ``aggregation`` (its column name, e.g. ``"top3_mean"``), ``num_groups``,
+            ``num_normal_groups``, ``num_anomalous_groups`` and, when both kinds of groups occur, the
+            metrics; with a calibrated threshold, ``threshold``, ``threshold_false_alarm_rate`` and
+            ``threshold_sensitivity``.
+        """
+        from dia_augment.detect.groups import group_scores
+        from dia_augment.score.metrics import evaluate
+
+        labels = torch.as_tensor(labels).flatten()
+        aggregation = aggregation or DEFAULT_AGGREGATION
+        k = k or (self.group_calibration.k if self.group_calibration is not None else DEFAULT_GROUP_K)
+        name = aggregation_name(aggregation, k)
+        per_group = group_scores(scores, groups, k)
+        anomalous: dict[str, int] = {}
+        for group, label in zip(groups, labels.tolist()):
+            anomalous[str(group)] = max(anomalous.get(str(group), 0), int(label))
+        values = torch.tensor([g[name] for g in per_group.values()], dtype=torch.float64)
+        group_labels = torch.tensor([anomalous[g] for g in per_group], dtype=torch.long)
+        out: dict[str, Any] = {"level": level, "aggregation": name, "num_groups": len(per_group),
+                               "num_normal_groups": int((group_labels == 0).sum()),
+                               "num_anomalous_groups": int((group_labels == 1).sum()),
+                               "label": "a group is anomalous when any of its images is"}
+        if 0 < out["num_anomalous_groups"] < len(per_group):
+            out.update({key: value for key, value in evaluate(values, group_labels).items()
+                        if key not in ("num_normal", "num_anomaly")})
+        threshold = None if self.group_calibration is None else self.group_calibration.threshold(level, aggregation, k)
+        if threshold is not None:
+            flagged = values > threshold.value
+            out["threshold"] = threshold.value
+            if out["num_normal_groups"]:
+                out["threshold_false_alarm_rate"] = float(flagged[group_labels == 0].float().mean())
+            if out["num_anomalous_groups"]:
+                out["threshold_sensitivity"] = float(flagged[group_labels == 1].float().mean())
+        return out
 
     # ------------------------------------------------------------------------------------------
     def record(self) -> dict[str, Any]:
@@ -427,13 +514,15 @@ class AnomalyDetector:
             "score": {"method": self.method, "note": self.method_note, "higher_is": "more anomalous",
                       "config": self.config.to_dict()},
             "threshold": None if self.threshold is None else self.threshold.to_dict(),
+            "group_calibration": None if self.group_calibration is None else self.group_calibration.to_dict(),
             "provenance": self.provenance,
             "metrics": self.metrics,
         }
 
     def model_card(self) -> str:
         """The ``README.md`` written beside the weights."""
-        return model_card(self.record(), None if self.threshold is None else self.threshold.describe())
+        return model_card(self.record(), None if self.threshold is None else self.threshold.describe(),
+                          None if self.group_calibration is None else self.group_calibration.describe())
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write the detector into ``folder`` (every file atomically; ``config.json`` last); returns the folder.
@@ -520,6 +609,8 @@ class AnomalyDetector:
             raise CheckpointError(f"{folder / _STATS}: train_features must be (K, N, D) and train_shift_logits (K, N), K = {k}")
         return cls(encoder, features, logits, config, method=score["method"], method_note=score.get("note"),
                    threshold=None if record["threshold"] is None else Threshold.from_dict(record["threshold"]),
+                   group_calibration=None if record.get("group_calibration") is None
+                   else GroupCalibration.from_dict(record["group_calibration"]),
                    model_spec=spec, provenance=record.get("provenance"), metrics=record.get("metrics"),
                    progress=progress)
 

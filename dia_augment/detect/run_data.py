@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from dia_augment.utils.fingerprint import fingerprint_overlap, image_fingerprint
 from dia_augment.utils.io import atomic_save_tensors, load_tensors, read_json
 
 __all__ = ["FINGERPRINTS_FILE", "SCORE_CONFIG_FILE", "RunScoring", "recorded_options", "recorded_score_config",
-           "merge_options", "split_training", "save_fingerprints", "check_no_training_images", "open_run_scoring"]
+           "merge_options", "split_training", "training_indices", "save_fingerprints", "check_no_training_images", "open_run_scoring"]
 
 FINGERPRINTS_FILE = "train_fingerprints.safetensors"
 #: The score settings a run was trained to be scored with (``--recipe reference``: the paper's evaluation).
@@ -78,13 +79,42 @@ def merge_options(recorded: DataOptions | None, given: dict[str, Any], defaults:
     return DataOptions.from_dict(values)
 
 
-def split_training(images: Tensor, options: DataOptions) -> tuple[Tensor, Tensor | None]:
-    """``(the images trained on, the calibration hold-out)`` of the train split, as training split them."""
-    if not options.calibration_fraction:
-        return images, None
-    from dia_augment.detect.build import split_calibration
+def training_indices(n: int, options: DataOptions, groups: Sequence[str] | None = None) -> tuple[Tensor, Tensor] | None:
+    """The indices ``(trained on, calibration hold-out)`` of a train split of ``n`` images, as training drew them.
 
-    return split_calibration(images, options.calibration_fraction, options.calibration_seed)
+    ``None`` when the run held nothing out. A hold-out recorded as drawn by group
+    (``options.calibration_by``) needs the train split's ``groups``.
+
+    Raises:
+        RunFolderError: the run drew its hold-out by group and ``groups`` is ``None``.
+    """
+    if not options.calibration_fraction:
+        return None
+    from dia_augment.detect.build import calibration_indices
+
+    if options.calibration_by is not None and groups is None:
+        raise RunFolderError(
+            f"the run drew its calibration hold-out by {options.calibration_by}, but the data read here names no groups: "
+            "read it with the options training used (--group-by, a manifest's group column)")
+    return calibration_indices(n, options.calibration_fraction, options.calibration_seed,
+                               groups if options.calibration_by is not None else None)
+
+
+def split_training(images: Tensor, options: DataOptions,
+                   groups: Sequence[str] | None = None) -> tuple[Tensor, Tensor | None]:
+    """``(the images trained on, the calibration hold-out)`` of the train split, as training split them.
+
+    Args:
+        images: the train split's images.
+        options: the run's data options (``calibration_fraction``, ``calibration_seed``, ``calibration_by``).
+        groups: the train split's groups (:class:`~dia_augment.data.OneClassData`'s ``groups``),
+            needed when the hold-out was drawn by group.
+    """
+    indices = training_indices(images.shape[0], options, groups)
+    if indices is None:
+        return images, None
+    rest, held = indices
+    return images[rest], images[held]
 
 
 def save_fingerprints(run_dir: str | os.PathLike, images: Tensor) -> None:
@@ -122,6 +152,8 @@ class RunScoring:
         train: the train split.
         images: the images the model was trained on (the train split less the calibration hold-out).
         calibration: the calibration hold-out of normal images (``None`` when the run held none out).
+        groups: the groups of ``images`` when the hold-out was drawn by group, else ``None``.
+        calibration_groups: the groups of ``calibration``, likewise.
         detector: the run's own detector, or one fitted here on ``images``.
         own: whether ``detector`` is the run's own (``RUN/detector``).
         train_config: the run's training config.
@@ -135,6 +167,8 @@ class RunScoring:
     detector: Any
     own: bool
     train_config: Any
+    groups: list[str] | None = None
+    calibration_groups: list[str] | None = None
 
 
 def open_run_scoring(run_dir: str | os.PathLike, given_data: dict[str, Any], data_defaults: dict[str, Any],
@@ -176,7 +210,14 @@ def open_run_scoring(run_dir: str | os.PathLike, given_data: dict[str, Any], dat
     train = load_split(options, "train")
     # a run records its data: refuse data of other channels or size, warn on another source
     check_run_fits(run_dir, train.images.shape[1], tuple(train.images.shape[-2:]), options.source)
-    images, calibration = split_training(train.images, options)
+    indices = training_indices(train.images.shape[0], options, train.groups)
+    images, calibration, groups, calibration_groups = train.images, None, None, None
+    if indices is not None:
+        rest, held = indices
+        images, calibration = train.images[rest], train.images[held]
+        if options.calibration_by is not None:
+            groups = [train.groups[i] for i in rest.tolist()]
+            calibration_groups = [train.groups[i] for i in held.tolist()]
     detector, own = None, False
     if (run_dir / "detector" / "config.json").is_file():
         detector = AnomalyDetector.from_pretrained(run_dir / "detector", progress=progress, **runtime)
@@ -185,7 +226,8 @@ def open_run_scoring(run_dir: str | os.PathLike, given_data: dict[str, Any], dat
     if own:
         if device is not None:
             detector.encoder.to(device)
-        return RunScoring(run_dir, options, train, images, calibration, detector, True, train_config)
+        return RunScoring(run_dir, options, train, images, calibration, detector, True, train_config, groups,
+                          calibration_groups)
     # views as the run's detector has them (or as the run recorded, seeded with the run's seed), with the options given
     recorded = recorded_score_config(run_dir) or {**ScoreConfig().to_dict(), "seed": train_config.seed}
     base = detector.config.to_dict() if detector is not None else recorded
@@ -198,6 +240,8 @@ def open_run_scoring(run_dir: str | os.PathLike, given_data: dict[str, Any], dat
                                        provenance={**provenance, "train_config": train_config.to_dict(),
                                                    "mode": train_config.mode}, progress=progress)
     else:
-        detector = build_detector(model, train_config, images, calibration, config, provenance=provenance,
-                                  progress=progress)
-    return RunScoring(run_dir, options, train, images, calibration, detector, False, train_config)
+        detector = build_detector(model, train_config, images, calibration, config, groups=groups,
+                                  calibration_groups=calibration_groups, group_level=options.calibration_by or "group",
+                                  provenance=provenance, progress=progress)
+    return RunScoring(run_dir, options, train, images, calibration, detector, False, train_config, groups,
+                      calibration_groups)

@@ -1,12 +1,32 @@
-"""Dissolving filters: DDPM, Stable Diffusion, Gaussian / median blur, and resize only."""
+"""Dissolving filters: DDPM, Stable Diffusion, Gaussian / median blur, and resize only.
+
+The filters are imported from their modules on first use, so that ``import dia_augment.filters``
+(for :func:`make_dissolver` or :data:`DISSOLVER_NAMES`) pulls neither diffusers nor kornia.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dia_augment.filters.base import Dissolver, ResizeDissolving
-from dia_augment.filters.blur import GaussianDissolving, MedianDissolving, ReferenceGaussianBlur, ReferenceMedianBlur
-from dia_augment.filters.ddpm import DDPMDissolving, ddpm_dissolve, predict_original_sample
+from dia_augment.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # what type checkers and the API reference see; at run time, _LAZY imports each on first use
+    from dia_augment.filters.base import Dissolver, ResizeDissolving
+    from dia_augment.filters.blur import GaussianDissolving, MedianDissolving, ReferenceGaussianBlur, ReferenceMedianBlur
+    from dia_augment.filters.ddpm import DDPMDissolving, ddpm_dissolve, predict_original_sample
+
+# name -> module, imported lazily on first attribute access
+_LAZY = {
+    "Dissolver": "dia_augment.filters.base",
+    "ResizeDissolving": "dia_augment.filters.base",
+    "GaussianDissolving": "dia_augment.filters.blur",
+    "MedianDissolving": "dia_augment.filters.blur",
+    "ReferenceGaussianBlur": "dia_augment.filters.blur",
+    "ReferenceMedianBlur": "dia_augment.filters.blur",
+    "DDPMDissolving": "dia_augment.filters.ddpm",
+    "ddpm_dissolve": "dia_augment.filters.ddpm",
+    "predict_original_sample": "dia_augment.filters.ddpm",
+}
 
 __all__ = ["Dissolver", "DDPMDissolving", "GaussianDissolving", "MedianDissolving", "ReferenceGaussianBlur",
            "ReferenceMedianBlur", "ResizeDissolving", "ddpm_dissolve", "predict_original_sample", "make_dissolver",
@@ -45,6 +65,9 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
     import inspect
 
     from dia_augment.errors import ConfigError
+    from dia_augment.filters.base import ResizeDissolving
+    from dia_augment.filters.blur import (GaussianDissolving, MedianDissolving, ReferenceGaussianBlur,
+                                          ReferenceMedianBlur)
 
     simple = {"gaussian": GaussianDissolving, "median": MedianDissolving, "gaussian-reference": ReferenceGaussianBlur,
               "median-reference": ReferenceMedianBlur, "resize": ResizeDissolving}
@@ -59,6 +82,8 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
     if name == "ddpm":
         if path is None:
             raise ConfigError("the 'ddpm' dissolver needs path=: a directory saved by DDPMDissolving.save_pretrained")
+        from dia_augment.filters.ddpm import DDPMDissolving
+
         return DDPMDissolving.from_pretrained(path, resolution=resolution, **kwargs)
     if name == "sd":
         from dia_augment.filters.stable_diffusion import StableDiffusionDissolving
@@ -67,3 +92,6 @@ def make_dissolver(name: str, path: str | None = None, resolution: int | None = 
             kwargs["pretrained"] = path
         return StableDiffusionDissolving(**kwargs)
     raise ConfigError(f"unknown dissolver {name!r}; choose from {DISSOLVER_NAMES}")
+
+
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)

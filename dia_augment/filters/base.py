@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError, InputError
 from dia_augment.utils.precision import autocast_context
-from dia_augment.utils.checks import check_images, check_min_size, check_positive_int, check_steps
+from dia_augment.utils.checks import check_int, check_images, check_min_size, check_steps
 
 __all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype"]
 
@@ -97,7 +97,7 @@ class Dissolver(nn.Module):
                  model_channels: int | None = None, check_inputs: bool = True,
                  autocast: torch.dtype | str | None = None, channels_last: bool = False) -> None:
         super().__init__()
-        check_positive_int(resolution, "resolution", ConfigError, allow_none=True)
+        check_int(resolution, "resolution", error=ConfigError, allow_none=True)
         if resize_mode not in RESIZE_MODES:
             raise ConfigError(f"resize_mode must be one of {RESIZE_MODES}; got {resize_mode!r}")
         if model_channels not in (None, 1, 3):

@@ -313,7 +313,7 @@ def _refuse_pickle_only(folder: Path) -> None:
 def _load_online_weights(unet: UNet2DModel, pretrained: str | os.PathLike, local: Path | None, hub_kwargs: dict) -> None:
     """Replace ``unet``'s weights by the online weights saved with (or beside) the dissolver."""
     if local is not None and not (local / ONLINE_UNET_FOLDER).is_dir():
-        from dia_augment.train.checkpoint import latest_checkpoint
+        from dia_augment.utils.run_layout import latest_checkpoint
 
         checkpoint = latest_checkpoint(local.parent)
         if checkpoint is None or not (checkpoint / "unet.safetensors").is_file():

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from dia_augment.errors import ConfigError, DataError, InputError
 from dia_augment.filters.base import Dissolver
-from dia_augment.utils.checks import check_images, check_positive_int
+from dia_augment.utils.checks import check_int, check_images
 from dia_augment.utils.figures import new_figure, write_png
 from dia_augment.utils.io import atomic_open
 
@@ -145,7 +145,7 @@ def grid_to_pil(grid: Tensor, column_width: int | None = None, labels: Sequence[
     """
     if grid.ndim != 3 or grid.shape[0] not in (1, 3):
         raise InputError(f"grid must be a (C, H, W) image with C = 1 or 3; got shape {tuple(grid.shape)}")
-    check_positive_int(scale, "scale", ConfigError)
+    check_int(scale, "scale", error=ConfigError)
     pixels = (grid.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     pixels = pixels.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     array = pixels.permute(1, 2, 0).numpy()

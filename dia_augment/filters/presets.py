@@ -15,25 +15,17 @@ middle. It differs in ways diffusers cannot express: softmax attention where the
 linear attention at the levels, one ResNet block per level on the way down (the reference has
 two, at the narrower widths 64, 64, 128, 256), no weight-standardised convolutions, a 3x3
 input convolution (7x7 in the reference). See ``docs/fidelity.md``.
-
-The name ``paper`` is a deprecated alias of ``ddpm-cifar10``: that layout is diffusers' DDPM
-CIFAR-10 UNet, not the paper's.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from diffusers import DDPMScheduler, UNet2DModel
 
 from dia_augment.errors import ConfigError
 
-__all__ = ["UNET_PRESETS", "PRESET_NAMES", "DEPRECATED_PRESETS", "resolve_preset", "unet_config", "make_unet", "make_scheduler"]
-
-_DDPM_CIFAR10 = dict(block_out_channels=(128, 256, 256, 256), layers_per_block=2, norm_num_groups=32, dropout=0.1,
-                     down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
-                     up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"))
+__all__ = ["UNET_PRESETS", "unet_config", "make_unet", "make_scheduler"]
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
     "micro": dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
@@ -43,45 +35,18 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
     "dia-reference": dict(block_out_channels=(64, 128, 256, 512), layers_per_block=1, norm_num_groups=8,
                           attention_head_dim=32, down_block_types=("AttnDownBlock2D",) * 4,
                           up_block_types=("AttnUpBlock2D",) * 4),
-    "ddpm-cifar10": _DDPM_CIFAR10,
-    "paper": _DDPM_CIFAR10,  # deprecated alias, kept so that old configs and commands still load
+    "ddpm-cifar10": dict(block_out_channels=(128, 256, 256, 256), layers_per_block=2, norm_num_groups=32, dropout=0.1,
+                         down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+                         up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D")),
 }
-
-#: Old preset names and what they now are.
-DEPRECATED_PRESETS = {"paper": "ddpm-cifar10"}
-#: The preset names to offer (the deprecated aliases left out).
-PRESET_NAMES = tuple(name for name in UNET_PRESETS if name not in DEPRECATED_PRESETS)
-
-
-def resolve_preset(preset: str) -> str:
-    """The current name of a preset; a deprecated alias warns (``FutureWarning``) and is translated.
-
-    Examples:
-        >>> import warnings
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")
-        ...     resolve_preset("paper")
-        'ddpm-cifar10'
-        >>> resolve_preset("tiny")
-        'tiny'
-    """
-    if preset not in UNET_PRESETS:
-        raise ConfigError(f"unknown UNet preset {preset!r}; choose from {list(PRESET_NAMES)}")
-    if preset in DEPRECATED_PRESETS:
-        new = DEPRECATED_PRESETS[preset]
-        warnings.warn(f"the UNet preset {preset!r} is now called {new!r} (it is diffusers' DDPM CIFAR-10 layout, not "
-                      f"the paper's network; for the closest to that, use 'dia-reference'); {preset!r} will be removed",
-                      FutureWarning, stacklevel=3)
-        return new
-    return preset
 
 
 def unet_config(preset: str, resolution: int, channels: int = 3) -> dict[str, Any]:
     """The ``UNet2DModel`` config of a preset at a resolution and channel count.
 
     Args:
-        preset: a name of :data:`PRESET_NAMES` (``"micro"``, ``"tiny"``, ``"dia-reference"``,
-            ``"ddpm-cifar10"``); the deprecated ``"paper"`` means ``"ddpm-cifar10"``.
+        preset: a name of :data:`UNET_PRESETS` (``"micro"``, ``"tiny"``, ``"dia-reference"``,
+            ``"ddpm-cifar10"``).
         resolution: the square working resolution (``sample_size``); must be divisible by
             ``2 ** (number of blocks - 1)``.
         channels: image channels (1 or 3).
@@ -90,7 +55,8 @@ def unet_config(preset: str, resolution: int, channels: int = 3) -> dict[str, An
         >>> unet_config("tiny", 32, 1)["block_out_channels"]
         (32, 64, 64)
     """
-    preset = resolve_preset(preset)
+    if preset not in UNET_PRESETS:
+        raise ConfigError(f"unknown UNet preset {preset!r}; choose from {list(UNET_PRESETS)}")
     if channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3; got {channels}")
     config = dict(UNET_PRESETS[preset])

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from dia_augment.filters.base import Dissolver
 from dia_augment.errors import ConfigError, MissingCheckpointError
+from dia_augment.utils.device import module_device
 from dia_augment.utils.io import CheckpointError, is_hub_id
 
 __all__ = ["StableDiffusionDissolving", "SD_VERSIONS", "SDXL_TIME_IDS", "make_dissolving_scheduler",
@@ -253,7 +254,7 @@ class StableDiffusionDissolving(Dissolver):
         self.sample_latent, self.gradient_checkpointing = bool(sample_latent), bool(gradient_checkpointing)
         self.prediction_type, self.scaling_factor = prediction_type, float(vae.config.scaling_factor)
         self.vae_scale_factor, self.is_sdxl = 2 ** (len(vae.config.block_out_channels) - 1), is_sdxl
-        device = next(unet.parameters()).device
+        device = module_device(unet)
         embeds, pooled = encode_empty_prompt(components["tokenizer"], components["text_encoder"],
                                              components["tokenizer_2"], components["text_encoder_2"])
         self.register_buffer("prompt_embeds", embeds.detach().to(device), persistent=False)

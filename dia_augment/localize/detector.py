@@ -15,11 +15,13 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from dia_augment.errors import InputError, InputTypeError
 from dia_augment.localize.maps import MAP_METHODS, ScoreFn, dissolve_residual_map, gradient_map, occlusion_map
+from dia_augment.localize.maps import occlusion_windows
 
-__all__ = ["detector_score_fn", "anomaly_map", "DEFAULT_MAP_STEP"]
+__all__ = ["detector_score_fn", "anomaly_map", "map_work", "DEFAULT_MAP_STEP"]
 
 #: The dissolving step of the map's dissolved image (the middle of DIA's [30, 100) range).
 DEFAULT_MAP_STEP = 60
@@ -36,8 +38,8 @@ def detector_score_fn(detector: Any) -> ScoreFn:
         >>> g = torch.Generator().manual_seed(0)
         >>> normal = torch.rand(6, 1, 8, 8, generator=g)
         >>> from dia_augment.score import ScoreConfig
-        >>> det = AnomalyDetector.fit(build_model("resnet18", 1, width=2), normal, config=ScoreConfig(num_views=2),
-        ...                           progress=False)
+        >>> det = AnomalyDetector.fit(build_model("resnet18", 1, width=2), normal,
+        ...                           config=ScoreConfig(num_views=2, mixed_precision="no"), progress=False)
         >>> x = torch.rand(3, 1, 8, 8, generator=g)
         >>> torch.allclose(detector_score_fn(det)(x), det.score(x), atol=1e-5)
         True
@@ -64,6 +66,7 @@ def anomaly_map(
     stride: int = 2,
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> Tensor:
     """Per-pixel anomaly maps of ``images`` at their size, higher = more responsible for the score.
 
@@ -82,6 +85,8 @@ def anomaly_map(
         stride: occlusion window step.
         batch_size: images per pass; ``None`` uses the detector's.
         generator: draws SmoothGrad's noise.
+        progress: show a progress bar through the whole work, counted in images the score is
+            computed on (:func:`map_work`: for occlusion, every occluded copy).
 
     Shape:
         - images: :math:`(N, C, H, W)`
@@ -109,19 +114,38 @@ def anomaly_map(
     size = batch_size or detector.config.batch_size
     score_fn = detector_score_fn(detector)
     maps = []
-    for start in range(0, images.shape[0], size):
-        batch = images[start : start + size]
-        if method == "smoothgrad":
-            maps.append(gradient_map(score_fn, batch, "smoothgrad", samples, noise, generator=generator))
-            continue
-        with torch.no_grad():
-            dissolved = dissolver(batch, step).clamp(0, 1)
-        if method == "integrated":
-            maps.append(gradient_map(score_fn, batch, "integrated", samples, baseline=dissolved))
-        elif method == "occlusion":
-            maps.append(occlusion_map(score_fn, batch, dissolved, patch, stride))
-        else:
-            sensitivity = gradient_map(score_fn, batch, "smoothgrad", samples=1, noise=0.0)
-            maps.append(dissolve_residual_map(batch, dissolved, sensitivity))
+    total = map_work(method, images.shape[0], tuple(images.shape[-2:]), samples=samples, patch=patch, stride=stride)
+    with tqdm(total=total, desc=f"{method} maps", unit="img", disable=not progress) as bar:
+        for start in range(0, images.shape[0], size):
+            batch = images[start : start + size]
+            if method == "smoothgrad":
+                maps.append(gradient_map(score_fn, batch, "smoothgrad", samples, noise, generator=generator,
+                                         callback=bar.update))
+                continue
+            with torch.no_grad():
+                dissolved = dissolver(batch, step).clamp(0, 1)
+            if method == "integrated":
+                maps.append(gradient_map(score_fn, batch, "integrated", samples, baseline=dissolved, callback=bar.update))
+            elif method == "occlusion":
+                maps.append(occlusion_map(score_fn, batch, dissolved, patch, stride, callback=bar.update))
+            else:
+                sensitivity = gradient_map(score_fn, batch, "smoothgrad", samples=1, noise=0.0, callback=bar.update)
+                maps.append(dissolve_residual_map(batch, dissolved, sensitivity))
     return torch.cat(maps).detach().float().cpu()
+
+
+def map_work(method: str, num_images: int, size: tuple[int, int], *, samples: int = 8, patch: int = 4,
+             stride: int = 2) -> int:
+    """How many images :func:`anomaly_map` computes the score on (the length of its progress bar).
+
+    SmoothGrad and integrated gradients: ``samples`` passes per image; the residual one; occlusion
+    the image and one occluded copy per window (:func:`~dia_augment.localize.maps.occlusion_windows`).
+
+    Examples:
+        >>> map_work("occlusion", 2, (8, 8), patch=4, stride=2), map_work("smoothgrad", 2, (8, 8), samples=8)
+        (20, 16)
+    """
+    if method == "occlusion":
+        return num_images * (1 + len(occlusion_windows(*size, patch, stride)))
+    return num_images * (1 if method == "residual" else samples)
 

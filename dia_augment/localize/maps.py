@@ -32,9 +32,11 @@ from torch import Tensor
 from dia_augment.errors import InputError, InputTypeError
 from dia_augment.utils.checks import check_images, check_positive_int
 
-__all__ = ["ScoreFn", "gradient_map", "occlusion_map", "dissolve_residual_map", "MAP_METHODS"]
+__all__ = ["ScoreFn", "gradient_map", "occlusion_map", "occlusion_windows", "dissolve_residual_map", "MAP_METHODS"]
 
 ScoreFn = Callable[[Tensor], Tensor]
+#: Called with the number of images just scored, for a progress bar.
+Progress = Callable[[int], None]
 
 #: Names of the gradient methods of :func:`gradient_map`.
 GRADIENT_METHODS = ("smoothgrad", "integrated")
@@ -65,6 +67,7 @@ def gradient_map(
     noise: float = 0.02,
     baseline: Tensor | None = None,
     generator: torch.Generator | None = None,
+    callback: Progress | None = None,
 ) -> Tensor:
     r"""SmoothGrad or integrated-gradients map of ``score_fn`` at ``images``.
 
@@ -76,6 +79,7 @@ def gradient_map(
         noise: the noise's standard deviation in ``[0, 1]`` units (SmoothGrad).
         baseline: the integrated gradients' start, same shape as ``images``; ``None`` is black.
         generator: draws the SmoothGrad noise.
+        callback: called with ``B`` after each of the ``samples`` passes (a progress bar's ``update``).
 
     Shape:
         - images: :math:`(B, C, H, W)`
@@ -103,6 +107,8 @@ def gradient_map(
             point = (start + alpha * (images - start)).requires_grad_(True)
             (grad,) = torch.autograd.grad(_scores(score_fn, point).sum(), point)
             total += grad
+            if callback is not None:
+                callback(images.shape[0])
         return ((images - start) * total / samples).sum(dim=1)
     total = torch.zeros_like(images)
     for _ in range(samples):
@@ -110,7 +116,24 @@ def gradient_map(
         point = (images + eps).requires_grad_(True)
         (grad,) = torch.autograd.grad(_scores(score_fn, point).sum(), point)
         total += grad.abs()
+        if callback is not None:
+            callback(images.shape[0])
     return (total / samples).sum(dim=1)
+
+
+def occlusion_windows(height: int, width: int, patch: int = 4, stride: int = 2) -> list[tuple[int, int]]:
+    """The ``(top, left)`` corners of :func:`occlusion_map`'s windows; the last of a row or column is flush with the border.
+
+    Examples:
+        >>> occlusion_windows(5, 4, patch=2, stride=2)
+        [(0, 0), (0, 2), (2, 0), (2, 2), (3, 0), (3, 2)]
+    """
+
+    def starts(size: int) -> list[int]:
+        positions = list(range(0, size - patch + 1, stride))
+        return positions if positions[-1] == size - patch else [*positions, size - patch]
+
+    return [(top, left) for top in starts(height) for left in starts(width)]
 
 
 def occlusion_map(
@@ -120,6 +143,7 @@ def occlusion_map(
     patch: int = 4,
     stride: int = 2,
     chunk_size: int = 64,
+    callback: Progress | None = None,
 ) -> Tensor:
     r"""Mean score drop when a sliding window is replaced by ``replacement``'s pixels.
 
@@ -131,6 +155,8 @@ def occlusion_map(
         stride: the step between windows; the last window is moved flush with the border so
             every pixel is covered.
         chunk_size: occluded images scored per ``score_fn`` call.
+        callback: called with the number of images scored after each call (``B`` for the images
+            themselves, then ``B`` per window: ``B (1 + windows)`` in all, see :func:`occlusion_windows`).
 
     Shape:
         - images, replacement: :math:`(B, C, H, W)`
@@ -150,17 +176,15 @@ def occlusion_map(
     if patch > min(h, w):
         raise InputError(f"patch {patch} is larger than the images ({h} x {w})")
 
-    def starts(size: int) -> list[int]:
-        positions = list(range(0, size - patch + 1, stride))
-        return positions if positions[-1] == size - patch else [*positions, size - patch]
-
-    windows = [(top, left) for top in starts(h) for left in starts(w)]
+    windows = occlusion_windows(h, w, patch, stride)
     masks = torch.zeros(len(windows), 1, h, w, dtype=images.dtype, device=images.device)
     for i, (top, left) in enumerate(windows):
         masks[i, :, top : top + patch, left : left + patch] = 1
     coverage = masks.sum(0)[0]
     with torch.no_grad():
         base = _scores(score_fn, images)
+        if callback is not None:
+            callback(b)
         out = torch.zeros(b, h, w, dtype=images.dtype, device=images.device)
         per_chunk = max(1, chunk_size // b)
         for first in range(0, len(windows), per_chunk):
@@ -168,6 +192,8 @@ def occlusion_map(
             occluded = images[None] * (1 - m[:, None]) + replacement[None] * m[:, None]  # (W, B, C, H, W)
             drop = base[None] - _scores(score_fn, occluded.flatten(0, 1)).view(m.shape[0], b)
             out += torch.einsum("wb,whx->bhx", drop, m[:, 0])
+            if callback is not None:
+                callback(m.shape[0] * b)
     return out / coverage
 
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError
 from dia_augment.models.resnet import ResNet18Backbone
-from dia_augment.utils.checks import check_images, check_positive_int
+from dia_augment.utils.checks import check_int, check_images
 
 __all__ = ["ModelOutput", "DIAResNet", "build_model", "MODEL_NAMES", "NORMALISATIONS", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -69,8 +69,8 @@ class DIAResNet(nn.Module):
         super().__init__()
         if in_channels not in (1, 3):
             raise ConfigError(f"in_channels must be 1 or 3; got {in_channels!r}")
-        check_positive_int(num_shifts, "num_shifts", ConfigError)
-        check_positive_int(proj_dim, "proj_dim", ConfigError)
+        check_int(num_shifts, "num_shifts", error=ConfigError)
+        check_int(proj_dim, "proj_dim", error=ConfigError)
         mean = (0.5,) * in_channels if mean is None else tuple(float(m) for m in mean)
         std = (0.5,) * in_channels if std is None else tuple(float(s) for s in std)
         if len(mean) != in_channels or len(std) != in_channels:

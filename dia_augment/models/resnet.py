@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError
-from dia_augment.utils.checks import check_positive_int
+from dia_augment.utils.checks import check_int
 
 __all__ = ["BasicBlock", "ResNet18Backbone", "STEMS"]
 
@@ -79,8 +79,8 @@ class ResNet18Backbone(nn.Module):
         super().__init__()
         if stem not in STEMS:
             raise ConfigError(f"stem must be one of {STEMS}; got {stem!r}")
-        check_positive_int(width, "width", ConfigError)
-        check_positive_int(in_channels, "in_channels", ConfigError)
+        check_int(width, "width", error=ConfigError)
+        check_int(in_channels, "in_channels", error=ConfigError)
         self.stem = stem
         self.width = width
         if stem == "cifar":

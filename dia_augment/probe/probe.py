@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 from dia_augment.errors import InputError
 from dia_augment.filters.base import Dissolver, ResizeDissolving
 from dia_augment.probe.metrics import ProbeTotals, check_twins
-from dia_augment.utils.checks import check_positive_int
+from dia_augment.utils.checks import check_int
+from dia_augment.utils.device import module_device
 from dia_augment.utils.random import make_generator
 
 __all__ = ["PROBE_STEPS", "probe_dissolver", "resize_reference"]
@@ -44,12 +45,6 @@ def resize_reference(dissolver: Dissolver, image_size: int | tuple[int, int]) ->
     if resolution is None or size == (resolution, resolution):
         return None
     return ResizeDissolving(resolution, resize_mode=dissolver.resize_mode, antialias=dissolver.antialias)
-
-
-def _device(dissolver: Dissolver) -> torch.device:
-    for tensor in (*dissolver.parameters(), *dissolver.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -108,9 +103,9 @@ def probe_dissolver(
     """
     check_twins(clean, lesioned, mask)
     steps = _check_steps(steps, dissolver.num_train_timesteps)
-    check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     generator = make_generator(generator)
-    device = _device(dissolver)
+    device = module_device(dissolver)
     totals = {t: ProbeTotals() for t in steps}
     num = clean.shape[0]
     was_training = dissolver.training

@@ -1,4 +1,4 @@
-"""Probe several dissolvers (with their resize round trips), print a table, save JSON and a plot; the trainer's hook."""
+"""Probe several dissolvers (with their resize round trips), print a table, save JSON and a plot; the readiness probe."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dia_augment.errors import InputError
 from dia_augment.filters.base import Dissolver
 from dia_augment.probe.plot import save_probe_plot
 from dia_augment.probe.probe import PROBE_STEPS, probe_dissolver, resize_reference
-from dia_augment.utils.checks import check_images, check_positive_int
+from dia_augment.utils.checks import check_images, check_int
 from dia_augment.utils.io import atomic_write_json
 
 __all__ = [
@@ -174,7 +174,8 @@ def probe_readiness(
 ) -> dict[str, list[dict[str, float | int]]]:
     """The lesion probe as a readiness check: paste lesions into held-out normal images and probe.
 
-    Meant for a dissolver trainer's readiness output (the held-out images it already keeps):
+    Meant for a dissolver trainer's readiness output (the held-out images it already keeps;
+    ``dia-augment train-dissolver`` passes it as the trainer's ``final_check``):
     it pastes the embedded set's synthetic lesions into (at most) ``num_images`` of ``images``,
     probes ``dissolver`` and its resize round trip alone, and, with ``out_dir``, writes
     ``out_dir/probe.json`` and ``out_dir/probe.png``.
@@ -201,7 +202,7 @@ def probe_readiness(
         ([0.0, 0.599], 0.0)
     """
     check_images(images)
-    check_positive_int(num_images, "num_images")
+    check_int(num_images, "num_images")
     clean = images[:num_images].float().clamp(0, 1).cpu()
     lesioned, mask = add_lesions(clean, generator=seed, lesion_sigma=lesion_sigma, lesion_opacity=lesion_opacity)
     curves = probe_dissolvers({"dissolver": dissolver}, clean, lesioned, mask, steps, seed=seed, progress=progress)

@@ -40,8 +40,9 @@ class ScoreConfig(JsonConfig):
         seed: the seed of the views.
         batch_size: images per forward pass (the model sees T K of them per image).
         chunk_size: rows per block of the similarity search.
-        mixed_precision: ``"no"``, ``"fp16"`` (CUDA) or ``"bf16"``: the model under ``torch.autocast``; the
-            views, the averages and the score stay float32.
+        mixed_precision: ``"auto"`` (bf16 where the hardware runs it natively, else float32), ``"no"`` (float32),
+            ``"fp16"`` (CUDA) or ``"bf16"``: the model under ``torch.autocast``; the views, the averages and the
+            score stay float32.
         channels_last: hand the model channels_last (NHWC) rows.
         compile: run the model through ``torch.compile`` (the first batch pays the compile time).
 
@@ -63,7 +64,7 @@ class ScoreConfig(JsonConfig):
     seed: int = 0
     batch_size: int = field(default=16, metadata={"min": 1})
     chunk_size: int = field(default=DEFAULT_CHUNK_SIZE, metadata={"min": 1})
-    mixed_precision: str = field(default="no", metadata={"choices": PRECISIONS})
+    mixed_precision: str = field(default="auto", metadata={"choices": PRECISIONS})
     channels_last: bool = False
     compile: bool = False
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dia_augment.errors import InputError, InputTypeError
-from dia_augment.utils.checks import check_positive_int
+from dia_augment.utils.checks import check_int
 
 __all__ = [
     "check_training_statistics",
@@ -277,7 +277,7 @@ def max_similarity(queries: Tensor, keys: Tensor, chunk_size: int = DEFAULT_CHUN
     _check_tensor(keys, "keys", 2, "(N, D)")
     if queries.shape[1] != keys.shape[1]:
         raise InputError(f"queries and keys must have the same feature size D; got {queries.shape[1]} and {keys.shape[1]}")
-    return _max_similarity(queries, keys, check_positive_int(chunk_size, "chunk_size"))
+    return _max_similarity(queries, keys, check_int(chunk_size, "chunk_size", error=InputError))
 
 
 def _max_similarity(queries: Tensor, keys: Tensor, chunk_size: int) -> Tensor:
@@ -411,7 +411,7 @@ def csi_score(
             f"test_features must have shape (K, M, D) with K = {k} and D = {d} as the training features; "
             f"got {tuple(test_features.shape)}"
         )
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    chunk_size = check_int(chunk_size, "chunk_size", error=InputError)
     w_sim, w_shi = csi_weights(train_features, train_shift_logits, strict)
     dtype = _compute_dtype(train_features, train_shift_logits, test_features, test_shift_logits)
     total = w_shi.to(dtype)[:, None] * test_shift_logits.to(dtype)

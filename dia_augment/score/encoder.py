@@ -36,7 +36,7 @@ from dia_augment.errors import InputError, InputTypeError
 from dia_augment.score.views import ViewSet
 from dia_augment.shift import shift_transform
 from dia_augment.shift.transforms import SHIFT_KINDS
-from dia_augment.utils.checks import check_images, check_positive_int
+from dia_augment.utils.checks import check_int, check_images
 
 __all__ = ["TestTimeEncoder"]
 
@@ -91,7 +91,7 @@ class TestTimeEncoder(nn.Module):
             raise InputError(f"rotation views need square images; got {h} x {w} (load them with a square size)")
         self.model = model
         self.views = views
-        self.output_size = check_positive_int(output_size, "output_size")
+        self.output_size = check_int(output_size, "output_size", error=InputError)
         self.shift = shift
         rows, cols = [], []
         for box in views.boxes.reshape(-1, 4):

@@ -34,7 +34,7 @@ from torch import Tensor
 from dia_augment.augmentation.reference import draw_reference_boxes
 from dia_augment.augmentation.simclr import AUGMENTATIONS
 from dia_augment.errors import InputError
-from dia_augment.utils.checks import check_positive_int
+from dia_augment.utils.checks import check_int
 from dia_augment.utils.random import make_generator
 
 __all__ = ["AUGMENTATIONS", "JITTER", "P_JITTER", "P_GRAY", "RESIZE_FACTOR", "ViewSet", "draw_views"]
@@ -167,8 +167,8 @@ def draw_views(
         >>> torch.equal(draw_views(2, (16, 16), 1, 2, seed=0).boxes, views.boxes)
         True
     """
-    t, k = check_positive_int(num_views, "num_views"), check_positive_int(num_shifts, "num_shifts")
-    h, w = (check_positive_int(s, "input_size") for s in input_size)
+    t, k = check_int(num_views, "num_views", error=InputError), check_int(num_shifts, "num_shifts", error=InputError)
+    h, w = (check_int(s, "input_size", error=InputError) for s in input_size)
     if isinstance(resize_factor, bool) or not isinstance(resize_factor, (int, float)) or not 0 < resize_factor <= 1:
         raise InputError(f"resize_factor must be a number in (0, 1]; got {resize_factor!r}")
     if augmentation not in AUGMENTATIONS:

@@ -1,6 +1,7 @@
 """Crash-safe training checkpoints: safetensors for tensors, JSON for everything else.
 
-A checkpoint of the run engine is a folder ``checkpoints/step-XXXXXXXX/`` holding
+A checkpoint of the run engine is a folder ``checkpoints/step-XXXXXXXX/`` (the layout, and
+:func:`latest_checkpoint`, are :mod:`dia_augment.utils.run_layout`'s) holding
 
 - the trainer's model files (``model.safetensors``; the dissolver's ``unet`` and ``ema``);
 - ``optimizer.safetensors`` + ``optimizer.json``: the optimiser's tensor state (flattened to
@@ -28,15 +29,13 @@ import torch
 from torch import Tensor
 
 from dia_augment.utils.io import CheckpointError, atomic_save_tensors, atomic_write_json, load_tensors, read_json
+from dia_augment.utils.run_layout import CHECKPOINT_DIR, CHECKPOINT_PREFIX, checkpoint_name, latest_checkpoint
 
 __all__ = ["CHECKPOINT_DIR", "flatten_optimizer_state", "unflatten_optimizer_state", "latest_checkpoint",
-           "begin_checkpoint", "finish_checkpoint", "remove_stale", "read_checkpoint_file", "rng_tensors",
+           "checkpoint_tmp", "begin_checkpoint", "finish_checkpoint", "remove_stale", "read_checkpoint_file", "rng_tensors",
            "restore_rng"]
 
-#: Subfolder of a run's output folder that holds its checkpoints.
-CHECKPOINT_DIR = "checkpoints"
-_PREFIX = "step-"
-_TMP_PREFIX = ".tmp-step-"
+_TMP = ".tmp-"
 
 
 def flatten_optimizer_state(state_dict: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -78,31 +77,24 @@ def unflatten_optimizer_state(tensors: Mapping[str, Tensor], rest: Mapping[str, 
     return {"state": state, "param_groups": list(rest["param_groups"])}
 
 
-def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
-    """The complete checkpoint with the most steps in ``out_dir`` (``None`` if there is none).
-
-    Only folders with a ``manifest.json`` count; temporary folders of an interrupted write are ignored.
-    """
-    root = Path(out_dir) / CHECKPOINT_DIR
-    if not root.is_dir():
-        return None
-    done = [p for p in root.iterdir() if p.name.startswith(_PREFIX) and (p / "manifest.json").is_file()]
-    return max(done, key=lambda p: int(p.name[len(_PREFIX) :])) if done else None
-
-
 def remove_stale(out_dir: str | os.PathLike, keep: Path | None) -> None:
     """Remove temporary folders and every complete checkpoint except ``keep``."""
     root = Path(out_dir) / CHECKPOINT_DIR
     if not root.is_dir():
         return
     for p in root.iterdir():
-        if p.is_dir() and p.name.startswith((_PREFIX, _TMP_PREFIX)) and p != keep:
+        if p.is_dir() and p.name.startswith((CHECKPOINT_PREFIX, _TMP + CHECKPOINT_PREFIX)) and p != keep:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def checkpoint_tmp(out_dir: str | os.PathLike, step: int) -> Path:
+    """The temporary folder the checkpoint after ``step`` steps is written into before it is renamed into place."""
+    return Path(out_dir) / CHECKPOINT_DIR / f"{_TMP}{checkpoint_name(step)}"
+
+
 def begin_checkpoint(out_dir: str | os.PathLike, step: int) -> Path:
-    """Create (empty) the temporary folder of the checkpoint after ``step`` steps."""
-    tmp = Path(out_dir) / CHECKPOINT_DIR / f"{_TMP_PREFIX}{step:08d}"
+    """Create (empty) the temporary folder of the checkpoint after ``step`` steps (:func:`checkpoint_tmp`)."""
+    tmp = checkpoint_tmp(out_dir, step)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -125,7 +117,7 @@ def finish_checkpoint(tmp: Path, files: Mapping[str, Any]) -> Path:
         else:
             atomic_write_json(tmp / name, content)
     atomic_write_json(tmp / "manifest.json", {"files": sorted(p.name for p in tmp.iterdir() if not p.name.startswith("."))})
-    final = tmp.parent / tmp.name.removeprefix(".tmp-")
+    final = tmp.parent / tmp.name.removeprefix(_TMP)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

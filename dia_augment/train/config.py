@@ -90,10 +90,19 @@ class TrainConfig(JsonConfig):
             dissolver's ``default_step_range``.
         step_curriculum: how the step is drawn in ``step_range``: ``"uniform"`` or one of the paper code's Beta
             curricula (``beta_by_epoch``, ``beta_by_epoch_reversed``, ``beta_skewed``, ``beta_skewed_reversed``).
+        dissolve_cache: a folder for a dissolve cache (``dia`` mode): the dissolver dissolves every training image
+            once, at ``cache_steps`` steps spread over the step range with ``cache_draws`` noise draws each, and the
+            steps read their dissolved views from there (built on first use, reused afterwards, refused when the
+            dissolver or the images changed); ``None``: dissolve live at every step.
+        cache_steps: the steps of the cache's grid.
+        cache_draws: the noise draws per step of the cache (1 for a deterministic dissolver).
         seed: seeds the model initialisation, the data order and every augmentation draw.
-        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (through Accelerate, on CPU too: the model runs under
-            ``torch.autocast``, and so does a ``dia`` run's dissolver unless its own ``autocast`` is set).
-        channels_last: lay out the model's weights and the step's rows as ``channels_last`` (NHWC).
+        mixed_precision: ``"auto"`` (bf16 where the hardware runs it natively: a CPU with AMX or AVX-512 BF16, a
+            CUDA device with bf16; float32 otherwise), ``"no"`` (float32), ``"fp16"`` (CUDA) or ``"bf16"``: the model
+            runs under ``torch.autocast`` with float32 outputs, and so does a ``dia`` run's dissolve unless the
+            dissolver has a precision of its own; ``run.json`` records what ``auto`` became.
+        channels_last: lay out the model's weights and the step's rows as ``channels_last`` (NHWC); ``None``: when the
+            run is in bf16 (where oneDNN's and cuDNN's bf16 convolutions want it).
         compile: compile the model with ``torch.compile`` (the first steps pay the compile time).
         sync_batchnorm: synchronise batch-norm statistics across processes (``torch.nn.SyncBatchNorm``), as the
             paper's code does on several GPUs; no effect on one process.
@@ -137,9 +146,12 @@ class TrainConfig(JsonConfig):
     dissolve_all_views: bool = False
     step_range: tuple[int, int] | None = _at_least(None, 0)
     step_curriculum: str = _choices("uniform", STEP_CURRICULA)
+    dissolve_cache: str | None = None
+    cache_steps: int = _at_least(8, 2)
+    cache_draws: int = _at_least(1, 1)
     seed: int = 0
-    mixed_precision: str = _choices("no", PRECISIONS)
-    channels_last: bool = False
+    mixed_precision: str = _choices("auto", PRECISIONS)
+    channels_last: bool | None = None
     compile: bool = False
     sync_batchnorm: bool = False
     checkpoint_every: int = _at_least(0, 0)
@@ -162,6 +174,8 @@ class TrainConfig(JsonConfig):
             raise ConfigError(f"TrainConfig.step_range must be (low, high) with 0 <= low < high; got {self.step_range}")
         if self.dissolve_all_views and self.mode != "dia":
             raise ConfigError(f"TrainConfig.dissolve_all_views needs mode 'dia'; got mode {self.mode!r}")
+        if self.dissolve_cache is not None and self.mode != "dia":
+            raise ConfigError(f"TrainConfig.dissolve_cache needs mode 'dia'; got mode {self.mode!r}")
 
     @classmethod
     def reference(cls, **overrides: Any) -> TrainConfig:
@@ -210,10 +224,10 @@ class DissolverTrainConfig(JsonConfig):
 
     Args:
         resolution: the dissolver's working resolution; images are resized to it (bilinear).
-        antialias: antialias that resize (the reference's DDPM learns from PIL-downsized, antialiased images;
-            dissolving sets its own, ``DDPMDissolving(antialias=...)``).
+        antialias: antialias that resize (the reference's DDPM learns from a bilinear tensor resize without
+            antialias: ``--no-antialias``, or :meth:`reference`; dissolving sets its own, ``DDPMDissolving(antialias=...)``).
         preset: the UNet size, ``"micro"``, ``"tiny"``, ``"dia-reference"`` (the closest to the paper's UNet) or
-            ``"ddpm-cifar10"`` (``"paper"`` is its deprecated old name).
+            ``"ddpm-cifar10"``.
         train_steps: the number of optimiser steps.
         epochs: the number of passes over the training images (the last partial batch is dropped).
         batch_size: images per optimiser step over all processes.
@@ -228,7 +242,8 @@ class DissolverTrainConfig(JsonConfig):
         holdout: the share of images held out for the readiness check (at least 4 images).
         grid_images: how many held-out images the dissolve grids show (0: no grids).
         seed: seeds the model's initialisation, the held-out split and every random draw.
-        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (through Accelerate).
+        mixed_precision: ``"auto"`` (bf16 where the hardware runs it natively, else float32), ``"no"``, ``"fp16"``
+            or ``"bf16"``.
         num_workers: DataLoader worker processes that read the images (0: the main process).
         progress: show a progress bar.
 
@@ -254,7 +269,7 @@ class DissolverTrainConfig(JsonConfig):
     holdout: float = 0.05
     grid_images: int = _at_least(8, 0)
     seed: int = 0
-    mixed_precision: str = _choices("no", PRECISIONS)
+    mixed_precision: str = _choices("auto", PRECISIONS)
     num_workers: int = _at_least(0, 0)
     progress: bool = True
 

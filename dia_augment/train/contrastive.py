@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from accelerate import DistributedDataParallelKwargs
 from torch import Tensor
 
+from dia_augment.augmentation.cache import CachedDissolving, DissolveCache, build_dissolve_cache, step_grid
 from dia_augment.augmentation.random_dissolving import RandomDissolving
 from dia_augment.augmentation.simclr import make_simclr_augmentation
 from dia_augment.errors import CheckpointError, ConfigError, MissingFileError
@@ -24,8 +26,7 @@ from dia_augment.train.engine import Engine
 from dia_augment.train.optim import LARS, gradual_warmup_cosine_schedule, warmup_cosine_schedule
 from dia_augment.train.step import build_rows, training_loss
 from dia_augment.utils.io import atomic_save_tensors, atomic_write_json, load_tensors, read_json
-from dia_augment.utils.precision import autocast_dtype
-from dia_augment.utils.random import step_curriculum
+from dia_augment.utils.random import derive_seed, step_curriculum
 
 __all__ = ["train_model", "load_model", "ContrastiveTrainer"]
 
@@ -65,14 +66,15 @@ class ContrastiveTrainer(Engine):
         return [DistributedDataParallelKwargs(find_unused_parameters=self.config.mode == "simclr")]
 
     def setup(self) -> None:
-        config, accel = self.config, self.accelerator
+        config = self.config
         model = self.build_seeded(lambda: build_model(config.model, config.in_channels, config.width,
                                                       config.num_shifts, config.proj_dim, config.input_normalisation))
         if config.sync_batchnorm and self.world > 1:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if config.pretrained:
             load_pretrained_backbone(model, config.pretrained)
-        if config.channels_last:
+        self.channels_last = config.channels_last if config.channels_last is not None else self.precision == "bf16"
+        if self.channels_last:
             model.to(memory_format=torch.channels_last)
         if config.compile:
             model.compile()  # in place: the module, its state_dict and its checkpoints stay as they are
@@ -83,30 +85,48 @@ class ContrastiveTrainer(Engine):
         else:
             warmup_steps = min(round(config.warmup_epochs * self.steps_per_epoch), self.total_steps)
             self.scheduler = warmup_cosine_schedule(optimizer, self.total_steps, warmup_steps)
-        self.model, self.optimizer = accel.prepare(model, optimizer)
+        self.model, self.optimizer = self.prepare(model, optimizer)
         self.generators = {"generator": self.generator("augment")}
         self.augment = make_simclr_augmentation(config.augmentation, config.image_size, config.crop_scale).to(self.device)
         self.dissolve = None
         if self.dissolver is not None:
             dissolver = self.dissolver.to(self.device).eval().requires_grad_(False)
-            if dissolver.autocast is None and config.mixed_precision != "no":  # the step's precision, dissolve included
-                dissolver.autocast = autocast_dtype(config.mixed_precision)
-            self.dissolve = RandomDissolving(dissolver, config.step_range, p=1.0, generator=self.generators["generator"])
+            if config.dissolve_cache is None:
+                self.dissolve = RandomDissolving(dissolver, config.step_range, p=1.0, generator=self.generators["generator"])
+            else:
+                self.dissolve = CachedDissolving(self._cache(dissolver), config.step_range,
+                                                 generator=self.generators["generator"])
+
+    def _cache(self, dissolver: Dissolver) -> DissolveCache:
+        """The run's dissolve cache, built (or its build resumed; a complete one is checked and reused).
+
+        A folder holding a cache of another dissolver, other images or another grid is refused.
+        """
+        config = self.config
+        steps = step_grid(config.step_range or dissolver.default_step_range, config.cache_steps)
+        with self._dissolve_context(), torch.no_grad():  # the views as the live dissolve computes them
+            return build_dissolve_cache(dissolver, self.dataset, config.dissolve_cache, steps, config.cache_draws,
+                                        seed=derive_seed(config.seed, "dissolve-cache"), progress=config.progress)
+
+    def _dissolve_context(self) -> Any:
+        """The dissolve runs in the step's precision unless the dissolver has one of its own (it is not changed)."""
+        own = getattr(self.dissolver, "autocast", None) is not None
+        return contextlib.nullcontext() if own else self.autocast()
 
     def train_step(self, batch: Tensor) -> dict[str, Tensor]:
-        config, accel = self.config, self.accelerator
+        config = self.config
         if self.dissolve is not None:  # the paper's curricula follow its 1-based epoch
             self.dissolve.step_beta = step_curriculum(config.step_curriculum, self.epoch + 1)
         rows = build_rows(batch, self.augment, config.shifts, config.shift, self.dissolve, self.generators["generator"],
-                          image_offset=self.rank * batch.shape[0], dissolve_all_views=config.dissolve_all_views)
-        if config.channels_last:
+                          image_offset=self.rank * batch.shape[0], dissolve_all_views=config.dissolve_all_views,
+                          dissolve_context=self._dissolve_context, indices=self.batch_indices)
+        if self.channels_last:
             rows = rows._replace(images=rows.images.contiguous(memory_format=torch.channels_last))
-        with accel.autocast():
+        with self.autocast():
             parts = training_loss(self.model, rows, config.temperature, config.shift_loss_weight,
                                   config.shift_loss_on_dissolved, config.loss_mode, config.loss_normalisation)
         self.optimizer.zero_grad(set_to_none=True)
-        accel.backward(parts.total)
-        self.optimizer.step()
+        self.backward_and_step(parts.total)
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         return {"loss": parts.total, "loss_contrastive": parts.contrastive, "loss_shift": parts.shift,

@@ -14,16 +14,18 @@ Layout of ``out_dir`` (besides the engine's ``run.json``, ``metrics.jsonl``, ``l
 
     readiness.png                held-out loss against step
     grids/step_00000100.png      dissolve grids of held-out images (original, t = 0, 30, 60, 100, 200)
-    probe/probe.json, probe.png  the lesion probe of the final dissolver on held-out images with
-                                 pasted lesions (dia_augment.probe.probe_readiness)
     dissolver/                   the EMA dissolver (DDPMDissolving.save_pretrained), with the
                                  online weights in dissolver/unet_online/
+
+A caller may check the final dissolver on the held-out images before it is saved
+(``final_check``): ``dia-augment train-dissolver`` runs the lesion probe there (``probe/``).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +46,12 @@ from dia_augment.train.engine import Engine
 from dia_augment.utils.io import JsonlLogger
 from dia_augment.utils.random import derived_generator, draw_steps
 
-__all__ = ["DissolverTrainer", "train_dissolver", "denoising_loss", "READINESS_STEP_RANGE"]
+__all__ = ["DissolverTrainer", "train_dissolver", "denoising_loss", "FinalCheck", "READINESS_STEP_RANGE"]
 
 #: The readiness check draws its fixed steps from this range (the paper's dissolving range).
 READINESS_STEP_RANGE = (30, 100)
+#: A check of the final dissolver on the held-out images: ``final_check(dissolver, holdout_images)``.
+FinalCheck = Callable[[DDPMDissolving, Tensor], object]
 
 
 def denoising_loss(unet: torch.nn.Module, alphas_cumprod: Tensor, x0: Tensor, t: Tensor, noise: Tensor,
@@ -96,9 +100,10 @@ class DissolverTrainer(Engine):
 
     def __init__(self, config: DissolverTrainConfig, images: ImageSource, out_dir: str | os.PathLike,
                  resume: bool = False, overwrite: bool = False, data_source: str | None = None,
-                 data_options: dict[str, Any] | None = None) -> None:
+                 data_options: dict[str, Any] | None = None, final_check: FinalCheck | None = None) -> None:
         if not isinstance(config, DissolverTrainConfig):
             raise ConfigError(f"config must be a DissolverTrainConfig; got {type(config).__name__}")
+        self.final_check = final_check
         super().__init__(config, images, out_dir, resume, overwrite, data_source, data_options)
 
     def make_dataset(self, images: ImageSource) -> Dataset:
@@ -119,7 +124,7 @@ class DissolverTrainer(Engine):
         return order[hold:].sort().values
 
     def setup(self) -> None:
-        config, accel = self.config, self.accelerator
+        config = self.config
         holdout = collate_images([self.dataset[int(i)] for i in self.holdout_indices])
         readiness = derived_generator(config.seed, "readiness")
         self.holdout_x0, self.holdout_t = holdout * 2 - 1, draw_steps(len(holdout), READINESS_STEP_RANGE, readiness)
@@ -137,7 +142,7 @@ class DissolverTrainer(Engine):
         self.noise_schedule = make_scheduler()
         self.alphas_cumprod = self.noise_schedule.alphas_cumprod.to(self.device)
         self.dissolver = DDPMDissolving(self.ema_unet, self.noise_schedule)
-        self.model, self.optimizer = accel.prepare(self.unet, optimizer)
+        self.model, self.optimizer = self.prepare(self.unet, optimizer)
         self.generators = {"noise": self.generator("noise")}
         self.last_eval_step = -1
 
@@ -146,11 +151,9 @@ class DissolverTrainer(Engine):
         x0 = random_hflip(batch * 2 - 1, generator)
         t = draw_steps(b, (0, self.noise_schedule.config.num_train_timesteps), generator, self.device)
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
-        with self.accelerator.autocast():
+        with self.autocast():
             loss = denoising_loss(self.model, self.alphas_cumprod, x0, t, noise, self.config.loss)
-        self.accelerator.backward(loss)
-        self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
+        self.backward_and_step(loss, clip=self.config.grad_clip)
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.step(self.unet.parameters())
         return {"loss": loss.detach(), "lr": torch.tensor(self.config.lr)}
@@ -217,11 +220,8 @@ class DissolverTrainer(Engine):
         if logger is not None and self.last_eval_step != self.step:  # the final weights are always checked
             self.evaluate(logger)
         self.ema.copy_to(self.ema_unet.parameters())
-        if logger is not None:  # does the final dissolver erase lesions? (seconds)
-            from dia_augment.probe import probe_readiness
-
-            probe_readiness(self.dissolver, self.holdout_images.to(self.device), self.out_dir / "probe",
-                            seed=self.config.seed)
+        if logger is not None and self.final_check is not None:
+            self.final_check(self.dissolver, self.holdout_images)
 
     def save_final(self) -> None:
         online = self.accelerator.unwrap_model(self.model)
@@ -230,7 +230,7 @@ class DissolverTrainer(Engine):
 
 def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: str | os.PathLike, resume: bool = False,
                     overwrite: bool = False, data_source: str | None = None,
-                    data_options: dict[str, Any] | None = None) -> DDPMDissolving:
+                    data_options: dict[str, Any] | None = None, final_check: FinalCheck | None = None) -> DDPMDissolving:
     """Train a DDPM dissolver on normal images and save its EMA weights to ``out_dir/dissolver``.
 
     Pass the *normal* training images only: the dissolver learns what normal anatomy looks
@@ -259,6 +259,9 @@ def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: 
         overwrite: replace a run already in ``out_dir``.
         data_source: where the images came from, recorded in ``run.json``.
         data_options: the options the images were read with, recorded in ``run.json``.
+        final_check: called on the main process with the final (EMA) dissolver and the held-out
+            images (CPU, at the dissolver's resolution), after the last readiness check and before
+            the dissolver is saved: ``dia-augment train-dissolver`` runs the lesion probe there.
 
     Returns:
         The trained (EMA) dissolver, on the training device.
@@ -277,6 +280,6 @@ def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: 
         >>> d(images[:2], 50).shape
         torch.Size([2, 1, 16, 16])
     """
-    trainer = DissolverTrainer(config, images, out_dir, resume, overwrite, data_source, data_options)
+    trainer = DissolverTrainer(config, images, out_dir, resume, overwrite, data_source, data_options, final_check)
     trainer.run()
     return trainer.dissolver

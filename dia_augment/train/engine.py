@@ -25,19 +25,19 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from dia_augment.errors import CheckpointError, ConfigError, RunFolderError
-from dia_augment.train.checkpoint import (begin_checkpoint, finish_checkpoint, flatten_optimizer_state,
+from dia_augment.train.checkpoint import (begin_checkpoint, checkpoint_tmp, finish_checkpoint, flatten_optimizer_state,
                                           latest_checkpoint, read_checkpoint_file, remove_stale, restore_rng,
                                           rng_tensors, unflatten_optimizer_state)
 from dia_augment.train.data import ImageSource, as_dataset, collate_images, epoch_batches, epoch_loader
 from dia_augment.utils.config import config_defaults
 from dia_augment.train.log import save_loss_curve, trim_log
 from dia_augment.train.run_folder import data_record, differences, finish_run, open_run, start_run
-from dia_augment.utils.io import JsonlLogger, atomic_save_tensors, check_fields
+from dia_augment.utils.io import JsonlLogger, atomic_save_tensors, check_record
+from dia_augment.utils.precision import AUTOCAST_OF_PRECISION, autocast_context, resolve_precision
 from dia_augment.utils.random import derive_seed, derived_generator
 
 __all__ = ["Engine"]
@@ -79,14 +79,21 @@ class Engine:
         self.data_info = data_record(data_source, len(self.dataset), shape, data_options)
         self.out_dir = Path(out_dir)
         self.resume, self.overwrite = resume, overwrite
-        if AcceleratorState._shared_state.get("_mixed_precision", config.mixed_precision) != config.mixed_precision:
-            # Accelerate keeps one state per process and refuses another precision: start it afresh
-            AcceleratorState._reset_state()
-        # without a GPU, Accelerate only recognises several torchrun processes when told to use the CPU
-        self.accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
-                                       kwargs_handlers=self.accelerator_kwargs())
+        # The engine runs the precision itself (autocast around the model's forward, its outputs in float32, a
+        # gradient scaler for fp16, as Accelerate would): Accelerate keeps one precision per process, and runs of
+        # several precisions may share one. Without a GPU, Accelerate recognises several torchrun processes only
+        # when told to use the CPU.
+        try:
+            self.accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no",
+                                           kwargs_handlers=self.accelerator_kwargs())
+        except ValueError as err:  # an Accelerator of another precision made by the caller in this process
+            raise ConfigError(f"this process already holds an Accelerator of another precision ({err}); the trainers "
+                              "set their precision with mixed_precision= and need Accelerate's state in float32") from err
         self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
         self.main, self.device = self.accelerator.is_main_process, self.accelerator.device
+        self.precision = resolve_precision(config.mixed_precision, self.device, announce=self.main)
+        self.autocast_dtype = AUTOCAST_OF_PRECISION[self.precision]
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         if config.batch_size % self.world:
             raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.world} processes")
         self.train_indices = self.select_train_indices()
@@ -103,6 +110,7 @@ class Engine:
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.generators: dict[str, torch.Generator] = {}
         self.step = self.epoch = self.step_in_epoch = 0
+        self.batch_indices = torch.zeros(0, dtype=torch.long)
         self.elapsed = 0.0
         self.metrics_path = self.out_dir / "metrics.jsonl"
 
@@ -164,12 +172,40 @@ class Engine:
         """This process's generator for the stream ``tag`` on the training device."""
         return derived_generator(self.config.seed, f"{tag}/{self.rank}", self.device)
 
+    # ---- precision -----------------------------------------------------------------------------
+    def prepare(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """Accelerate's ``prepare`` (devices, processes); the step runs the precision (:meth:`autocast`)."""
+        return self.accelerator.prepare(model, optimizer)
+
+    def autocast(self) -> Any:
+        """The run's precision as a context (``torch.autocast`` in bf16 / fp16, nothing in float32).
+
+        A step computes its loss in it; the losses take the model's outputs to float32 first, as
+        Accelerate's mixed precision does, so the rest of the loss sees float32 inputs.
+        """
+        return autocast_context(self.autocast_dtype, self.device)
+
+    def backward_and_step(self, loss: Tensor, clip: float | None = None) -> None:
+        """Back-propagate ``loss`` and step the optimiser: gradients scaled for fp16, norms clipped to ``clip``."""
+        if self.scaler is None:
+            self.accelerator.backward(loss)
+        else:
+            self.accelerator.backward(self.scaler.scale(loss))
+            self.scaler.unscale_(self.optimizer)
+        if clip is not None:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), clip)
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+
     # ---- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self, order_state: Tensor) -> None:
         """Write the checkpoint after ``self.step`` steps (all processes take part)."""
         accel = self.accelerator
         tmp = (begin_checkpoint(self.out_dir, self.step) if self.main
-               else self.out_dir / "checkpoints" / f".tmp-step-{self.step:08d}")
+               else checkpoint_tmp(self.out_dir, self.step))
         accel.wait_for_everyone()
         atomic_save_tensors(rng_tensors(self.generators), tmp / f"rng-rank{self.rank}.safetensors")
         accel.wait_for_everyone()
@@ -179,6 +215,8 @@ class Engine:
                      "world_size": self.world, "elapsed_s": self.elapsed, **self.extra_state()}
             if self.scheduler is not None:
                 state["scheduler"] = self.scheduler.state_dict()
+            if self.scaler is not None:
+                state["grad_scaler"] = self.scaler.state_dict()
             files = {**self.model_tensors(), "optimizer.safetensors": optimizer_tensors,
                      "optimizer.json": optimizer_rest, "order.safetensors": {"order_state": order_state},
                      "state.json": state, "config.json": self.config.to_dict()}
@@ -188,7 +226,7 @@ class Engine:
     def load_checkpoint(self, folder: Path, order: torch.Generator) -> None:
         """Restore everything :meth:`save_checkpoint` wrote into this process."""
         state = read_checkpoint_file(folder, "state.json")
-        check_fields(state, _STATE_FIELDS, f"checkpoint file {folder / 'state.json'}")
+        check_record(state, _STATE_FIELDS, f"checkpoint file {folder / 'state.json'}")
         if state["world_size"] != self.world:
             raise CheckpointError(f"checkpoint {folder} was written by {state['world_size']} processes; resume it with "
                                   f"the same number (got {self.world})")
@@ -205,6 +243,8 @@ class Engine:
             raise CheckpointError(f"{folder / 'optimizer.safetensors'} does not match the optimizer: {err}") from err
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and "grad_scaler" in state:
+            self.scaler.load_state_dict(state["grad_scaler"])
         path = folder / f"rng-rank{self.rank}.safetensors"
         restore_rng(read_checkpoint_file(folder, path.name), self.generators, path)
         order.set_state(read_checkpoint_file(folder, "order.safetensors")["order_state"])
@@ -227,7 +267,7 @@ class Engine:
             self.load_checkpoint(found, order)
         logger = None
         if self.main:
-            start_run(self.out_dir, self.kind, config_dict, self.data_info)
+            start_run(self.out_dir, self.kind, config_dict, self.data_info, mixed_precision_used=self.precision)
             remove_stale(self.out_dir, keep=found)
             records = trim_log(self.metrics_path, self.step)
             logger = JsonlLogger(self.metrics_path)
@@ -246,7 +286,8 @@ class Engine:
                                         self.step_in_epoch, self.drop_last)[: self.total_steps - self.step]
                 started = time.perf_counter()
                 loader = epoch_loader(self.dataset, batches, config.num_workers, self.device.type == "cuda")
-                for batch in loader:
+                for indices, batch in zip(batches, loader):
+                    self.batch_indices = torch.tensor(indices)  # the batch's data-set indices, for a dissolve cache
                     values = self.train_step(batch.to(self.device, non_blocking=True))
                     for key, value in values.items():
                         sums[key] = sums.get(key, 0) + value.detach().double()

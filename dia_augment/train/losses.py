@@ -36,7 +36,7 @@ from torch import Tensor
 
 from dia_augment.errors import InputError
 from dia_augment.utils.distributed import all_gather_no_grad, all_gather_with_grad
-from dia_augment.utils.checks import check_positive_int
+from dia_augment.utils.checks import check_int
 
 __all__ = ["RowLabels", "make_row_labels", "contrastive_masks", "masked_nt_xent", "contrastive_loss", "LOSS_MODES",
            "LOSS_NORMALISATIONS"]
@@ -180,7 +180,7 @@ def masked_nt_xent(anchors: Tensor, keys: Tensor, positive: Tensor, valid: Tenso
     expected = (anchors.shape[0], keys.shape[0])
     if tuple(positive.shape) != expected or tuple(valid.shape) != expected:
         raise InputError(f"positive and valid must have shape {expected}; got {tuple(positive.shape)} and {tuple(valid.shape)}")
-    check_positive_int(divisor, "divisor", allow_none=True)
+    check_int(divisor, "divisor", error=InputError, allow_none=True)
     counts = positive.sum(1)
     if bool((counts == 0).any()):
         raise InputError("every anchor needs at least one positive")

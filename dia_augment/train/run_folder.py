@@ -32,7 +32,7 @@ __all__ = ["RUN_FILE", "OUTPUTS", "data_record", "read_run", "open_run", "start_
 RUN_FILE = "run.json"
 #: Everything a training run writes into its folder (``overwrite=True`` removes these, nothing else).
 OUTPUTS = ("run.json", "checkpoints", "metrics.jsonl", "loss.png", "model.safetensors", "config.json",
-           "dissolver", "grids", "readiness.png", "train_config.json", "checkpoint")
+           "dissolver", "grids", "readiness.png")
 
 
 def data_record(source: str | None, num_images: int, shape: tuple[int, ...],
@@ -102,10 +102,6 @@ def open_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data
     out = Path(out_dir)
     if resume and overwrite:
         raise RunFolderError("resume and overwrite exclude each other: pass one of them")
-    if (out / "checkpoint" / "latest.json").exists() and not overwrite:
-        raise RunFolderError(f"{out} holds a dissolver run in the format of dia_augment 0.1 (checkpoint/latest.json); "
-                             f"convert it with `python -m dia_augment.train.convert {out}` (or "
-                             "dia_augment.train.convert.convert_run), then resume it")
     saved = read_run(out)
     continued = False
     if _holds_a_run(out) and not overwrite:
@@ -129,11 +125,15 @@ def open_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data
     return continued
 
 
-def start_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data: dict[str, Any]) -> None:
-    """Write ``run.json`` for a run that starts or continues (after :func:`open_run` allowed it)."""
+def start_run(out_dir: str | os.PathLike, kind: str, config: dict[str, Any], data: dict[str, Any],
+              **extra: Any) -> None:
+    """Write ``run.json`` for a run that starts or continues (after :func:`open_run` allowed it).
+
+    ``extra`` records what the run decided at its start (``mixed_precision_used``: what ``auto`` became).
+    """
     from dia_augment._version import __version__
 
-    record = {"kind": kind, "package_version": __version__, "data": data, "config": config, "finished": False}
+    record = {"kind": kind, "package_version": __version__, "data": data, "config": config, "finished": False, **extra}
     atomic_write_json(Path(out_dir) / RUN_FILE, record)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import ContextManager, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dia_augment.augmentation.cache import CachedDissolving
 from dia_augment.augmentation.random_dissolving import RandomDissolving
 from dia_augment.augmentation.simclr import SimCLRAugmentation
 from dia_augment.errors import InputError
@@ -34,7 +38,9 @@ class LossParts(NamedTuple):
 
 def build_rows(images: Tensor, augment: SimCLRAugmentation, num_shifts: int = 4, shift: str = "rotation",
                dissolve: RandomDissolving | None = None, generator: torch.Generator | None = None,
-               image_offset: int = 0, dissolve_all_views: bool = False) -> TrainingRows:
+               image_offset: int = 0, dissolve_all_views: bool = False,
+               dissolve_context: Callable[[], ContextManager] | None = None,
+               indices: Tensor | None = None) -> TrainingRows:
     """The rows of one step: two h-flipped views (plus a dissolved one), K shifts each, SimCLR-augmented.
 
     The batch is dissolved once, before the shifts, by ``dissolve`` (a ``RandomDissolving`` with
@@ -49,13 +55,16 @@ def build_rows(images: Tensor, augment: SimCLRAugmentation, num_shifts: int = 4,
         augment: the SimCLR augmentation (its output size is the model's input size).
         num_shifts: K.
         shift: ``"rotation"`` or ``"cutperm"``.
-        dissolve: the dissolving augmentation of a DIA step (run without gradients), or ``None``
-            for SimCLR / CSI.
+        dissolve: the dissolving augmentation of a DIA step (run without gradients): a
+            ``RandomDissolving(p=1)`` or a ``CachedDissolving``; ``None`` for SimCLR / CSI.
         generator: the flips and the SimCLR augmentation draw from it (give ``dissolve`` the
             same generator to draw every random number of the step from one stream).
         image_offset: index of this process's first image in the global batch.
         dissolve_all_views: dissolve the two clean views too (each with its own draw), as the
             paper's code does for its blur baselines; the rows keep their clean / dissolved roles.
+        dissolve_context: a context the dissolves run in (the training step's precision), or ``None``.
+        indices: the images' data-set indices, which a
+            :class:`~dia_augment.augmentation.cache.CachedDissolving` reads the views of.
 
     Shape:
         - images: :math:`(B, C, H, W)`
@@ -69,9 +78,13 @@ def build_rows(images: Tensor, augment: SimCLRAugmentation, num_shifts: int = 4,
     """
     views = [images, images]
     if dissolve is not None:
-        if dissolve.p != 1.0:
+        if isinstance(dissolve, CachedDissolving):
+            if indices is None:
+                raise InputError("a CachedDissolving needs the images' data-set indices (indices=)")
+            dissolve = functools.partial(dissolve, indices=indices)
+        elif dissolve.p != 1.0:
             raise InputError(f"the dissolved view needs RandomDissolving(p=1); got p={dissolve.p}")
-        with torch.no_grad():
+        with torch.no_grad(), (dissolve_context or contextlib.nullcontext)():
             if dissolve_all_views:
                 views = [dissolve(images), dissolve(images)]
             views.append(dissolve(images))
@@ -109,12 +122,12 @@ def training_loss(model: nn.Module, rows: TrainingRows, temperature: float = 0.5
         >>> bool(parts.total > parts.contrastive > 0)
         True
     """
-    out = model(rows.images)
-    contrastive = contrastive_loss(out.projection, rows.labels, temperature, loss_mode, loss_normalisation)
+    out = model(rows.images)  # under a step's autocast: the outputs to float32 first, as Accelerate's mixed precision
+    projection, shift_logits = (x.to(torch.promote_types(x.dtype, torch.float32)) for x in (out.projection, out.shift_logits))
+    contrastive = contrastive_loss(projection, rows.labels, temperature, loss_mode, loss_normalisation)
     if int(rows.labels.shift.max()) == 0:
         shift = contrastive.new_zeros(())
     else:
         keep = torch.ones_like(rows.labels.dissolved) if shift_loss_on_dissolved else ~rows.labels.dissolved
-        logits = out.shift_logits[keep]
-        shift = F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), rows.labels.shift[keep])
+        shift = F.cross_entropy(shift_logits[keep], rows.labels.shift[keep])
     return LossParts(contrastive + shift_loss_weight * shift, contrastive, shift)

@@ -1,1 +1,1 @@
-"""Shared helpers: input checks, crash-safe I/O and random generators."""
+"""Shared helpers below every other layer: input checks, crash-safe I/O, seeds, configs, precision, devices."""

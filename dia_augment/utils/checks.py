@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
 import numbers
 
 import numpy as np
@@ -19,8 +20,8 @@ from torch import Tensor
 
 from dia_augment.errors import ConfigError, DiaError, InputError, InputTypeError
 
-__all__ = ["check_images", "check_min_size", "check_steps", "check_probability", "check_range_pair", "check_int",
-           "check_positive_int", "check_scores", "as_numpy", "ArrayLike", "RANGE_TOLERANCE"]
+__all__ = ["check_images", "check_min_size", "check_steps", "check_probability", "check_pair", "check_range_pair",
+           "check_int", "check_positive_int", "check_scores", "as_numpy", "ArrayLike", "RANGE_TOLERANCE"]
 
 #: Values this far outside ``[0, 1]`` are accepted (and clamped) to absorb resize overshoot
 #: and float round-off; anything further out is rejected as a range mistake (e.g. [-1, 1]
@@ -130,8 +131,51 @@ def check_probability(p: float, name: str = "p") -> float:
     return float(p)
 
 
+def _two_values(pair: object, name: str, what: str, error: type[DiaError]) -> list[object]:
+    """The two entries of a ``(low, high)`` pair (one-element tensors as numbers), or ``error`` naming ``name``."""
+    if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, Tensor)) or len(pair) != 2:
+        raise error(f"{name} must be a pair of {what} (low, high); got {pair!r}")
+    values = [v.item() if isinstance(v, Tensor) and v.numel() == 1 else v for v in pair]
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise error(f"{name} must be a pair of {what} (low, high); got {pair!r}")
+    return values
+
+
+def check_pair(pair: object, name: str, low: float | None = None, high: float | None = None,
+               error: type[DiaError] = ConfigError) -> tuple[float, float]:
+    """Check a ``(a, b)`` pair of finite numbers with ``low < a <= b <= high`` and return it as floats.
+
+    Args:
+        pair: the pair (a sequence or a tensor of two numbers).
+        name: how the error message calls it.
+        low: the exclusive lower bound of ``a`` (``0``: positive), or ``None`` for none.
+        high: the inclusive upper bound of ``b``, or ``None`` for none.
+        error: the class raised: :class:`~dia_augment.errors.ConfigError` for a setting,
+            :class:`~dia_augment.errors.InputError` for an argument of a call.
+
+    Examples:
+        >>> check_pair((0.08, 1), "crop_scale", low=0, high=1)
+        (0.08, 1.0)
+        >>> check_pair((0.5, 1.5), "crop_scale", low=0, high=1)
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: crop_scale = (0.5, 1.5) must satisfy 0 < low <= high <= 1
+        >>> check_pair(0.5, "scale", error=InputError)
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.InputError: scale must be a pair of numbers (low, high); got 0.5
+    """
+    values = _two_values(pair, name, "numbers", error)
+    a, b = float(values[0]), float(values[1])
+    if (not (math.isfinite(a) and math.isfinite(b)) or a > b or (low is not None and a <= low)
+            or (high is not None and b > high)):
+        bounds = ("" if low is None else f"{low:g} < ") + "low <= high" + ("" if high is None else f" <= {high:g}")
+        raise error(f"{name} = {tuple(values)} must satisfy {bounds}")
+    return a, b
+
+
 def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tuple[int, int]:
-    """Check a half-open integer range ``(a, b)`` with ``low <= a < b <= high``.
+    """Check a half-open integer range ``(a, b)`` with ``low <= a < b <= high`` (a step range).
 
     Both ends must be integers (an integral float such as ``30.0`` is accepted); ``(30.5, 100)``
     is rejected rather than truncated. A bad range is a :class:`~dia_augment.errors.ConfigError`.
@@ -144,10 +188,8 @@ def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tup
         ...
         dia_augment.errors.ConfigError: step_range must hold two integers; got (30.5, 100)
     """
-    if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, Tensor)) or len(pair) != 2:
-        raise ConfigError(f"{name} must be a pair (low, high); got {pair!r}")
-    values = [v.item() if isinstance(v, Tensor) and v.numel() == 1 else v for v in pair]
-    if not all(_is_integral(v) for v in values):
+    values = _two_values(pair, name, "integers", ConfigError)
+    if not all(float(v).is_integer() for v in values):
         raise ConfigError(f"{name} must hold two integers; got {tuple(values)}")
     a, b = int(values[0]), int(values[1])
     if a >= b:
@@ -157,53 +199,64 @@ def check_range_pair(pair: Sequence[int], low: int, high: int, name: str) -> tup
     return a, b
 
 
-def _is_integral(value: object) -> bool:
-    return not isinstance(value, bool) and (isinstance(value, numbers.Integral)
-                                            or (isinstance(value, numbers.Real) and float(value).is_integer()))
-
-
-def check_int(value: object, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
-    """Check that ``value`` is an int (not a bool, not a float) within ``[minimum, maximum]``.
-
-    Examples:
-        >>> check_int(3, "batch_size")
-        3
-        >>> check_int(2.5, "batch_size")
-        Traceback (most recent call last):
-        ...
-        dia_augment.errors.InputTypeError: batch_size must be an int; got float 2.5
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputTypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        lo, hi = "-inf" if minimum is None else minimum, "inf" if maximum is None else maximum
-        raise InputError(f"{name} must be in [{lo}, {hi}]; got {value}")
-    return int(value)
-
-
-def check_positive_int(value: object, name: str, error: type[DiaError] = InputError, allow_none: bool = False) -> int | None:
-    """Check that ``value`` is an int >= 1 (not a bool, not a float) and return it as it is.
+def check_int(value: object, name: str, minimum: int | None = 1, maximum: int | None = None,
+              error: type[DiaError] | None = None, allow_none: bool = False) -> int | None:
+    """Check that ``value`` is an int (not a bool, not a float) within ``[minimum, maximum]``; the one int check.
 
     Args:
         value: the value.
         name: how the error message calls it.
-        error: the class raised: :class:`~dia_augment.errors.InputError` for an argument of a
-            call, :class:`~dia_augment.errors.ConfigError` for a setting.
+        minimum: the smallest accepted value (``1``: a positive int), or ``None`` for no bound.
+        maximum: the largest accepted value, or ``None`` for no bound.
+        error: the class raised for any failure (:class:`~dia_augment.errors.ConfigError` for a
+            setting); by default :class:`~dia_augment.errors.InputTypeError` for a value that is
+            not an int and :class:`~dia_augment.errors.InputError` for one out of bounds.
         allow_none: accept ``None`` too (returned as it is).
 
+    Returns:
+        ``value`` as an ``int`` (or ``None``).
+
     Examples:
-        >>> check_positive_int(3, "batch_size"), check_positive_int(None, "resolution", allow_none=True)
-        (3, None)
-        >>> check_positive_int(True, "scale", ConfigError)
+        >>> check_int(3, "batch_size"), check_int(0, "top_k", minimum=0), check_int(None, "resolution", allow_none=True)
+        (3, 0, None)
+        >>> check_int(2.5, "batch_size")
         Traceback (most recent call last):
         ...
-        dia_augment.errors.ConfigError: scale must be a positive int; got True
+        dia_augment.errors.InputTypeError: batch_size must be a positive int; got float 2.5
+        >>> check_int(0, "scale", error=ConfigError)
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: scale must be a positive int; got 0
+        >>> check_int(11, "level", minimum=0, maximum=10)
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.InputError: level must be an int in [0, 10]; got 11
     """
     if allow_none and value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise error(f"{name} must be a positive int{' or None' if allow_none else ''}; got {value!r}")
-    return value
+    if maximum is not None:
+        wanted = f"an int in [{'-inf' if minimum is None else minimum}, {maximum}]"
+    else:
+        wanted = "an int" if minimum is None else "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    wanted += " or None" if allow_none else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise (error or InputTypeError)(f"{name} must be {wanted}; got {type(value).__name__} {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise (error or InputError)(f"{name} must be {wanted}; got {value!r}")
+    return int(value)
+
+
+def check_positive_int(value: object, name: str, error: type[DiaError] = InputError,
+                       allow_none: bool = False) -> int | None:
+    """:func:`check_int` with ``minimum=1`` and one error class (``InputError`` by default) for any failure.
+
+    Examples:
+        >>> check_positive_int(True, "scale", ConfigError)
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.ConfigError: scale must be a positive int; got bool True
+    """
+    return check_int(value, name, 1, None, error, allow_none)
 
 
 def check_min_size(images: Tensor, min_size: int, name: str = "images", why: str = "") -> Tensor:

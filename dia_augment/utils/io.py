@@ -12,7 +12,8 @@ import contextlib
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -23,12 +24,8 @@ from safetensors.torch import load_file, save_file
 
 from dia_augment.errors import CheckpointError, InputError, MissingCheckpointError
 
-__all__ = ["atomic_open", "atomic_write_json", "atomic_save_tensors", "load_tensors", "read_json", "check_fields",
+__all__ = ["atomic_open", "atomic_write_json", "atomic_save_tensors", "load_tensors", "read_json", "check_record",
            "existing_file", "JsonlLogger", "CheckpointError", "is_hub_id"]
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def is_hub_id(name: str) -> bool:
@@ -64,11 +61,14 @@ def existing_file(path: str | os.PathLike, what: str = "file") -> Path:
 def _temp_beside(path: Path) -> Iterator[str]:
     """Yield a temp file name beside ``path``; move it onto ``path`` (fsynced) if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make every output private
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
+    # created as a plain open() creates a file: mode 0o666 less the umask, which the system applies,
+    # so the process's umask is never read or changed; O_EXCL never takes over an existing file
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    mode = stat.S_IMODE(os.stat(tmp).st_mode)
     try:
         yield tmp
+        os.chmod(tmp, mode)  # a writer that replaced the file (safetensors writes 0600) gets it back
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -131,16 +131,33 @@ def read_json(path: str | os.PathLike, what: str = "file",
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{what} {path} is corrupt (not valid JSON): {err}") from err
-    return data if fields is None else check_fields(data, fields, f"{what} {path}")
+    return data if fields is None else check_record(data, fields, f"{what} {path}")
 
 
-def check_fields(data: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
-    """Check that ``data`` is a JSON object holding ``fields`` (name -> type); ``where`` names the file.
+def check_record(data: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
+    """Check that ``data`` is a JSON object (a record read from a file) holding ``fields`` of their types.
 
-    ``int`` fields reject ``bool``; ``float`` fields accept ints.
+    ``int`` fields reject ``bool``; ``float`` fields accept ints. (A config dataclass is checked by
+    :func:`dia_augment.utils.config.check_fields`.)
+
+    Args:
+        data: the object read from the file.
+        fields: field name -> its type (or types).
+        where: names the file (and the part of it) in the error message.
+
+    Returns:
+        ``data``, for chaining.
 
     Raises:
         CheckpointError: not an object, a missing field, or a field of the wrong type.
+
+    Examples:
+        >>> check_record({"step": 3, "lr": 1}, {"step": int, "lr": float}, "state.json")
+        {'step': 3, 'lr': 1}
+        >>> check_record({"step": True}, {"step": int}, "state.json")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.CheckpointError: state.json: field 'step' must be int; got bool True
     """
     if not isinstance(data, dict):
         raise CheckpointError(f"{where} must hold a JSON object; got {type(data).__name__}")
@@ -155,6 +172,11 @@ def check_fields(data: Any, fields: Mapping[str, type | tuple[type, ...]], where
             expected = " or ".join(k.__name__ for k in declared)
             raise CheckpointError(f"{where}: field {name!r} must be {expected}; got {type(value).__name__} {value!r}")
     return data
+
+
+#: The former name of :func:`check_record`, kept only while ``train/engine.py`` and
+#: ``augmentation/cache.py`` import it; remove it once they import :func:`check_record`.
+check_fields = check_record
 
 
 def atomic_save_tensors(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike,

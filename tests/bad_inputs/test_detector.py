@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dia_augment.detect import AnomalyDetector, calibrate_threshold
+from dia_augment.detect import AnomalyDetector, build_detector, calibrate_threshold, split_calibration
+from dia_augment.detect.export import ScoringGraph
+from dia_augment.detect.groups import aggregation_name, group_scores
+from dia_augment.detect.predict import predict_files
 from dia_augment.errors import CheckpointError, ConfigError, InputError, InputTypeError, MissingFileError
 from dia_augment.models import build_model
 from dia_augment.score import ScoreConfig
@@ -121,6 +124,21 @@ INPUT_CASES = [
     case("threshold-empty", lambda tmp: calibrate_threshold([], None), InputError, "normal_scores", "empty"),
     case("threshold-nan", lambda tmp: calibrate_threshold([0.1, float("nan")], None), InputError, "NaN"),
     case("threshold-target", lambda tmp: calibrate_threshold([0.1, 0.2], None, target=1.5), InputError, "target"),
+    case("calibrate-groups-length", lambda tmp: _fitted().calibrate(x12, groups=["p1"]), InputError, "groups", "3"),
+    case("split-calibration-one-group", lambda tmp: split_calibration(x12, 0.5, groups=["p1"] * 3), InputError,
+         "1 group", "at least 2"),
+    case("split-calibration-groups-length", lambda tmp: split_calibration(x12, 0.5, groups=["p1", "p2"]), InputError,
+         "groups", "(3)"),
+    case("build-detector-patient-on-both-sides",
+         lambda tmp: build_detector(build_model("resnet18", 1, width=2), None, images(4, 1, 12), x12,
+                                    ScoreConfig(num_views=1), groups=["a", "a", "b", "b"],
+                                    calibration_groups=["b", "c", "c"], group_level="PatientID", progress=False),
+         InputError, "PatientID", "'b'", "both in training and in the calibration"),
+    case("group-aggregation", lambda tmp: aggregation_name("median"), InputError, "aggregation", "median"),
+    case("group-top-k", lambda tmp: group_scores([0.1], ["a"], k=0), InputError, "top-k", "0"),
+    case("predict-group-score", lambda tmp: predict_files(_fitted(), [tmp], tmp / "out", group_score="median"),
+         InputError, "group_score", "median"),
+    case("export-not-a-detector", lambda tmp: ScoringGraph("detector"), InputTypeError, "detector", "str"),
 ]
 
 

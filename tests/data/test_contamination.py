@@ -215,6 +215,7 @@ class TestCommandLine:
     )
     def test_the_option_reaches_the_loader(self, command, tmp_path, monkeypatch):
         import dia_augment.data
+        import dia_augment.data.one_class
 
         seen = {}
 
@@ -228,6 +229,7 @@ class TestCommandLine:
 
         real = dia_augment.data.load_one_class
         monkeypatch.setattr(dia_augment.data, "load_one_class", load)
+        monkeypatch.setattr(dia_augment.data.one_class, "load_one_class", load)  # train reads through data.options
         with pytest.raises(Loaded):
             main([*command, "--data", "embedded", "--out", str(tmp_path / "run"), "--contamination-ratio", "0.2",
                   "--data-seed", "3"])

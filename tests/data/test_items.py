@@ -42,7 +42,9 @@ class TestIterItems:
         assert [(i.path.relative_to(root).as_posix(), i.index, i.ok) for i in found] == [
             ("p1/IM0001", 0, True), ("p1/IM0001", 1, True), ("p2/ct.nii.gz", 1, True), ("p2/ct.nii.gz", 2, True),
             ("p3/notes.txt", None, False), ("p3/photo.png", None, True)]
-        dicom_ids = {"PatientID": "P1", "StudyInstanceUID": "1.2.1", "SeriesInstanceUID": "1.2.1.1"}
+        # a multi-frame file is a volume too: its frames share its file as their volume
+        dicom_ids = {"PatientID": "P1", "StudyInstanceUID": "1.2.1", "SeriesInstanceUID": "1.2.1.1",
+                     "volume": str(root / "p1" / "IM0001")}
         assert found[0].groups == dicom_ids and found[1].groups == dicom_ids
         assert found[2].groups == {"volume": str(root / "p2" / "ct.nii.gz")} and found[5].groups == {}
         torch.testing.assert_close(found[0].image, lung(HU), rtol=0, atol=1e-6)
@@ -72,7 +74,7 @@ class TestIterItems:
         assert [(i.path.name, i.index, i.ok) for i in found] == [
             ("IM0001", 0, True), ("IM0001", 1, True), ("gone.dcm", None, False), ("photo.png", None, True)]
         assert found[0].groups == {"PatientID": "P1", "StudyInstanceUID": "1.2.1", "SeriesInstanceUID": "1.2.1.1",
-                                   "group": "case-7"}
+                                   "volume": str(root / "p1" / "IM0001"), "group": "case-7"}
         assert found[2].groups == {"group": "case-8"}
         assert found[2].reason == f"file not found: {tmp_path / 'scans' / 'gone.dcm'}"
 

@@ -21,8 +21,8 @@ def tiny_model():
 
 @pytest.fixture(scope="module")
 def detector(tiny_model):
-    """A calibrated detector on 12 px gray images, 3 views, 8 px model input."""
+    """A calibrated detector on 12 px gray images, 3 views, 8 px model input, float32 (parity with ONNX)."""
     return AnomalyDetector.fit(
-        tiny_model, images(10, 0), calibration=images(6, 1), config=ScoreConfig(num_views=3, seed=1), image_size=8,
-        progress=False
+        tiny_model, images(10, 0), calibration=images(6, 1), config=ScoreConfig(num_views=3, seed=1, mixed_precision="no"),
+        image_size=8, progress=False
     )

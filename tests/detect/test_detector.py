@@ -72,7 +72,8 @@ class Linear(nn.Module):
 
 def test_degenerate_shift_weight_falls_back_to_simclr_at_fit():
     torch.manual_seed(0)
-    det = AnomalyDetector.fit(Linear(logit_offset=-50.0), images(6, 0), config=ScoreConfig(num_views=2), image_size=8, progress=False)
+    det = AnomalyDetector.fit(Linear(logit_offset=-50.0), images(6, 0), config=ScoreConfig(num_views=2, mixed_precision="no"),
+                              image_size=8, progress=False)
     assert det.method == "simclr" and "--method simclr" in det.method_note
     x = images(3, 4)
     features, _ = det.encoder(x)
@@ -190,7 +191,7 @@ def test_build_detector_holds_a_seeded_slice_out_for_calibration(tiny_model):
 
     config = TrainConfig(mode="csi", width=2, image_size=8, epochs=1, batch_size=4, progress=False)
     normals = images(10, 0)
-    det = build_detector(tiny_model, config, normals, score_config=ScoreConfig(num_views=2, seed=5),
+    det = build_detector(tiny_model, config, normals, score_config=ScoreConfig(num_views=2, seed=5, mixed_precision="no"),
                          provenance={"data": "toy"}, progress=False)
     order = torch.randperm(10, generator=torch.Generator().manual_seed(5))
     assert det.provenance["num_train"] == 8 and det.provenance["data"] == "toy"
@@ -199,7 +200,9 @@ def test_build_detector_holds_a_seeded_slice_out_for_calibration(tiny_model):
     torch.testing.assert_close(det.train_features, features, rtol=0, atol=1e-5)
     assert det.threshold == calibrate_threshold(det.score(normals[order[:2]]), target=0.95)
     held = build_detector(tiny_model, config, normals, images(3, 9), ScoreConfig(num_views=2), progress=False)
-    assert held.threshold.num_normal == 3 and held.provenance["calibration"] == "normal images held out of training"
+    assert held.threshold.num_normal == 3
+    assert held.provenance["calibration"] == "normal images held out of training, drawn per image"
+    assert held.group_calibration is None and held.provenance["calibration_by"] is None
     with pytest.raises(InputError, match="cannot hold 10% of 4 normal images out"):
         build_detector(tiny_model, config, normals[:4], calibration_fraction=0.1, progress=False)
 

@@ -77,12 +77,14 @@ def test_tiny_end_to_end_run_writes_its_files(tmp_path, dissolver):
     assert rescored == metrics["metrics"]["auroc"]
 
 
-def test_precision_and_layout_options_reach_both_trainings_and_default_to_fp32():
+def test_precision_and_layout_options_reach_both_trainings_and_default_to_auto():
     example = load_example()
     default = example.parse_args([])
-    assert (default.mixed_precision, default.channels_last) == ("no", False)
-    assert example.train_config(default).mixed_precision == "no" and not example.train_config(default).channels_last
-    assert example.dissolver_config(default).mixed_precision == "no"
+    assert (default.mixed_precision, default.channels_last) == ("auto", None)  # bf16 where native, channels_last with it
+    assert example.train_config(default).mixed_precision == "auto" and example.train_config(default).channels_last is None
+    assert example.dissolver_config(default).mixed_precision == "auto"
+    plain = example.parse_args(["--mixed-precision", "no", "--no-channels-last"])
+    assert (example.train_config(plain).mixed_precision, example.train_config(plain).channels_last) == ("no", False)
     fast = example.parse_args(["--mixed-precision", "bf16", "--channels-last"])
     config = example.train_config(fast)
     assert (config.mixed_precision, config.channels_last, config.compile) == ("bf16", True, False)

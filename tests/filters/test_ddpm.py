@@ -354,13 +354,12 @@ class TestBadInput:
 
 
 class TestPresets:
-    def test_paper_is_a_deprecated_alias_of_ddpm_cifar10(self):
-        from dia_augment.filters.presets import PRESET_NAMES
+    def test_the_presets_are_named_after_their_layouts(self):
+        from dia_augment.filters.presets import UNET_PRESETS
 
-        with pytest.warns(FutureWarning, match="'paper' is now called 'ddpm-cifar10'.*'dia-reference'"):
-            old = unet_config("paper", 32)
-        assert old == unet_config("ddpm-cifar10", 32)
-        assert "paper" not in PRESET_NAMES and {"dia-reference", "ddpm-cifar10"} <= set(PRESET_NAMES)
+        assert list(UNET_PRESETS) == ["micro", "tiny", "dia-reference", "ddpm-cifar10"]
+        with pytest.raises(ValueError, match="unknown UNet preset 'paper'"):  # the removed alias of ddpm-cifar10
+            unet_config("paper", 32)
 
     def test_dia_reference_layout(self):
         # the paper code's Unet(dim=64, dim_mults=(1, 2, 4, 8)): widths 64 * (1, 2, 4, 8) at 32, 16, 8, 4 px on the

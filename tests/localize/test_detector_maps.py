@@ -20,7 +20,8 @@ def detector(request):
     with torch.no_grad():
         model.shift_head.bias.fill_(3.0)  # positive mean shift logits: the CSI score is not degenerate
     detector = AnomalyDetector.fit(model, torch.rand(8, 3, 12, 12, generator=g),
-                                   config=ScoreConfig(num_views=2, method=request.param), image_size=8, progress=False)
+                                   config=ScoreConfig(num_views=2, method=request.param, mixed_precision="no"), image_size=8,
+                                   progress=False)
     assert detector.method == request.param
     return detector
 
@@ -57,3 +58,30 @@ def test_bad_method_and_wrong_size_are_named(detector, images):
         anomaly_map(detector, images, "gradcam")
     with pytest.raises(InputError, match="12 x 12"):
         anomaly_map(detector, images[..., :8, :8])
+
+
+@pytest.mark.parametrize("method, samples, per_image", [("occlusion", 8, 1 + 9), ("smoothgrad", 3, 3), ("integrated", 2, 2),
+                                                       ("residual", 8, 1)])
+def test_the_progress_bar_counts_every_scored_image_to_the_end(detector, images, method, samples, per_image, monkeypatch):
+    """The bar's total is the work (occlusion: the image and one copy per window) and it reaches it, chunk by chunk."""
+    import dia_augment.localize.detector as module
+    from dia_augment.localize.detector import map_work
+
+    bars = []
+    real = module.tqdm
+
+    def recording(*args, **kwargs):
+        bar = real(*args, **kwargs)
+        updates = []
+        update = bar.update
+        bar.update = lambda n=1: (updates.append(n), update(n))[1]
+        bars.append((kwargs["total"], updates))
+        return bar
+
+    monkeypatch.setattr(module, "tqdm", recording)
+    identity = lambda x, t: x  # noqa: E731
+    anomaly_map(detector, images, method, dissolver=identity, samples=samples, patch=4, stride=4, batch_size=2,
+                progress=True)
+    (total, updates), = bars
+    assert total == map_work(method, 3, (12, 12), samples=samples, patch=4, stride=4) == 3 * per_image
+    assert sum(updates) == total and len(updates) > 1  # updated along the way, not once at the end

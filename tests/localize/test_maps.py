@@ -118,3 +118,14 @@ def test_pixel_auroc_and_pointing_game_on_hand_computed_cases():
     assert pointing_game(maps, masks, tolerance=1) == 1.0
     with pytest.raises(InputError, match="every mask"):
         pointing_game(maps, torch.zeros(2, 3, 3, dtype=torch.bool))
+
+
+def test_occlusion_reports_every_image_it_scores_to_its_callback():
+    from dia_augment.localize.maps import occlusion_map, occlusion_windows
+
+    x = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    counts = []
+    occlusion_map(lambda b: b.sum(dim=(1, 2, 3)), x, torch.zeros_like(x), patch=4, stride=2, chunk_size=4, callback=counts.append)
+    windows = occlusion_windows(6, 6, 4, 2)
+    assert windows == [(0, 0), (0, 2), (2, 0), (2, 2)]
+    assert counts == [2, 4, 4] and sum(counts) == 2 * (1 + len(windows))  # the images, then 2 windows x 2 images a call

@@ -152,7 +152,7 @@ def test_score_speed_options_reach_the_detector_and_bf16_stays_close_to_fp32(run
     monkeypatch.setattr(torch, "compile", lambda module: compiled.append(module) or module)  # no inductor in a unit test
     # the SimCLR score, a cosine in [-1, 1]: CSI's 1 / mean-logit weights of a one-epoch head would magnify rounding
     argv = ["score", "--checkpoint", str(root / "run"), "--batch-size", "5", "--method", "simclr", "--no-progress"]
-    assert main(argv + ["--out", str(root / "fp32")]) == 0
+    assert main(argv + ["--out", str(root / "fp32"), "--mixed-precision", "no"]) == 0
     assert main(argv + ["--out", str(root / "bf16"), "--mixed-precision", "bf16", "--channels-last", "--compile"]) == 0
     assert len(compiled) == 1
     settings = {n: json.loads((root / n / "metrics.json").read_text())["score_config"] for n in ("fp32", "bf16")}

@@ -94,7 +94,7 @@ def model():
 def test_the_score_is_the_reference_evaluation_with_the_recorded_views(model, kind):
     g = torch.Generator().manual_seed(1)
     train, test = torch.rand(7, 3, 12, 12, generator=g), torch.rand(5, 3, 12, 12, generator=g)
-    config = ScoreConfig.reference(num_views=3, seed=4, shift=kind)
+    config = ScoreConfig.reference(num_views=3, seed=4, shift=kind, mixed_precision="no")
     detector = AnomalyDetector.fit(model, train, config=config, augmentation="reference", progress=False)
     views = detector.views
     assert views.augmentation == "reference" and bool(views.jitter_apply.any()) and bool(views.gray.any())

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,9 +20,10 @@ from dia_augment.utils.io import CheckpointError, load_tensors
 TINY = dict(resolution=8, preset="micro", batch_size=4, progress=False)
 
 
-def train(images, out, resume=False, overwrite=False, **settings):
+def train(images, out, resume=False, overwrite=False, final_check=None, **settings):
     """Train with the TINY settings, overridden by ``settings``."""
-    return train_dissolver(DissolverTrainConfig(**(TINY | settings)), images, out, resume=resume, overwrite=overwrite)
+    return train_dissolver(DissolverTrainConfig(**(TINY | settings)), images, out, resume=resume, overwrite=overwrite,
+                           final_check=final_check)
 
 
 def images(n: int = 12, channels: int = 1, size: int = 8, seed: int = 0) -> torch.Tensor:
@@ -74,9 +73,19 @@ def test_denoising_loss_rejects_an_unknown_loss():
 
 
 def test_training_lowers_the_loss_and_saves_a_loadable_ema_dissolver(tmp_path):
+    from dia_augment.probe import probe_readiness
+
     data = images(12)
+    checked = []
+
+    def final_check(dissolver, holdout):
+        assert not (tmp_path / "dissolver").exists()  # before the dissolver is saved
+        checked.append(holdout)
+        probe_readiness(dissolver, holdout, tmp_path / "probe")
+
     with one_thread():
-        dissolver = train(data, tmp_path, train_steps=40, lr=2e-3, log_every=1, eval_every=20, grid_images=2)
+        dissolver = train(data, tmp_path, train_steps=40, lr=2e-3, log_every=1, eval_every=20, grid_images=2,
+                          final_check=final_check)
     losses = [r["loss"] for r in records(tmp_path, "train")]
     assert len(losses) == 40
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
@@ -102,8 +111,9 @@ def test_training_lowers_the_loss_and_saves_a_loadable_ema_dissolver(tmp_path):
     online = DDPMDissolving.from_pretrained(tmp_path / "dissolver", weights="online").unet.state_dict()
     assert all(torch.equal(online[k], raw[k]) for k in raw)
 
-    # and the lesion probe of the final dissolver, on held-out images already at its resolution
+    # the final check saw the 4 held-out images, at the dissolver's resolution; the lesion probe there
     # (no resize): at t = 0 the one-step prediction is nearly the identity and erases ~nothing
+    assert [tuple(h.shape) for h in checked] == [(4, 1, 8, 8)]
     probe = json.loads((tmp_path / "probe" / "probe.json").read_text())
     assert (tmp_path / "probe" / "probe.png").is_file()
     curve = {r["t"]: r for r in probe["curves"]["dissolver"]}
@@ -288,44 +298,8 @@ def test_cli_trains_on_the_normal_train_split_of_a_folder(tmp_path):
     assert loaded.resolution == 8 and loaded.model_channels == 1
     # the seeded 80 / 20 split keeps 12 of the 15 normal images for training, and no lesion
     assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["num_images"] == 12
-
-
-# ---- runs of dia_augment 0.1 -------------------------------------------------------------------
-
-LEGACY_COMMIT = "b2b6322"  # the last version with filters/training.py
-
-
-def _legacy_trainer(tmp_path, monkeypatch):
-    """The dissolver trainer of dia_augment 0.1, read from the repository's history."""
-    import importlib.util
-
-    root = Path(__file__).resolve().parents[2]
-    try:
-        source = subprocess.run(["git", "-C", str(root), "show", f"{LEGACY_COMMIT}:dia_augment/filters/training.py"],
-                                capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("the repository's history is not available")
-    (tmp_path / "legacy_training.py").write_text(source)
-    spec = importlib.util.spec_from_file_location("legacy_training", tmp_path / "legacy_training.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "legacy_training", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_an_old_run_is_refused_until_converted_and_then_resumes_to_the_old_trainers_weights(tmp_path, monkeypatch):
-    from dia_augment.train.convert import convert_run
-
-    legacy = _legacy_trainer(tmp_path, monkeypatch)
-    old = dict(resolution=8, preset="micro", batch_size=4, progress=False, grid_images=0, lr=1e-3)
-    data = images(14)
-    with one_thread():
-        legacy.train_dissolver(data, tmp_path / "old", steps=3, checkpoint_every=3, **old)
-        straight = legacy.train_dissolver(data, tmp_path / "straight", steps=7, checkpoint_every=7, **old)
-        with pytest.raises(RunFolderError, match=r"python -m dia_augment\.train\.convert"):
-            train(data, tmp_path / "old", train_steps=7, checkpoint_every=7, grid_images=0, lr=1e-3, resume=True)
-        assert convert_run(tmp_path / "old").name == "step-00000003"
-        resumed = train(data, tmp_path / "old", train_steps=7, checkpoint_every=7, grid_images=0, lr=1e-3, resume=True)
-    for x, y in zip(resumed.unet.parameters(), straight.unet.parameters()):
-        assert torch.equal(x, y)
-    assert not (tmp_path / "old" / "checkpoint").exists()
+    # the command probes the final dissolver on the 4 held-out images (seeded by the run's seed)
+    probe = json.loads((tmp_path / "run" / "probe" / "probe.json").read_text())
+    assert (tmp_path / "run" / "probe" / "probe.png").is_file()
+    assert probe["meta"]["num_images"] == 4 and probe["meta"]["seed"] == 0
+    assert [r["t"] for r in probe["curves"]["dissolver"]] == [0, 30, 60, 100, 200, 400]

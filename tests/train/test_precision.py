@@ -26,7 +26,8 @@ def _images(n: int = 8, seed: int = 0) -> torch.Tensor:
 
 
 def _config(**kw) -> TrainConfig:
-    base = dict(mode="csi", width=4, proj_dim=8, image_size=16, epochs=1, batch_size=8, progress=False)
+    base = dict(mode="csi", width=4, proj_dim=8, image_size=16, epochs=1, batch_size=8, progress=False,
+                mixed_precision="no")
     return TrainConfig(**{**base, **kw})
 
 
@@ -65,8 +66,21 @@ class TestMixedPrecision:
         dissolver = DDPMDissolving(make_unet("micro", 8, 3), make_scheduler())
         _, seen = _one_step(tmp_path, _config(mode="dia", mixed_precision="bf16"), dissolver,
                             hook_on=lambda trainer: trainer.dissolve.dissolver.unet.conv_in)
-        assert dissolver.autocast is torch.bfloat16
+        assert dissolver.autocast is None  # the caller's dissolver is not changed
         assert [dtype for dtype, _ in seen] == [torch.bfloat16]
+
+    def test_auto_is_bf16_where_the_hardware_runs_it_and_the_run_records_it(self, tmp_path):
+        import json
+
+        from dia_augment.utils.precision import native_bf16
+
+        trainer = ContrastiveTrainer(_config(mixed_precision="auto"), _images(), out_dir=tmp_path / "run")
+        expected = "bf16" if native_bf16("cpu") else "no"
+        assert trainer.precision == expected
+        trainer.run()
+        record = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert record["mixed_precision_used"] == expected and record["config"]["mixed_precision"] == "auto"
+        assert trainer.channels_last == (expected == "bf16")  # channels_last follows bf16 unless set
 
 
 class TestChannelsLast:
@@ -107,7 +121,7 @@ class TestConfig:
         config = config_from_args(TrainConfig, args)
         assert (config.mixed_precision, config.channels_last, config.compile) == ("bf16", True, True)
         defaults = config_from_args(TrainConfig, parser.parse_args([]))
-        assert (defaults.mixed_precision, defaults.channels_last, defaults.compile) == ("no", False, False)
+        assert (defaults.mixed_precision, defaults.channels_last, defaults.compile) == ("auto", None, False)
 
 
 def _scorer(**kw) -> AnomalyDetector:
@@ -115,8 +129,8 @@ def _scorer(**kw) -> AnomalyDetector:
     torch.manual_seed(0)
     model = build_model("resnet18", 3, 4, 4, 8).eval()
     encoder = TestTimeEncoder(model, draw_views(2, (16, 16), 3), 16)
-    return AnomalyDetector(encoder, torch.zeros(0), torch.zeros(0), ScoreConfig(num_views=2, batch_size=4, **kw),
-                           progress=False)
+    options = {"num_views": 2, "batch_size": 4, "mixed_precision": "no", **kw}
+    return AnomalyDetector(encoder, torch.zeros(0), torch.zeros(0), ScoreConfig(**options), progress=False)
 
 
 class TestScorer:
