@@ -249,8 +249,8 @@ def run_cell(dataset: str, method: str, shift: str, seed: int, budget: str, out:
     model, train_s = train_cell(dataset, method, shift, seed, budget, out, data_cache, precision)
     train_set, test_set = load_data(dataset, budget, data_cache)
     start = time.perf_counter()
-    score_config = ScoreConfig.reference(num_views=settings["test_samples"], seed=seed) if settings["recipe"] == "reference" \
-        else ScoreConfig(num_views=settings["test_samples"], seed=seed)
+    views = {"num_views": settings["test_samples"], "seed": seed, "mixed_precision": "no"}  # scores in float32
+    score_config = ScoreConfig.reference(**views) if settings["recipe"] == "reference" else ScoreConfig(**views)
     detector = AnomalyDetector.fit(model, train_set.images, config=score_config, shift=shift,
                                    augmentation="reference" if settings["recipe"] == "reference" else "library",
                                    image_size=DATASETS[dataset].image_size[budget], progress=sys.stderr.isatty())
