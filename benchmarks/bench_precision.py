@@ -9,16 +9,17 @@ path through the library's own options (nothing is wrapped from outside):
    included): images/s per path, the achieved GFLOP/s of its UNet call as a share of the
    measured bf16 / fp32 convolution peak, and the mean absolute difference of the output to the
    fp32 path in ``[0, 1]`` units (on the embedded set's fundus images, not on noise). Paths:
-   ``fp32`` (the default), ``fp32-cl`` (``channels_last=True``), ``bf16-autocast``
-   (``autocast=torch.bfloat16``), ``bf16-autocast-cl`` (both), ``bf16-weights-cl`` (the module
-   cast with ``.to(torch.bfloat16)``, channels_last); ``--compile`` adds
+   ``fp32`` (the default), ``fp32-cl`` (``channels_last=True``), ``bf16-autocast`` (the dissolver
+   under the caller's ``torch.autocast``: its weights cast at every call), ``bf16-autocast-cl``
+   (and channels_last), ``bf16`` (``mixed_precision="bf16"``: the weights held in bf16, cast once),
+   ``bf16-cl`` (and channels_last); ``--compile`` adds
    ``torch.compile(dissolver, fullgraph=True)`` of each;
 3. the library's real training step (``ContrastiveTrainer.train_step``: views, dissolve, shifts,
    SimCLR augmentation, forward, NT-Xent + shift loss, backward, SGD) of a DIA step (3 views x 4
    shifts x batch rows, the dissolver of table 2 at 32 px) and a CSI step (2 views), and the
    scorer's feature extraction (``AnomalyDetector.features``, 4 shifts x 2 fixed views per image).
    Paths: ``fp32``, ``fp32-cl`` (``channels_last=True``), ``bf16`` (``mixed_precision="bf16"``,
-   the DIA dissolve included; the scorer's ``autocast="bfloat16"``), ``bf16-cl``; ``--compile``
+   the DIA dissolve included; the scorer's ``mixed_precision="bf16"``), ``bf16-cl``; ``--compile``
    adds ``compile=True`` to the fp32 and the fastest path (the compile time is reported apart:
    it is paid once per process and shape);
 4. with ``--quality-dissolver PATH`` (a trained dissolver), the quality of the bf16 paths: the
@@ -73,9 +74,10 @@ from dia_augment.train.contrastive import ContrastiveTrainer  # noqa: E402
 DISSOLVE_PATHS = {
     "fp32": {},
     "fp32-cl": {"channels_last": True},
-    "bf16-autocast": {"autocast": torch.bfloat16},
-    "bf16-autocast-cl": {"autocast": torch.bfloat16, "channels_last": True},
-    "bf16-weights-cl": {"channels_last": True, "cast": torch.bfloat16},
+    "bf16-autocast": {"outer": torch.bfloat16},
+    "bf16-autocast-cl": {"outer": torch.bfloat16, "channels_last": True},
+    "bf16": {"mixed_precision": "bf16"},
+    "bf16-cl": {"mixed_precision": "bf16", "channels_last": True},
 }
 #: Training-step and extraction paths: ``TrainConfig`` fields (the scorer takes ``autocast`` for bf16).
 STEP_PATHS = {
@@ -88,7 +90,7 @@ STEP_PATHS = {
 COMPILED_STEP_PATHS = ("fp32", "bf16-cl")
 WORKS = {"dia": ("DIA step", 3), "csi": ("CSI step", 2), "score": ("score extraction", 1)}
 #: The paths ``--profile`` compares: fp32 and the fastest bf16 path of the dissolve and of the steps.
-PROFILED_DISSOLVE_PATHS = ("fp32", "bf16-autocast-cl")
+PROFILED_DISSOLVE_PATHS = ("fp32", "bf16-autocast-cl", "bf16-cl")
 PROFILED_STEP_PATHS = ("fp32", "bf16-cl")
 #: Op groups of ``--profile``, matched in order on the op's name (``aten::`` and a trailing ``_``
 #: removed; a backward op goes with its forward, e.g. ``convolution_backward`` with the convolutions).
@@ -158,15 +160,31 @@ def first_call(fn: Callable[[], object], device: torch.device) -> tuple[object, 
     return out, time.perf_counter() - start
 
 
-def make_dissolver(args: argparse.Namespace, res: int, device: torch.device, **options: object) -> DDPMDissolving:
-    cast = options.pop("cast", None)
+class UnderAutocast(torch.nn.Module):
+    """A dissolver called under the caller's ``torch.autocast`` (its weights cast at every call)."""
+
+    def __init__(self, dissolver: DDPMDissolving, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dissolver, self.dtype = dissolver, dtype
+
+    @property
+    def unet(self) -> torch.nn.Module:
+        return self.dissolver.unet
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            return self.dissolver(x, t)
+
+
+def make_dissolver(args: argparse.Namespace, res: int, device: torch.device, **options: object) -> torch.nn.Module:
+    outer = options.pop("outer", None)
     torch.manual_seed(0)
     if args.dissolver_path:
         dissolver = DDPMDissolving.from_pretrained(args.dissolver_path, check_inputs=False, **options)
     else:
         dissolver = DDPMDissolving(make_unet(args.preset, res, 3), make_scheduler(), check_inputs=False, **options)
     dissolver = dissolver.to(device).eval()
-    return dissolver.to(cast) if cast is not None else dissolver
+    return UnderAutocast(dissolver, outer) if outer is not None else dissolver
 
 
 def dissolve_table(args: argparse.Namespace, device: torch.device, peak: dict[str, float]) -> None:
@@ -272,9 +290,9 @@ def quality_table(args: argparse.Namespace, device: torch.device) -> None:
     reference: dict[int, torch.Tensor] = {}
     for path, options in DISSOLVE_PATHS.items():
         options = dict(options)
-        cast = options.pop("cast", None)
+        outer = options.pop("outer", None)
         dissolver = DDPMDissolving.from_pretrained(args.quality_dissolver, check_inputs=False, **options).to(device)
-        dissolver = dissolver.to(cast) if cast is not None else dissolver
+        dissolver = UnderAutocast(dissolver, outer) if outer is not None else dissolver
         records = probe_dissolver(dissolver, clean, lesioned, mask, steps=steps, progress=False)
         for record in records:
             with torch.no_grad():

@@ -80,7 +80,7 @@ def dissolve(device: torch.device, sizes: list[int], batch: int, repeat: int, co
         x = torch.rand(batch, 3, size, size, device=device)
         t = torch.full((batch,), 60, device=device)
         paths = {"fp32": base, "bf16": copy.deepcopy(base)}
-        paths["bf16"].autocast = torch.bfloat16
+        paths["bf16"].mixed_precision = "bf16"
         if compile_:
             paths["bf16-compiled"] = copy.deepcopy(paths["bf16"])
             paths["bf16-compiled"].check_inputs = False

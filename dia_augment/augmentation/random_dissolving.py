@@ -41,7 +41,7 @@ class RandomDissolving(IntensityAugmentationBase2D):
     before kornia standardises it. kornia's own ``transform_inputs`` does the rest (shapes,
     ``keepdim``, the cast back to the input's dtype under autocast).
 
-    Speed: the dissolver's own options (``autocast=torch.bfloat16``, ``channels_last=True``) and
+    Speed: the dissolver's own options (``mixed_precision="bf16"``, ``channels_last=True``) and
     ``dissolver.compile(fullgraph=True)`` (with ``check_inputs=False``) apply as they are; this
     module's own forward runs eagerly around them, since kornia's parameter handling draws from a
     ``torch.Generator`` (which dynamo cannot trace), the input check reads the batch's range, and

@@ -9,31 +9,27 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dia_augment.errors import ConfigError, InputError
-from dia_augment.utils.precision import autocast_context
+from dia_augment.utils.precision import PRECISIONS, autocast_context, resolve_precision
 from dia_augment.utils.checks import check_int, check_images, check_min_size, check_steps
 
-__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "AUTOCAST_DTYPES", "autocast_dtype"]
+__all__ = ["Dissolver", "ResizeDissolving", "RESIZE_MODES", "check_dissolver_precision"]
 
 RESIZE_MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
-#: The lower precisions a dissolver's model can run in under ``torch.autocast``, by name.
-AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 # ITU-R BT.601 luma, as kornia's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def autocast_dtype(value: torch.dtype | str | None, name: str = "autocast") -> torch.dtype | None:
-    """A dissolver's ``autocast`` setting as a dtype: ``None``, ``torch.bfloat16`` / ``torch.float16`` or their names.
+def check_dissolver_precision(value: object, name: str = "mixed_precision") -> str | None:
+    """A dissolver's ``mixed_precision``: ``None`` (the surrounding precision) or one of :data:`PRECISIONS`.
 
     Examples:
-        >>> autocast_dtype("bfloat16"), autocast_dtype(None)
-        (torch.bfloat16, None)
+        >>> check_dissolver_precision("bf16"), check_dissolver_precision(None)
+        ('bf16', None)
     """
-    if value is None or value in AUTOCAST_DTYPES.values():
-        return value  # type: ignore[return-value]
-    if isinstance(value, str) and value in AUTOCAST_DTYPES:
-        return AUTOCAST_DTYPES[value]
-    raise ConfigError(f"{name} must be None, torch.bfloat16, torch.float16 or one of {tuple(AUTOCAST_DTYPES)}; got {value!r}")
+    if value is not None and value not in PRECISIONS:
+        raise ConfigError(f"{name} must be None or one of {PRECISIONS}; got {value!r}")
+    return value
 
 
 class Dissolver(nn.Module):
@@ -53,19 +49,24 @@ class Dissolver(nn.Module):
        1-channel image through a 3-channel model is repeated and averaged back; a 3-channel
        image through a 1-channel model dissolves its luma, and the change of the luma is added to
        every channel, so colour survives;
-    3. call :meth:`dissolve` once for the whole batch (under ``torch.autocast`` when
-       ``autocast`` is set, on a ``channels_last`` batch when ``channels_last`` is set);
+    3. call :meth:`dissolve` once for the whole batch, in the dissolver's ``mixed_precision``
+       (its model's weights held in bf16 for ``"bf16"``), on a ``channels_last`` batch when
+       ``channels_last`` is set;
     4. resize back, clamp to ``[0, 1]`` and cast to the input dtype.
 
     The input checks are the only host synchronisation in the forward pass; pass
     ``check_inputs=False`` for ``torch.compile`` or CUDA graphs once the data is trusted: the
     forward then compiles with ``torch.compile(dissolver, fullgraph=True)`` (no graph break).
 
-    Speed: ``autocast=torch.bfloat16`` runs the model's convolutions and matmuls in bf16 (the
-    matrix units of recent CPUs and of GPUs) while everything around them (the schedule, the
-    x0 formula, the resizes, the clamp) stays in the input's precision; ``channels_last=True``
-    lays the model's weights and inputs out as NHWC, the layout oneDNN and cuDNN convolutions
-    prefer. Both are off by default; ``docs/benchmarks.md`` measures them.
+    Speed: ``mixed_precision="bf16"`` holds the model's weights in bf16 (cast once, on the first
+    call, not at every call as ``torch.autocast`` does) and runs it on bf16 inputs, for the matrix
+    units of recent CPUs and of GPUs, while everything around the model (the schedule, the x0
+    formula, the resizes, the clamp) stays in float32; ``"fp16"`` runs it under ``torch.autocast``
+    (CUDA); ``"auto"`` is ``"bf16"`` where the hardware runs it natively, else float32; ``"no"`` keeps
+    float32 even inside a caller's autocast; ``None`` (the default) runs in the caller's precision (a
+    training step's autocast, or float32). ``channels_last=True`` lays the model's weights and inputs
+    out as NHWC, the layout oneDNN and cuDNN convolutions prefer. ``docs/benchmarks.md`` measures
+    them.
 
     Args:
         resolution: side of the square working resolution, or ``None`` to work at the input size.
@@ -73,8 +74,7 @@ class Dissolver(nn.Module):
         antialias: antialias the down-resize (bilinear / bicubic only).
         model_channels: the channel count :meth:`dissolve` expects, or ``None`` for any.
         check_inputs: validate inputs on every call.
-        autocast: run :meth:`dissolve` under ``torch.autocast(device, autocast)``:
-            ``torch.bfloat16`` (CPU and CUDA), ``torch.float16`` (CUDA), their names, or ``None`` (off).
+        mixed_precision: ``None`` (the caller's), ``"auto"``, ``"no"``, ``"fp16"`` or ``"bf16"`` (see above).
         channels_last: hand :meth:`dissolve` a ``channels_last`` batch (a subclass also lays out
             its model's weights so).
 
@@ -95,7 +95,7 @@ class Dissolver(nn.Module):
 
     def __init__(self, resolution: int | None = None, resize_mode: str = "bilinear", antialias: bool = False,
                  model_channels: int | None = None, check_inputs: bool = True,
-                 autocast: torch.dtype | str | None = None, channels_last: bool = False) -> None:
+                 mixed_precision: str | None = None, channels_last: bool = False) -> None:
         super().__init__()
         check_int(resolution, "resolution", error=ConfigError, allow_none=True)
         if resize_mode not in RESIZE_MODES:
@@ -104,7 +104,8 @@ class Dissolver(nn.Module):
             raise ConfigError(f"model_channels must be 1, 3 or None; got {model_channels!r}")
         self.resolution, self.resize_mode, self.antialias = resolution, resize_mode, bool(antialias)
         self.model_channels, self.check_inputs = model_channels, bool(check_inputs)
-        self.autocast, self.channels_last = autocast_dtype(autocast), bool(channels_last)
+        self.mixed_precision = check_dissolver_precision(mixed_precision)
+        self.channels_last = bool(channels_last)
         self._warned: set[str] = set()
 
     def _check_resolution(self) -> None:
@@ -179,11 +180,25 @@ class Dissolver(nn.Module):
         x = self._to_working(images.clamp(0, 1))
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast_context(self.autocast, x.device):
+        precision = None if self.mixed_precision is None else resolve_precision(self.mixed_precision, x.device)
+        if precision == "bf16":  # the weights held in bf16: the model runs on bf16 inputs, no per-call weight casts
+            self._hold_weights(torch.bfloat16)
             y = self.dissolve(x, t, noise)
+        elif precision is None:
+            y = self.dissolve(x, t, noise)
+        else:  # "fp16" under autocast; "no": float32, even inside a caller's autocast
+            dtype = torch.float16 if precision == "fp16" else None
+            with torch.autocast(x.device.type, enabled=False) if dtype is None else autocast_context(dtype, x.device):
+                y = self.dissolve(x, t, noise)
         return self._from_working(y, x, images).clamp(0, 1).to(images.dtype)
 
     # ----------------------------------------------------------------------------------------
+    def _hold_weights(self, dtype: torch.dtype) -> None:
+        """Cast the model's floating-point weights to ``dtype`` once (a no-op when they are already)."""
+        first = next((p for p in self.parameters() if p.is_floating_point()), None)
+        if first is not None and first.dtype != dtype:
+            self.to(dtype)
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -229,7 +244,7 @@ class Dissolver(nn.Module):
         return self._resize(y, tuple(images.shape[-2:]), down=False)
 
     def extra_repr(self) -> str:
-        fast = f", autocast={self.autocast}" if self.autocast is not None else ""
+        fast = f", mixed_precision={self.mixed_precision!r}" if self.mixed_precision is not None else ""
         fast += ", channels_last=True" if self.channels_last else ""
         return (f"resolution={self.resolution}, resize_mode={self.resize_mode!r}, antialias={self.antialias}, "
                 f"model_channels={self.model_channels}{fast}")

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from dia_augment._version import __version__
 from dia_augment.errors import CheckpointError, ConfigError, InputTypeError, MissingCheckpointError
-from dia_augment.filters.base import AUTOCAST_DTYPES, RESIZE_MODES, Dissolver
+from dia_augment.filters.base import RESIZE_MODES, Dissolver
+from dia_augment.utils.precision import PRECISIONS
 from dia_augment.utils.io import atomic_write_json, is_hub_id, load_tensors, read_json
 
 __all__ = ["predict_original_sample", "ddpm_dissolve", "DDPMDissolving", "DISSOLVER_CONFIG_NAME", "ONLINE_UNET_FOLDER",
@@ -27,7 +28,10 @@ INPUT_RANGES = ("explicit", "reference")
 #: Which weights of a dissolver trained by the library to load.
 DISSOLVER_WEIGHTS = ("ema", "online")
 #: The dissolving settings ``dissolver_config.json`` keeps and ``from_pretrained`` restores.
-_SAVED_OPTIONS = ("resize_mode", "antialias", "add_noise", "clip_sample", "input_range", "autocast", "channels_last")
+_SAVED_OPTIONS = ("resize_mode", "antialias", "add_noise", "clip_sample", "input_range", "mixed_precision",
+                  "channels_last")
+#: The precision option as files written before the one precision vocabulary name it (``autocast``: a dtype name).
+_OLD_AUTOCAST = {None: None, "bfloat16": "bf16", "float16": "fp16"}
 _HUB_KWARGS = ("cache_dir", "local_files_only", "token", "revision", "force_download", "proxies")
 
 
@@ -102,9 +106,9 @@ class DDPMDissolving(Dissolver):
         freeze: freeze the UNet's weights and put it in eval mode.
         check_inputs: validate inputs on every call (the forward pass's only host sync).
         input_range: ``"explicit"`` (default) or ``"reference"`` (the paper code's range flaw).
-        autocast: run the UNet under ``torch.autocast`` in this dtype (``torch.bfloat16`` on CPU
-            and CUDA, ``torch.float16`` on CUDA), or ``None``; the schedule, the x0 formula and the
-            clamp stay fp32 (see :class:`~dia_augment.filters.base.Dissolver`).
+        mixed_precision: ``None`` (the caller's precision), ``"auto"``, ``"no"``, ``"fp16"`` or
+            ``"bf16"`` (the UNet's weights held in bf16); the schedule, the x0 formula and the clamp
+            stay fp32 (see :class:`~dia_augment.filters.base.Dissolver`).
         channels_last: lay out the UNet's weights and inputs as ``channels_last``.
 
     The UNet may also be cast as a whole (``dissolver.to(torch.bfloat16)`` or
@@ -128,7 +132,7 @@ class DDPMDissolving(Dissolver):
 
         The fast path on a CPU with bf16 units or a GPU (see ``docs/benchmarks.md``):
 
-        >>> fast = DDPMDissolving(dissolver.unet, make_scheduler(), autocast=torch.bfloat16, channels_last=True)
+        >>> fast = DDPMDissolving(dissolver.unet, make_scheduler(), mixed_precision="bf16", channels_last=True)
         >>> z = fast(x, torch.tensor([30, 90]))
         >>> z.dtype, bool((z - y).abs().mean() < 1 / 255)
         (torch.float32, True)
@@ -139,7 +143,7 @@ class DDPMDissolving(Dissolver):
     def __init__(self, unet: UNet2DModel, scheduler: DDPMScheduler, resolution: int | None = None,
                  resize_mode: str = "bilinear", antialias: bool = False, add_noise: bool = False,
                  clip_sample: bool = True, freeze: bool = True, check_inputs: bool = True,
-                 input_range: str = "explicit", autocast: torch.dtype | str | None = None,
+                 input_range: str = "explicit", mixed_precision: str | None = None,
                  channels_last: bool = False) -> None:
         if input_range not in INPUT_RANGES:
             raise ConfigError(f"input_range must be one of {INPUT_RANGES}; got {input_range!r}")
@@ -152,7 +156,7 @@ class DDPMDissolving(Dissolver):
         sample_size = config.sample_size if isinstance(config.sample_size, int) else config.sample_size[0]
         super().__init__(resolution=int(resolution if resolution is not None else sample_size), resize_mode=resize_mode,
                          antialias=antialias, model_channels=config.in_channels, check_inputs=check_inputs,
-                         autocast=autocast, channels_last=channels_last)
+                         mixed_precision=mixed_precision, channels_last=channels_last)
         self.unet, self.scheduler, self.add_noise = unet, scheduler, bool(add_noise)
         self.clip_sample, self.input_range = bool(clip_sample), input_range
         self.trained_on = (int(config.in_channels), self.resolution)
@@ -187,11 +191,10 @@ class DDPMDissolving(Dissolver):
 
     # ----------------------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
-        autocast = None if self.autocast is None else str(self.autocast).removeprefix("torch.")
         return dict(_class_name=type(self).__name__, _dia_augment_version=__version__, resolution=self.resolution,
                     resize_mode=self.resize_mode, antialias=self.antialias, add_noise=self.add_noise,
                     clip_sample=self.clip_sample, input_range=self.input_range, channels=self.model_channels,
-                    autocast=autocast, channels_last=self.channels_last)
+                    mixed_precision=self.mixed_precision, channels_last=self.channels_last)
 
     def save_pretrained(self, save_directory: str | os.PathLike, online_unet: UNet2DModel | None = None) -> None:
         """Save in the diffusers pipeline layout (``unet/``, ``scheduler/``, ``model_index.json``).
@@ -238,7 +241,7 @@ class DDPMDissolving(Dissolver):
                 is the ``dissolver/`` of).
             **kwargs: ``cache_dir``, ``local_files_only``, ``token``, ``revision`` ... for the hub,
                 and dissolving settings (``resize_mode``, ``antialias``, ``add_noise``,
-                ``clip_sample``, ``input_range``, ``check_inputs``, ``autocast``, ``channels_last``)
+                ``clip_sample``, ``input_range``, ``check_inputs``, ``mixed_precision``, ``channels_last``)
                 that override the saved ones.
 
         Raises:
@@ -294,11 +297,14 @@ def _read_settings(file: Path) -> dict[str, Any]:
     expected = dict(resolution=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                     resize_mode=lambda v: v in RESIZE_MODES, antialias=lambda v: isinstance(v, bool),
                     add_noise=lambda v: isinstance(v, bool), clip_sample=lambda v: isinstance(v, bool),
-                    input_range=lambda v: v in INPUT_RANGES, autocast=lambda v: v is None or v in AUTOCAST_DTYPES,
+                    input_range=lambda v: v in INPUT_RANGES, mixed_precision=lambda v: v is None or v in PRECISIONS,
+                    autocast=lambda v: v in _OLD_AUTOCAST,
                     channels_last=lambda v: isinstance(v, bool))
     for field, valid in expected.items():
         if field in settings and not valid(settings[field]):
             raise CheckpointError(f"{file}: field {field!r} has an invalid value {settings[field]!r}")
+    if "autocast" in settings:  # written before the one precision vocabulary
+        settings.setdefault("mixed_precision", _OLD_AUTOCAST[settings.pop("autocast")])
     return settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ from dia_augment.train.data import ImageSource
 from dia_augment.train.engine import Engine
 from dia_augment.train.optim import LARS, gradual_warmup_cosine_schedule, warmup_cosine_schedule
 from dia_augment.train.step import build_rows, training_loss
+from dia_augment.utils.device import module_device
 from dia_augment.utils.io import atomic_save_tensors, atomic_write_json, load_tensors, read_json
 from dia_augment.utils.random import derive_seed, step_curriculum
 
@@ -90,12 +92,32 @@ class ContrastiveTrainer(Engine):
         self.augment = make_simclr_augmentation(config.augmentation, config.image_size, config.crop_scale).to(self.device)
         self.dissolve = None
         if self.dissolver is not None:
-            dissolver = self.dissolver.to(self.device).eval().requires_grad_(False)
+            dissolver = self.dissolver
+            if dissolver.mixed_precision is None and self.precision == "bf16":
+                # the step's precision with the weights held in bf16, on a copy: the caller's dissolver is not changed
+                dissolver = copy.deepcopy(dissolver)
+                dissolver.mixed_precision = "bf16"
+            else:  # the caller's dissolver, its device, mode and gradient flags given back by release()
+                self._borrowed = (dissolver, module_device(dissolver), dissolver.training,
+                                  [p.requires_grad for p in dissolver.parameters()])
+            dissolver = dissolver.to(self.device).eval().requires_grad_(False)
+            self.dissolver = dissolver
             if config.dissolve_cache is None:
                 self.dissolve = RandomDissolving(dissolver, config.step_range, p=1.0, generator=self.generators["generator"])
             else:
                 self.dissolve = CachedDissolving(self._cache(dissolver), config.step_range,
                                                  generator=self.generators["generator"])
+
+    def release(self) -> None:
+        """Give the caller's dissolver back as it came: its device, training mode and gradient flags."""
+        borrowed = getattr(self, "_borrowed", None)
+        if borrowed is None:
+            return
+        dissolver, device, training, flags = borrowed
+        dissolver.to(device).train(training)
+        for parameter, flag in zip(dissolver.parameters(), flags):
+            parameter.requires_grad_(flag)
+        self._borrowed = None
 
     def _cache(self, dissolver: Dissolver) -> DissolveCache:
         """The run's dissolve cache, built (or its build resumed; a complete one is checked and reused).
@@ -109,8 +131,8 @@ class ContrastiveTrainer(Engine):
                                         seed=derive_seed(config.seed, "dissolve-cache"), progress=config.progress)
 
     def _dissolve_context(self) -> Any:
-        """The dissolve runs in the step's precision unless the dissolver has one of its own (it is not changed)."""
-        own = getattr(self.dissolver, "autocast", None) is not None
+        """The dissolve runs in the step's precision unless the dissolver has one of its own."""
+        own = self.dissolver is not None and self.dissolver.mixed_precision is not None
         return contextlib.nullcontext() if own else self.autocast()
 
     def train_step(self, batch: Tensor) -> dict[str, Tensor]:

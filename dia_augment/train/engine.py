@@ -157,6 +157,9 @@ class Engine:
     def on_end(self, logger: JsonlLogger | None) -> None:
         """Called on every process after the last step, before the final files are written."""
 
+    def release(self) -> None:
+        """Called when the run ends, however it ends: give back what the trainer borrowed from its caller."""
+
     def save_final(self) -> None:
         """Write the trained model's final files (main process)."""
         raise NotImplementedError
@@ -315,6 +318,7 @@ class Engine:
             bar.close()
             if logger is not None:
                 logger.close()
+            self.release()
         if self.main:
             self.save_final()
             if self.metrics_path.is_file():

@@ -41,27 +41,48 @@ def conv_in_output_dtypes(dissolver: DDPMDissolving) -> list[torch.dtype]:
     return seen
 
 
-class TestAutocast:
-    def test_bf16_autocast_is_close_to_fp32_and_really_bf16(self):
+class TestMixedPrecision:
+    def test_bf16_is_close_to_fp32_and_really_bf16_with_the_weights_held_in_bf16(self):
         x, t = smooth_images(4, 3, 32, 0), torch.tensor([30, 50, 75, 99])
         ref = seeded()(x, t)
-        fast = seeded(autocast=torch.bfloat16)
+        fast = seeded(mixed_precision="bf16")
         seen = conv_in_output_dtypes(fast)
         out = fast(x, t)
         assert seen == [torch.bfloat16] and out.dtype == torch.float32
+        assert fast.unet.conv_in.weight.dtype == torch.bfloat16  # cast once, at the first call
+        assert fast.alphas_cumprod.dtype == torch.float32  # the schedule stays float32
         diff = (out - ref).abs().mean().item()
         assert 0 < diff < BF16_BOUND
+        assert torch.equal(fast(x, t), out)  # the next call: the same weights, the same result
+
+    def test_no_keeps_float32_inside_a_callers_autocast_and_none_follows_it(self):
+        x, t = smooth_images(2, 3, 32, 1), torch.tensor([40, 60])
+        ref = seeded()(x, t)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(seeded(mixed_precision="no")(x, t), ref)
+            follows = seeded()
+            seen = conv_in_output_dtypes(follows)
+            follows(x, t)
+        assert seen == [torch.bfloat16]
+
+    def test_auto_is_the_native_precision(self):
+        from dia_augment.utils.precision import native_bf16
+
+        d = seeded(mixed_precision="auto")
+        seen = conv_in_output_dtypes(d)
+        d(smooth_images(1, 3, 32, 2), 50)
+        assert seen == [torch.bfloat16 if native_bf16("cpu") else torch.float32]
 
     def test_names_are_accepted_and_bad_values_refused(self):
-        assert seeded(autocast="bfloat16").autocast is torch.bfloat16
-        with pytest.raises(ConfigError, match="autocast"):
-            seeded(autocast=torch.float64)
-        with pytest.raises(ConfigError, match="autocast"):
-            seeded(autocast="bf16")
+        assert seeded(mixed_precision="bf16").mixed_precision == "bf16"
+        with pytest.raises(ConfigError, match="mixed_precision"):
+            seeded(mixed_precision=torch.bfloat16)
+        with pytest.raises(ConfigError, match="mixed_precision"):
+            seeded(mixed_precision="bfloat16")
 
     def test_schedule_and_formula_stay_fp32(self):
         # eps = 0.5 is exact in bf16, so the only bf16 error left would be the schedule's
-        d = DDPMDissolving(constant_eps_unet(1, 8, 0.5), make_scheduler(), autocast=torch.bfloat16)
+        d = DDPMDissolving(constant_eps_unet(1, 8, 0.5), make_scheduler(), mixed_precision="bf16")
         x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
         t = torch.tensor([0, 30, 99])
         abar = make_scheduler().alphas_cumprod.double()[t].view(-1, 1, 1, 1)
@@ -111,21 +132,30 @@ class TestChannelsLast:
 
 
 class TestSavedSettings:
-    def test_autocast_and_channels_last_round_trip(self, tmp_path):
-        d = seeded(autocast=torch.bfloat16, channels_last=True)
+    def test_precision_and_channels_last_round_trip(self, tmp_path):
+        d = seeded(mixed_precision="bf16", channels_last=True)
         d.save_pretrained(tmp_path / "dis")
         loaded = DDPMDissolving.from_pretrained(tmp_path / "dis")
-        assert (loaded.autocast, loaded.channels_last) == (torch.bfloat16, True)
+        assert (loaded.mixed_precision, loaded.channels_last) == ("bf16", True)
         x = smooth_images(2, 3, 32, 4)
         assert torch.equal(loaded(x, 40), d(x, 40))
-        assert DDPMDissolving.from_pretrained(tmp_path / "dis", autocast=None).autocast is None
+        assert DDPMDissolving.from_pretrained(tmp_path / "dis", mixed_precision=None).mixed_precision is None
 
-    def test_default_is_fp32(self, tmp_path):
+    def test_default_follows_the_caller_and_old_files_are_read(self, tmp_path):
+        import json
+
         seeded().save_pretrained(tmp_path / "dis")
         loaded = DDPMDissolving.from_pretrained(tmp_path / "dis")
-        assert (loaded.autocast, loaded.channels_last) == (None, False)
+        assert (loaded.mixed_precision, loaded.channels_last) == (None, False)
+        config_file = tmp_path / "dis" / "dissolver_config.json"  # as versions before the one vocabulary wrote it
+        config = json.loads(config_file.read_text())
+        del config["mixed_precision"]
+        config["autocast"] = "bfloat16"
+        config_file.write_text(json.dumps(config))
+        assert DDPMDissolving.from_pretrained(tmp_path / "dis").mixed_precision == "bf16"
 
-    @pytest.mark.parametrize("field, value", [("autocast", "bf16"), ("channels_last", "yes")])
+    @pytest.mark.parametrize("field, value", [("mixed_precision", "bfloat16"), ("autocast", "bf16"),
+                                              ("channels_last", "yes")])
     def test_bad_saved_values_name_the_field(self, tmp_path, field, value):
         import json
 
@@ -144,9 +174,10 @@ class TestCompile:
     def test_forward_is_one_graph_and_random_dissolving_runs_it(self):
         # fullgraph=True raises on any graph break, and a host sync (.item(), .tolist(), a branch
         # on a tensor's value) is one; the "eager" backend traces without inductor's minutes
-        d = seeded(1, 8, check_inputs=False, autocast=torch.bfloat16, channels_last=True)
-        ref = seeded(1, 8, check_inputs=False, autocast=torch.bfloat16, channels_last=True)
+        d = seeded(1, 8, check_inputs=False, mixed_precision="bf16", channels_last=True)
+        ref = seeded(1, 8, check_inputs=False, mixed_precision="bf16", channels_last=True)
         x, t = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(5)), torch.tensor([30, 50, 80, 99])
+        d(x, t)  # the first call holds the weights in bf16; then compile
         d.compile(fullgraph=True, backend="eager")
         assert torch.equal(d(x, t), ref(x, t))
         # RandomDissolving(p=1) hands the whole batch to the compiled forward (kornia's parameter

@@ -66,7 +66,7 @@ class TestMixedPrecision:
         dissolver = DDPMDissolving(make_unet("micro", 8, 3), make_scheduler())
         _, seen = _one_step(tmp_path, _config(mode="dia", mixed_precision="bf16"), dissolver,
                             hook_on=lambda trainer: trainer.dissolve.dissolver.unet.conv_in)
-        assert dissolver.autocast is None  # the caller's dissolver is not changed
+        assert dissolver.mixed_precision is None and dissolver.unet.conv_in.weight.dtype == torch.float32  # not changed
         assert [dtype for dtype, _ in seen] == [torch.bfloat16]
 
     def test_auto_is_bf16_where_the_hardware_runs_it_and_the_run_records_it(self, tmp_path):
