@@ -90,6 +90,6 @@ def test_precision_and_layout_options_reach_both_trainings_and_default_to_auto()
     assert (config.mixed_precision, config.channels_last, config.compile) == ("bf16", True, False)
     assert example.dissolver_config(fast).mixed_precision == "bf16"
     # the rest of the model's settings are the example's own, as before the options existed
-    assert (config.width, config.image_size, config.epochs, config.crop_scale, config.checkpoint_every) == (16, 32, 15, (0.5, 1.0), 50)
+    assert (config.width, config.image_size, config.epochs, config.crop_scale, config.checkpoint_every) == (16, 32, 15, (0.2, 1.0), 50)
     with pytest.raises(SystemExit):
         example.parse_args(["--mixed-precision", "fp16"])  # the example offers fp32 and bf16 only
