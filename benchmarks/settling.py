@@ -301,48 +301,60 @@ def _family(table: dict[str, dict], contrasts: tuple[tuple[str, str], ...]) -> l
     return compare(pairs) if pairs else []
 
 
-def report(records: list[dict[str, Any]], selection: list[dict[str, Any]]) -> str:
-    """The pre-registered analysis: AUROC per method, the primary and secondary contrasts of each part (Holm)."""
-    from stats import correlation, format_contrasts
+def report_part(records: list[dict[str, Any]], part: str) -> str:
+    """One part's pre-registered analysis: AUROC per method, the primary and the secondary contrasts (Holm each)."""
+    from stats import format_contrasts
 
-    out = []
-    for part in METHODS:
-        table = _by_method(records, part)
-        if not table:
-            continue
-        out.append(f"### {part}\n")
-        out.append("| method | n | AUROC mean +- std | min / max |\n| --- | --- | --- | --- |")
-        for method in METHODS[part]:
-            values = list(table.get(method, {}).values())
-            if values:
-                spread = f" +- {statistics.stdev(values):.3f}" if len(values) > 1 else ""
-                out.append(f"| {method} | {len(values)} | {statistics.fmean(values):.3f}{spread} | "
-                           f"{min(values):.3f} / {max(values):.3f} |")
-        for title, contrasts in (("primary (Holm over these)", PRIMARY[part]),
-                                 ("secondary, exploratory (Holm over these)", SECONDARY[part])):
-            rows = _family(table, contrasts)
-            if rows:
-                out.append(f"\n{title}:\n")
-                out.append(format_contrasts(rows))
-        out.append("")
-    picked = [r for r in selection if r.get("kind") == "selection"]
-    tested = {(r["crop_min"], r["seed"]): r["test_auroc"] for r in selection if r.get("kind") == "test_check"}
-    if picked:
-        out.append("### the label-free crop selection (part 2)\n")
-        out.append("| crop scale | seed | selection AUROC | test AUROC (after the choice) |\n| --- | --- | --- | --- |")
-        for r in sorted(picked, key=lambda r: (r["crop_min"], r["seed"])):
-            test = tested.get((r["crop_min"], r["seed"]))
-            out.append(f"| ({r['crop_min']}, 1) | {r['seed']} | {r['selection_auroc']:.3f} | "
-                       f"{'-' if test is None else f'{test:.3f}'} |")
-        choice = [r for r in selection if r.get("kind") == "choice"]
-        if choice:
-            out.append(f"\nchosen: crop scale ({choice[-1]['crop_min']}, 1)")
-        keys = [k for k in sorted(tested) if any((r["crop_min"], r["seed"]) == k for r in picked)]
-        if len(keys) >= 3:
-            sel = [next(r["selection_auroc"] for r in picked if (r["crop_min"], r["seed"]) == k) for k in keys]
-            rho, p = correlation(sel, [tested[k] for k in keys], "spearman")
-            out.append(f"Spearman of the selection and test rankings over the {len(keys)} models: {rho:+.2f} (p {p:.2g})")
+    table = _by_method(records, part)
+    if not table:
+        return f"no cell of part {part} has run yet\n"
+    out = ["| method | n | AUROC mean +- std | min / max |", "| --- | --- | --- | --- |"]
+    for method in METHODS[part]:
+        values = list(table.get(method, {}).values())
+        if values:
+            spread = f" +- {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+            out.append(f"| {method} | {len(values)} | {statistics.fmean(values):.3f}{spread} | "
+                       f"{min(values):.3f} / {max(values):.3f} |")
+    for title, contrasts in (("Primary contrasts (Holm over the three)", PRIMARY[part]),
+                             ("Secondary contrasts, exploratory (Holm over these)", SECONDARY[part])):
+        rows = _family(table, contrasts)
+        if rows:
+            out += ["", f"{title}:", "", format_contrasts(rows)]
     return "\n".join(out) + "\n"
+
+
+def report_selection(selection: list[dict[str, Any]]) -> str:
+    """The label-free crop selection: each model's selection and test AUROC, the choice, their agreement."""
+    from stats import correlation
+
+    picked = [r for r in selection if r.get("kind") == "selection"]
+    if not picked:
+        return "the selection has not run yet\n"
+    tested = {(r["crop_min"], r["seed"]): r["test_auroc"] for r in selection if r.get("kind") == "test_check"}
+    out = ["| crop scale | seed | selection AUROC | test AUROC (scored after the choice) |", "| --- | --- | --- | --- |"]
+    for r in sorted(picked, key=lambda r: (r["crop_min"], r["seed"])):
+        test = tested.get((r["crop_min"], r["seed"]))
+        out.append(f"| ({r['crop_min']}, 1) | {r['seed']} | {r['selection_auroc']:.3f} | "
+                   f"{'-' if test is None else f'{test:.3f}'} |")
+    choice = [r for r in selection if r.get("kind") == "choice"]
+    if choice:
+        means = ", ".join(f"{float(c):g}: {v:.3f}" for c, v in sorted(choice[-1]["mean_selection_auroc"].items(),
+                                                                      key=lambda kv: float(kv[0])))
+        out += ["", f"Chosen: crop scale ({choice[-1]['crop_min']}, 1); mean selection AUROC per crop: {means}."]
+    keys = sorted(k for k in tested if any((r["crop_min"], r["seed"]) == k for r in picked))
+    if len(keys) >= 3:
+        sel = [next(r["selection_auroc"] for r in picked if (r["crop_min"], r["seed"]) == k) for k in keys]
+        rho, p = correlation(sel, [tested[k] for k in keys], "spearman")
+        out.append(f"Spearman correlation of the selection and the test AUROC over the {len(keys)} models: "
+                   f"{rho:+.2f} (p = {p:.2g}).")
+    return "\n".join(out) + "\n"
+
+
+def report(records: list[dict[str, Any]], selection: list[dict[str, Any]]) -> str:
+    """The whole pre-registered analysis (both parts and the selection)."""
+    return "\n".join(f"### {title}\n\n{text}" for title, text in (
+        ("Part 1: SARS-CoV-2", report_part(records, "sarscov2")), ("Part 2: embedded", report_part(records, "embedded")),
+        ("The label-free crop selection", report_selection(selection))))
 
 
 def main(argv: list[str] | None = None) -> None:

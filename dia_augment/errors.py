@@ -29,7 +29,6 @@ __all__ = [
     "CheckpointError",
     "MissingCheckpointError",
     "RunFolderError",
-    "NotFittedError",
 ]
 
 
@@ -86,6 +85,3 @@ class RunFolderError(DiaError, RuntimeError):
 
     exit_code = 2
 
-
-class NotFittedError(DiaError, RuntimeError):
-    """An object that needs its training statistics (a scorer) was used before ``fit`` or ``load``."""

@@ -90,12 +90,12 @@ def run(args: argparse.Namespace) -> int:
     """Run ``dia-augment score``; returns the exit status."""
     from dia_augment.utils.lock import run_folder_lock
     from dia_augment.errors import ConfigError
-    from dia_augment.utils.checks import check_positive_int
+    from dia_augment.utils.checks import check_int
 
     asked = config_from_args(ScoreConfig, args)  # checked before the model and the data are read
     if args.load_size is not None:
-        check_positive_int(args.load_size, "--load-size (the image_size of loading)", ConfigError)
-    check_positive_int(args.group_top_k, "--group-top-k", ConfigError, allow_none=True)
+        check_int(args.load_size, "--load-size (the image_size of loading)", error=ConfigError)
+    check_int(args.group_top_k, "--group-top-k", error=ConfigError, allow_none=True)
     given = {k: v for k, v in asked.to_dict().items() if v != ScoreConfig().to_dict()[k]}
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under accelerate launch / torchrun: share the work
         from accelerate import PartialState

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from dia_augment.errors import InputError, InputTypeError
-from dia_augment.utils.checks import check_images, check_positive_int
+from dia_augment.utils.checks import check_images, check_int
 
 __all__ = ["ScoreFn", "gradient_map", "occlusion_map", "occlusion_windows", "dissolve_residual_map", "MAP_METHODS"]
 
@@ -95,7 +95,7 @@ def gradient_map(
     check_images(images)
     if method not in GRADIENT_METHODS:
         raise InputError(f"method must be one of {GRADIENT_METHODS}; got {method!r}")
-    samples = check_positive_int(samples, "samples")
+    samples = check_int(samples, "samples", error=InputError)
     if not (isinstance(noise, (int, float)) and noise >= 0):
         raise InputError(f"noise must be a number >= 0; got {noise!r}")
     images = images.detach()
@@ -171,7 +171,8 @@ def occlusion_map(
     """
     check_images(images)
     replacement = _same_batch(replacement, images, "replacement")
-    patch, stride, chunk_size = (check_positive_int(v, n) for v, n in ((patch, "patch"), (stride, "stride"), (chunk_size, "chunk_size")))
+    patch, stride, chunk_size = (check_int(v, n, error=InputError) for v, n in ((patch, "patch"), (stride, "stride"),
+                                                                                (chunk_size, "chunk_size")))
     b, c, h, w = images.shape
     if patch > min(h, w):
         raise InputError(f"patch {patch} is larger than the images ({h} x {w})")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +129,19 @@ def finish_checkpoint(tmp: Path, files: Mapping[str, Any]) -> Path:
     return final
 
 
-def read_checkpoint_file(folder: Path, name: str) -> Any:
-    """Read one file of a checkpoint folder (tensors or JSON), naming the file on any problem."""
-    reader = load_tensors if name.endswith(".safetensors") else read_json
-    return reader(folder / name, what="checkpoint file")
+def read_checkpoint_file(folder: Path, name: str, keys: Iterable[str] | None = None) -> Any:
+    """Read one file of a checkpoint folder (tensors or JSON), naming the file on any problem.
+
+    ``keys``: the tensors (or JSON fields) the file must hold; a missing one is a
+    :class:`~dia_augment.errors.CheckpointError` naming the file and the key.
+    """
+    if name.endswith(".safetensors"):
+        return load_tensors(folder / name, what="checkpoint file", keys=keys)
+    data = read_json(folder / name, what="checkpoint file")
+    missing = [key for key in keys or () if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise CheckpointError(f"checkpoint file {folder / name} lacks the field(s) {missing}")
+    return data
 
 
 def rng_tensors(generators: Mapping[str, torch.Generator]) -> dict[str, Tensor]:

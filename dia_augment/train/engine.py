@@ -250,7 +250,7 @@ class Engine:
             self.scaler.load_state_dict(state["grad_scaler"])
         path = folder / f"rng-rank{self.rank}.safetensors"
         restore_rng(read_checkpoint_file(folder, path.name), self.generators, path)
-        order.set_state(read_checkpoint_file(folder, "order.safetensors")["order_state"])
+        order.set_state(read_checkpoint_file(folder, "order.safetensors", keys=["order_state"])["order_state"])
         self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
         self.elapsed = float(state.get("elapsed_s", 0.0))
 

@@ -21,7 +21,7 @@ from torch import Tensor
 from dia_augment.errors import ConfigError, DiaError, InputError, InputTypeError
 
 __all__ = ["check_images", "check_min_size", "check_steps", "check_probability", "check_pair", "check_range_pair",
-           "check_int", "check_positive_int", "check_scores", "as_numpy", "ArrayLike", "RANGE_TOLERANCE"]
+           "check_int", "check_scores", "as_numpy", "ArrayLike", "RANGE_TOLERANCE"]
 
 #: Values this far outside ``[0, 1]`` are accepted (and clamped) to absorb resize overshoot
 #: and float round-off; anything further out is rejected as a range mistake (e.g. [-1, 1]
@@ -244,19 +244,6 @@ def check_int(value: object, name: str, minimum: int | None = 1, maximum: int | 
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise (error or InputError)(f"{name} must be {wanted}; got {value!r}")
     return int(value)
-
-
-def check_positive_int(value: object, name: str, error: type[DiaError] = InputError,
-                       allow_none: bool = False) -> int | None:
-    """:func:`check_int` with ``minimum=1`` and one error class (``InputError`` by default) for any failure.
-
-    Examples:
-        >>> check_positive_int(True, "scale", ConfigError)
-        Traceback (most recent call last):
-        ...
-        dia_augment.errors.ConfigError: scale must be a positive int; got bool True
-    """
-    return check_int(value, name, 1, None, error, allow_none)
 
 
 def check_min_size(images: Tensor, min_size: int, name: str = "images", why: str = "") -> Tensor:

@@ -174,11 +174,6 @@ def check_record(data: Any, fields: Mapping[str, type | tuple[type, ...]], where
     return data
 
 
-#: The former name of :func:`check_record`, kept only while ``train/engine.py`` and
-#: ``augmentation/cache.py`` import it; remove it once they import :func:`check_record`.
-check_fields = check_record
-
-
 def atomic_save_tensors(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike,
                         metadata: Mapping[str, str] | None = None) -> None:
     """Save a flat dict of tensors as safetensors, atomically.

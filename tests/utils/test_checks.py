@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dia_augment.errors import ConfigError, InputError, InputTypeError
-from dia_augment.utils.checks import check_int, check_pair, check_positive_int, check_range_pair
+from dia_augment.utils.checks import check_int, check_pair, check_range_pair
 from dia_augment.utils.device import module_device
 
 
@@ -42,13 +42,13 @@ def test_check_int_names_the_value_and_the_bounds(value, kwargs, error, message)
         check_int(value, "n", **kwargs)
 
 
-def test_check_positive_int_is_check_int_with_one_error_class():
-    assert check_positive_int(4, "n") == 4 and check_positive_int(None, "n", allow_none=True) is None
+def test_one_error_class_for_every_failure_when_given():
+    assert check_int(4, "n", error=InputError) == 4 and check_int(None, "n", error=InputError, allow_none=True) is None
     for value in (0, 2.5, True):
         with pytest.raises(InputError, match="n must be a positive int; got"):
-            check_positive_int(value, "n")
+            check_int(value, "n", error=InputError)
         with pytest.raises(ConfigError, match="n must be a positive int; got"):
-            check_positive_int(value, "n", ConfigError)
+            check_int(value, "n", error=ConfigError)
 
 
 def test_check_pair():
