@@ -404,11 +404,11 @@ class AnomalyDetector:
         if groups is not None and (isinstance(groups, str) or len(groups) != images.shape[0]):
             raise InputError(f"calibration groups must hold one group per image ({images.shape[0]})")
         scores = self.score(images)
-        self.threshold = calibrate_threshold(scores[labels == 0], scores[labels == 1], mode, target)
-        if groups is not None:
-            normal = (labels == 0).tolist()
+        normal_groups = None if groups is None else [g for g, keep in zip(groups, (labels == 0).tolist()) if keep]
+        self.threshold = calibrate_threshold(scores[labels == 0], scores[labels == 1], mode, target, normal_groups)
+        if normal_groups is not None:
             self.group_calibration = calibrate_groups(
-                scores[labels == 0], [g for g, keep in zip(groups, normal) if keep], group_level, group_k,
+                scores[labels == 0], normal_groups, group_level, group_k,
                 target if mode == "normal_quantile" and target is not None else 0.95)
         return self.threshold
 

@@ -125,9 +125,13 @@ class GroupCalibration:
         """One line for people: the level, the aggregation's threshold and its calibration."""
         name = aggregation_name(aggregation, self.k)
         t = self.thresholds[name]
+        new = ""
+        if t.new_false_alarm_interval is not None:
+            new = (f"; on new {self.level} groups 95 % interval {t.new_false_alarm_interval[0]:.1%}-"
+                   f"{t.new_false_alarm_interval[1]:.1%}")
         return (f"{self.level}: {name} of the slice scores above {t.value:.6g} (keeps {t.target:.1%} of the "
-                f"{self.num_groups} calibration {self.level} groups below it; expected false-alarm rate "
-                f"{t.false_alarm_rate:.1%})")
+                f"{self.num_groups} calibration {self.level} groups below it; false-alarm rate "
+                f"{t.false_alarm_rate:.1%} on them{new})")
 
 
 def calibrate_groups(scores: ArrayLike, groups: Sequence[str], level: str, k: int = DEFAULT_GROUP_K,

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from scipy import stats as scipy_stats
 
 from dia_augment.detect import Threshold, calibrate_threshold
+from dia_augment.detect.calibration import design_effect
 from dia_augment.errors import InputError
 
 
@@ -72,6 +74,58 @@ def test_bad_calibration_input(kwargs, match):
 def test_threshold_round_trips_and_describes_its_false_alarm_rate():
     t = calibrate_threshold(np.arange(1.0, 21.0), target=0.95)
     assert Threshold.from_dict(t.to_dict()) == t
+    low, high = scipy_stats.beta(2, 19).ppf([0.025, 0.975])   # 19 of 20 kept: Beta(20 - 19 + 1, 19)
+    assert t.new_false_alarm_interval == pytest.approx((low, high)) and (t.num_groups, t.design_effect) == (None, 1.0)
     assert t.describe() == (
-        "threshold 19 (keeps 95.0% of the calibration normals below it): expected false-alarm rate 5.0% on 20 calibration normals"
+        "threshold 19 (keeps 95.0% of the calibration normals below it): false-alarm rate 5.0% on 20 calibration "
+        f"normals; on new normal images 95 % interval {low:.1%}-{high:.1%} (20 calibration normals)"
     )
+
+
+def test_a_threshold_saved_before_the_interval_loads_without_one():
+    record = calibrate_threshold(np.arange(1.0, 21.0)).to_dict()
+    for key in ("new_false_alarm_interval", "num_groups", "design_effect"):
+        del record[key]
+    old = Threshold.from_dict(record)
+    assert old.new_false_alarm_interval is None and old.design_effect == 1.0
+    assert old.describe().endswith("on 20 calibration normals")
+
+
+def test_design_effect_by_hand():
+    # groups a: (1, 3), b: (5, 7); grand mean 4, group means 2 and 6
+    # MSB = 2 * (4 + 4) / 1 = 16, MSW = (1 + 1 + 1 + 1) / 2 = 2, m0 = (4 - 8 / 4) / 1 = 2
+    # ICC = (16 - 2) / (16 + 2) = 7 / 9; design effect 1 + (8 / 4 - 1) * 7 / 9
+    assert design_effect([1.0, 3.0, 5.0, 7.0], ["a", "a", "b", "b"]) == pytest.approx(1 + 7 / 9)
+    assert design_effect([1.0, 2.0, 3.0], ["a", "b", "c"]) == 1.0   # one image a group
+    with pytest.raises(InputError, match="one group per score"):
+        design_effect([1.0, 2.0], ["a"])
+
+
+def _coverage(groups_known: bool, sims: int = 400) -> float:
+    """How often the interval holds the true new-image false-alarm rate: 20 patients of 5 slices,
+    score = patient effect + slice noise (both standard normal), so P(new > T) = 1 - Phi(T / sqrt 2)."""
+    rng = np.random.default_rng(0)
+    groups = [str(g) for g in range(20) for _ in range(5)]
+    hits = 0
+    for _ in range(sims):
+        scores = rng.normal(size=20).repeat(5) + rng.normal(size=100)
+        t = calibrate_threshold(scores, target=0.95, groups=groups if groups_known else None)
+        low, high = t.new_false_alarm_interval
+        hits += low <= 1 - scipy_stats.norm.cdf(t.value / np.sqrt(2)) <= high
+    return hits / sims
+
+
+def test_the_interval_holds_on_new_patients_only_when_the_groups_are_known():
+    assert 0.93 <= _coverage(groups_known=True) <= 1.0
+    assert _coverage(groups_known=False) < 0.90   # slices counted as independent: too narrow
+
+
+def test_the_interval_covers_independent_images():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(1000):
+        scores = rng.random(60)
+        t = calibrate_threshold(scores, target=0.9)
+        low, high = t.new_false_alarm_interval
+        hits += low <= 1 - t.value <= high       # uniform scores: P(new > T) = 1 - T
+    assert 0.93 <= hits / 1000 <= 0.97

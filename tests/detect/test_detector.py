@@ -229,4 +229,4 @@ def test_evaluate_uses_the_anomaly_score_and_its_threshold_and_the_card_shows_it
     assert metrics["threshold_false_alarm_rate"] == pytest.approx(flagged[:3].float().mean().item())
     assert metrics["threshold_sensitivity"] == pytest.approx(flagged[3:].float().mean().item())
     assert f"| auroc | {metrics['auroc']:.4f} |" in det.model_card()
-    assert "expected false-alarm rate" in det.model_card()
+    assert "on new normal images 95 % interval" in det.model_card()
