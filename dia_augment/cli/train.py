@@ -12,6 +12,11 @@ settings), ``--overwrite`` replaces it. Every field of ``TrainConfig`` is an opt
 ``--recipe reference`` sets the paper code's recipe (``TrainConfig.reference()``) for every
 option still at its default; options given after it win.
 
+``--config FILE`` reads the options from a JSON file (``--print-config`` prints them in that form
+and exits); ``--config RUN/run.json --out NEW`` replays a run: ``run.json`` records the options of
+the command that made it. ``--log-with tensorboard|wandb|mlflow|all`` also sends the log to
+experiment trackers (``docs/tracking.md``).
+
 Example::
 
     dia-augment train --data sarscov2:../shared/data/sarscov2-ct --mode dia --dissolver ddpm \\
@@ -24,7 +29,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from dia_augment.cli._config_options import add_config_options, config_from_args
+from dia_augment.cli._config_options import (add_config_file_options, add_config_options, apply_config_file,
+                                             config_from_args, naming_the_file, print_config, record_command)
 from dia_augment.data.arguments import add_data_arguments, data_kwargs, data_source
 from dia_augment.errors import ConfigError
 from dia_augment.filters import DISSOLVER_NAMES
@@ -32,6 +38,7 @@ from dia_augment.filters.ddpm import DISSOLVER_WEIGHTS, INPUT_RANGES
 from dia_augment.shift.training_type import TRAINING_TYPE_BACKENDS, parse_training_type
 from dia_augment.score.config import ScoreConfig
 from dia_augment.train.config import TrainConfig
+from dia_augment.train.log import TRACKERS
 
 #: The ScoreConfig fields ``train`` takes for the detector it saves (the others are ``score``'s).
 DETECTOR_SCORE_OPTIONS = ("num_views", "resize_factor", "resize_fix", "hflip", "colour", "fallback")
@@ -41,16 +48,27 @@ HELP = "Train a model on the normal training images (SimCLR, CSI or DIA); write 
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options every training command shares: the data, the run folder and its policy."""
-    parser.add_argument("--data", required=True, help="'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT "
-                        "(sarscov2, aptos2019, kermany_oct, kvasir)")
+    """The options every training command shares: the data, the run folder and its policy, the trackers."""
+    parser.add_argument("--data", default=None, help="'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT "
+                        "(sarscov2, aptos2019, kermany_oct, kvasir); required, here or in --config")
     parser.add_argument("--normal-class", default=None, help="the normal class (folder name or label)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the train / test split of sources without one")
-    parser.add_argument("--out", required=True, help="the run folder (a new one per run)")
+    parser.add_argument("--out", default=None, help="the run folder (a new one per run); required unless --print-config")
     policy = parser.add_mutually_exclusive_group()
     policy.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
     policy.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    parser.add_argument("--log-with", nargs="+", choices=[*TRACKERS, "all"], default=None, metavar="TRACKER",
+                        help=f"also send the log (losses, lr, images/s, figures) to experiment trackers: "
+                        f"{', '.join(TRACKERS)} or all (every one installed); metrics.jsonl is written all the same")
     add_data_arguments(parser)
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Refuse a command line (with its config file) that names no ``--data`` or no ``--out``."""
+    for name in ("data", "out"):
+        if getattr(args, name) is None:
+            raise ConfigError(f"--{name} is required: give it on the command line"
+                              + (" or in the --config file" if name == "data" else ""))
 
 
 #: What ``--recipe reference`` of ``train`` sets beyond the TrainConfig fields: no calibration hold-out (the paper
@@ -105,6 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_options(parser, TrainConfig)
     add_config_options(parser, ScoreConfig, only=DETECTOR_SCORE_OPTIONS,
                        title="the saved detector's test-time views (ScoreConfig)")
+    add_config_file_options(parser, recipe={**TrainConfig.reference().to_dict(), **TRAIN_RECIPE_OPTIONS})
 
 
 def score_config_from_args(args: argparse.Namespace, seed: int) -> ScoreConfig:
@@ -135,9 +154,20 @@ def resolve_objective(args: argparse.Namespace) -> tuple[str, str | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``dia-augment train`` holding the run folder's lock (a second writer into ``--out`` is refused)."""
+    """Run ``dia-augment train`` holding the run folder's lock (a second writer into ``--out`` is refused).
+
+    The options of ``--config`` join those given first; ``--print-config`` prints them (checked) and returns.
+    """
     from dia_augment.utils.lock import run_folder_lock
 
+    args = apply_config_file(args, NAME, "contrastive", DETECTOR_SCORE_OPTIONS)
+    if args.print_config:
+        with naming_the_file(args):
+            config_from_args(TrainConfig, args)
+            score_config_from_args(args, 0)
+        print_config(args)
+        return 0
+    check_run_options(args)
     with run_folder_lock(args.out, "dia-augment train"):
         return _run(args)
 
@@ -148,20 +178,25 @@ def _run(args: argparse.Namespace) -> int:
     from dia_augment.detect.run_data import SCORE_CONFIG_FILE, save_fingerprints, training_indices
     from dia_augment.utils.io import atomic_write_json
     from dia_augment.train import train_model
+    from dia_augment.train.log import resolve_trackers
 
-    mode, backend, shift = resolve_objective(args)
-    # the paper's blur training types blur every view, as its code does
-    all_views = {"dissolve_all_views": True} if args.training_type and args.training_type.startswith("blur") else {}
-    config = config_from_args(TrainConfig, args, mode=mode, shift=shift, **all_views)  # checked before any work
-    dissolver = None
-    if backend is not None:
-        from dia_augment.filters import make_dissolver
+    resolve_trackers(args.log_with)  # a tracker that is not installed fails before any work
+    with naming_the_file(args):
+        mode, backend, shift = resolve_objective(args)
+        # the paper's blur training types blur every view, as its code does
+        all_views = {"dissolve_all_views": True} if args.training_type and args.training_type.startswith("blur") else {}
+        config = config_from_args(TrainConfig, args, mode=mode, shift=shift, **all_views)  # checked before any work
+        if not 0 <= args.calibration_fraction < 1:
+            raise ConfigError(f"--calibration-fraction must be in [0, 1); got {args.calibration_fraction}")
+        score_config = score_config_from_args(args, config.seed)  # checked before any work
+        dissolver = None
+        if backend is not None:
+            from dia_augment.filters import make_dissolver
 
-        options = {"weights": args.dissolver_weights, "input_range": args.dissolver_input_range} if backend == "ddpm" else {}
-        dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution, **options)
-    if not 0 <= args.calibration_fraction < 1:
-        raise ConfigError(f"--calibration-fraction must be in [0, 1); got {args.calibration_fraction}")
-    score_config = score_config_from_args(args, config.seed)  # checked before any work
+            options = ({"weights": args.dissolver_weights, "input_range": args.dissolver_input_range}
+                       if backend == "ddpm" else {})
+            dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution,
+                                       **options)
     options = DataOptions(data=args.data, normal_class=args.normal_class, data_seed=args.data_seed,
                           load_size=args.load_size, **data_kwargs(args), calibration_fraction=args.calibration_fraction,
                           calibration_seed=args.data_seed)
@@ -177,7 +212,8 @@ def _run(args: argparse.Namespace) -> int:
         if calibration_by is not None:
             groups, calibration_groups = ([data.groups[i] for i in side.tolist()] for side in (rest, held))
     model = train_model(config, images, dissolver, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
-                        data_source=data_source(args), data_options=options.to_dict())
+                        data_source=data_source(args), data_options=options.to_dict(), log_with=args.log_with)
+    record_command(args.out, NAME, args)  # what --config RUN/run.json replays
     save_fingerprints(args.out, images)
     atomic_write_json(Path(args.out) / SCORE_CONFIG_FILE, score_config.to_dict())
     print(f"trained {mode} ({shift}{', ' + backend if backend else ''}) on {len(images)} normal images -> {args.out}")

@@ -47,12 +47,12 @@ class ContrastiveTrainer(Engine):
     def __init__(self, config: TrainConfig, images: ImageSource, dissolver: Dissolver | None = None,
                  out_dir: str | os.PathLike = "runs/train", resume: bool = False, overwrite: bool = False,
                  data_source: str | None = None,
-                 data_options: dict[str, Any] | None = None) -> None:
+                 data_options: dict[str, Any] | None = None, log_with: str | list[str] | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise ConfigError(f"config must be a TrainConfig; got {type(config).__name__}")
         if config.mode == "dia" and dissolver is None:
             raise ConfigError("mode 'dia' needs a dissolver")
-        super().__init__(config, images, out_dir, resume, overwrite, data_source, data_options)
+        super().__init__(config, images, out_dir, resume, overwrite, data_source, data_options, log_with)
         channels = self.data_info["channels"]
         if config.in_channels not in (None, channels):
             raise ConfigError(f"config.in_channels = {config.in_channels} but the images have {channels} channel(s): "
@@ -170,7 +170,8 @@ class ContrastiveTrainer(Engine):
 
 def train_model(config: TrainConfig, images: ImageSource, dissolver: Dissolver | None = None,
                 out_dir: str | os.PathLike = "runs/train", resume: bool = False, overwrite: bool = False,
-                data_source: str | None = None, data_options: dict[str, Any] | None = None) -> DIAResNet:
+                data_source: str | None = None, data_options: dict[str, Any] | None = None,
+                log_with: str | list[str] | None = None) -> DIAResNet:
     """Train a :class:`DIAResNet` on normal images with the SimCLR, CSI or DIA objective.
 
     Each step takes ``config.batch_size`` images (split evenly over the processes), builds their
@@ -199,12 +200,16 @@ def train_model(config: TrainConfig, images: ImageSource, dissolver: Dissolver |
         overwrite: replace a run already in ``out_dir``.
         data_source: where the images came from, recorded in ``run.json``.
         data_options: the options the images were read with, recorded in ``run.json``.
+        log_with: experiment trackers that also get the losses, the learning rate, images/s and the
+            loss curve: ``"tensorboard"``, ``"wandb"``, ``"mlflow"``, ``"all"`` (every one installed) or
+            several; a tracker whose package is missing raises before any work. They do not change
+            the training.
 
     Returns:
         The trained model (on the training device, in eval mode).
 
     Raises:
-        ConfigError: settings that do not fit the data or the processes.
+        ConfigError: settings that do not fit the data or the processes, or a tracker that is not installed.
         RunFolderError: ``out_dir`` holds a run and neither ``resume`` nor ``overwrite`` is set,
             or ``resume`` with other settings (the message names the fields).
 
@@ -215,7 +220,8 @@ def train_model(config: TrainConfig, images: ImageSource, dissolver: Dissolver |
         >>> model.feature_dim
         16
     """
-    trainer = ContrastiveTrainer(config, images, dissolver, out_dir, resume, overwrite, data_source, data_options)
+    trainer = ContrastiveTrainer(config, images, dissolver, out_dir, resume, overwrite, data_source, data_options,
+                                 log_with)
     trainer.run()
     return trainer.accelerator.unwrap_model(trainer.model).eval()
 

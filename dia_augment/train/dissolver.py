@@ -100,11 +100,12 @@ class DissolverTrainer(Engine):
 
     def __init__(self, config: DissolverTrainConfig, images: ImageSource, out_dir: str | os.PathLike,
                  resume: bool = False, overwrite: bool = False, data_source: str | None = None,
-                 data_options: dict[str, Any] | None = None, final_check: FinalCheck | None = None) -> None:
+                 data_options: dict[str, Any] | None = None, final_check: FinalCheck | None = None,
+                 log_with: str | list[str] | None = None) -> None:
         if not isinstance(config, DissolverTrainConfig):
             raise ConfigError(f"config must be a DissolverTrainConfig; got {type(config).__name__}")
         self.final_check = final_check
-        super().__init__(config, images, out_dir, resume, overwrite, data_source, data_options)
+        super().__init__(config, images, out_dir, resume, overwrite, data_source, data_options, log_with)
 
     def make_dataset(self, images: ImageSource) -> Dataset:
         resolution, antialias = self.config.resolution, self.config.antialias
@@ -201,9 +202,12 @@ class DissolverTrainer(Engine):
             save_dissolve_grid(self.dissolver, self.grid_images.to(self.device), self.out_dir / grid, GRID_STEPS,
                                scale=max(1, 64 // self.config.resolution))
             record["grid"] = str(grid)
-        logger.log(record)
+        logger.log(record)  # the trackers get the held-out losses with it
         self.last_eval_step = self.step
         save_readiness_curve(self.metrics_path, self.out_dir / "readiness.png")
+        if "grid" in record:
+            self.track_image("dissolve_grid", self.out_dir / record["grid"], folder="grids")
+        self.track_image("readiness", self.out_dir / "readiness.png")
         return {"holdout": f"{record['holdout_loss']:.4f}"}
 
     def on_start(self, records: list[dict[str, Any]], logger: JsonlLogger) -> None:
@@ -230,7 +234,8 @@ class DissolverTrainer(Engine):
 
 def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: str | os.PathLike, resume: bool = False,
                     overwrite: bool = False, data_source: str | None = None,
-                    data_options: dict[str, Any] | None = None, final_check: FinalCheck | None = None) -> DDPMDissolving:
+                    data_options: dict[str, Any] | None = None, final_check: FinalCheck | None = None,
+                    log_with: str | list[str] | None = None) -> DDPMDissolving:
     """Train a DDPM dissolver on normal images and save its EMA weights to ``out_dir/dissolver``.
 
     Pass the *normal* training images only: the dissolver learns what normal anatomy looks
@@ -262,6 +267,10 @@ def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: 
         final_check: called on the main process with the final (EMA) dissolver and the held-out
             images (CPU, at the dissolver's resolution), after the last readiness check and before
             the dissolver is saved: ``dia-augment train-dissolver`` runs the lesion probe there.
+        log_with: experiment trackers that also get the training loss, images/s, the held-out
+            readiness losses, the dissolve grids, ``readiness.png`` and the loss curve:
+            ``"tensorboard"``, ``"wandb"``, ``"mlflow"``, ``"all"`` (every one installed) or several; a
+            tracker whose package is missing raises before any work. They do not change the training.
 
     Returns:
         The trained (EMA) dissolver, on the training device.
@@ -280,6 +289,7 @@ def train_dissolver(config: DissolverTrainConfig, images: ImageSource, out_dir: 
         >>> d(images[:2], 50).shape
         torch.Size([2, 1, 16, 16])
     """
-    trainer = DissolverTrainer(config, images, out_dir, resume, overwrite, data_source, data_options, final_check)
+    trainer = DissolverTrainer(config, images, out_dir, resume, overwrite, data_source, data_options, final_check,
+                               log_with)
     trainer.run()
     return trainer.dissolver

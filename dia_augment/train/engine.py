@@ -13,7 +13,10 @@ does the rest the same way for all of them:
   (and at each epoch's end when the trainer asks), holding the model files, the optimiser, the
   scheduler, the data order, every process's generators and torch's RNG, so that a run killed at
   any point and resumed ends with the same weights as an uninterrupted one;
-- at the end: the trainer's final files, ``loss.png`` beside the log, ``run.json`` marked finished.
+- at the end: the trainer's final files, ``loss.png`` beside the log, ``run.json`` marked finished;
+- experiment trackers (``log_with``: TensorBoard, W&B, MLflow, through Accelerate's trackers,
+  :mod:`dia_augment.train.log`): every ``metrics.jsonl`` record as scalars, the trainer's figures and
+  the loss curve as images, in addition to the files; they never change the training.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from dia_augment.train.checkpoint import (begin_checkpoint, checkpoint_tmp, fini
                                           rng_tensors, unflatten_optimizer_state)
 from dia_augment.train.data import ImageSource, as_dataset, collate_images, epoch_batches, epoch_loader
 from dia_augment.utils.config import config_defaults
-from dia_augment.train.log import save_loss_curve, trim_log
+from dia_augment.train.log import TrackedLogger, Trackers, resolve_trackers, save_loss_curve, tracker_config, trim_log
 from dia_augment.train.run_folder import data_record, differences, finish_run, open_run, start_run
 from dia_augment.utils.io import JsonlLogger, atomic_save_tensors, check_record
+from dia_augment.utils.run_layout import CHECKPOINT_PREFIX
 from dia_augment.utils.precision import AUTOCAST_OF_PRECISION, autocast_context, resolve_precision
 from dia_augment.utils.random import derive_seed, derived_generator
 
@@ -64,6 +68,9 @@ class Engine:
         data_source: where the images came from (recorded in ``run.json``).
         data_options: the options the images were read with (recorded in ``run.json``; see
             :func:`~dia_augment.train.run_folder.data_record`).
+        log_with: experiment trackers that also receive the log: ``"tensorboard"``, ``"wandb"``,
+            ``"mlflow"``, ``"all"`` (every one installed) or several (see
+            :func:`~dia_augment.train.log.resolve_trackers`); checked before any work.
     """
 
     kind = ""
@@ -72,7 +79,8 @@ class Engine:
 
     def __init__(self, config: Any, images: ImageSource, out_dir: str | Path, resume: bool = False,
                  overwrite: bool = False, data_source: str | None = None,
-                 data_options: dict[str, Any] | None = None) -> None:
+                 data_options: dict[str, Any] | None = None, log_with: str | list[str] | None = None) -> None:
+        tracker_names = resolve_trackers(log_with)  # a missing package fails before any work
         self.config = config
         self.dataset = self.make_dataset(images)
         shape = tuple(collate_images([self.dataset[0]]).shape[1:])
@@ -85,12 +93,14 @@ class Engine:
         # when told to use the CPU.
         try:
             self.accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no",
-                                           kwargs_handlers=self.accelerator_kwargs())
+                                           kwargs_handlers=self.accelerator_kwargs(),
+                                           log_with=list(tracker_names) or None, project_dir=self.out_dir)
         except ValueError as err:  # an Accelerator of another precision made by the caller in this process
             raise ConfigError(f"this process already holds an Accelerator of another precision ({err}); the trainers "
                               "set their precision with mixed_precision= and need Accelerate's state in float32") from err
         self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
         self.main, self.device = self.accelerator.is_main_process, self.accelerator.device
+        self.trackers = Trackers(self.accelerator, tracker_names if self.main else ())
         self.precision = resolve_precision(config.mixed_precision, self.device, announce=self.main)
         self.autocast_dtype = AUTOCAST_OF_PRECISION[self.precision]
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
@@ -159,6 +169,11 @@ class Engine:
 
     def release(self) -> None:
         """Called when the run ends, however it ends: give back what the trainer borrowed from its caller."""
+
+    def track_image(self, tag: str, path: Path, folder: str | None = None) -> None:
+        """Send the figure ``path`` to the run's trackers at the current step (main process; nothing without any)."""
+        if self.trackers:
+            self.trackers.log_image(tag, path, self.step, folder)
 
     def save_final(self) -> None:
         """Write the trained model's final files (main process)."""
@@ -262,10 +277,29 @@ class Engine:
         continued = self.main and open_run(self.out_dir, self.kind, config_dict, self.data_info, config.RESUMABLE,
                                            self.resume, self.overwrite, config_defaults(type(config)))
         accel.wait_for_everyone()
+        found = latest_checkpoint(self.out_dir) if (continued or self.resume) else None
+        if self.trackers:  # before the model is built: a tracker that cannot start fails before any work
+            # the log keeps the records of the checkpoint's steps; those after it are logged anew
+            redone = int(found.name[len(CHECKPOINT_PREFIX):]) + 1 if found is not None else 0
+            self.trackers.start(self.out_dir, tracker_config(config_dict, **self._run_facts()), redone)
+        try:
+            self._train(found)
+        finally:
+            self.trackers.finish()
+
+    def _run_facts(self) -> dict[str, Any]:
+        """What the trackers record of the run beside its config: its kind, data and precision."""
+        data = self.data_info
+        return {"run_kind": self.kind, "data_source": data["source"], "num_images": data["num_images"],
+                "channels": data["channels"], "image_size": data["image_size"], "mixed_precision_used": self.precision}
+
+    def _train(self, found: Path | None) -> None:
+        """The rest of :meth:`run`: set up, restore the checkpoint ``found``, loop, write the final files."""
+        accel, config = self.accelerator, self.config
+        config_dict = config.to_dict()
         self.setup()
         torch.manual_seed(derive_seed(config.seed, f"global/{self.rank}"))
         order = derived_generator(config.seed, "order")
-        found = latest_checkpoint(self.out_dir) if (continued or self.resume) else None
         if found is not None:
             self.load_checkpoint(found, order)
         logger = None
@@ -273,7 +307,7 @@ class Engine:
             start_run(self.out_dir, self.kind, config_dict, self.data_info, mixed_precision_used=self.precision)
             remove_stale(self.out_dir, keep=found)
             records = trim_log(self.metrics_path, self.step)
-            logger = JsonlLogger(self.metrics_path)
+            logger = TrackedLogger(self.metrics_path, self.trackers)
             self.on_start(records, logger)
         accel.wait_for_everyone()
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"training {self.kind}", unit="step",
@@ -323,6 +357,7 @@ class Engine:
             self.save_final()
             if self.metrics_path.is_file():
                 save_loss_curve(self.metrics_path, self.out_dir / "loss.png", title=f"{self.kind} training loss")
+                self.track_image("loss_curve", self.out_dir / "loss.png")
             finish_run(self.out_dir, self.step)
         accel.wait_for_everyone()
 

@@ -24,15 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from dia_augment.errors import RunFolderError
+from dia_augment.train.log import TRACKER_PROJECT
 from dia_augment.utils.io import atomic_write_json, read_json
 
 __all__ = ["RUN_FILE", "OUTPUTS", "data_record", "read_run", "open_run", "start_run", "finish_run", "check_run_fits",
            "differences"]
 
 RUN_FILE = "run.json"
-#: Everything a training run writes into its folder (``overwrite=True`` removes these, nothing else).
+#: Everything a training run writes into its folder (``overwrite=True`` removes these, nothing else),
+#: the trackers' folders included (TensorBoard's ``dia-augment/``, W&B's ``wandb/``).
 OUTPUTS = ("run.json", "checkpoints", "metrics.jsonl", "loss.png", "model.safetensors", "config.json",
-           "dissolver", "grids", "readiness.png")
+           "dissolver", "grids", "readiness.png", TRACKER_PROJECT, "wandb")
 
 
 def data_record(source: str | None, num_images: int, shape: tuple[int, ...],
