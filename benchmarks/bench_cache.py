@@ -36,20 +36,24 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import RESULTS, provenance  # noqa: E402
 
-from dia_augment import DDPMDissolving, Dissolver, RandomDissolving, StableDiffusionDissolving  # noqa: E402
-from dia_augment.augmentation.cache import CachedDissolving, build_dissolve_cache, step_grid  # noqa: E402
-from dia_augment.filters.presets import make_scheduler, make_unet  # noqa: E402
+
+if TYPE_CHECKING:
+    from dia_augment import DDPMDissolving, Dissolver, StableDiffusionDissolving
 
 BATCH = 32
 
 
 def tiny_ddpm() -> DDPMDissolving:
+    from dia_augment import DDPMDissolving
+    from dia_augment.filters.presets import make_scheduler, make_unet
+
     torch.manual_seed(0)
     return DDPMDissolving(make_unet("tiny", 32, 3), make_scheduler(), check_inputs=False)
 
@@ -64,6 +68,8 @@ def tiny_sd() -> StableDiffusionDissolving:
     """The tests' tiny random pipeline: a 4-level VAE of 4 channels, a 2-level UNet (8, 16)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
+
+    from dia_augment import StableDiffusionDissolving
 
     torch.manual_seed(0)
     vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
@@ -80,6 +86,8 @@ def sd15() -> StableDiffusionDissolving:
     """Stable Diffusion 1.5's architecture (its published configs) with random weights."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
+
+    from dia_augment import StableDiffusionDissolving
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
@@ -113,6 +121,9 @@ def epoch(step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], images: to
 
 
 def measure(name: str, dissolver: Dissolver, size: int, count: int, steps: tuple[int, ...], repeat: int) -> dict:
+    from dia_augment import RandomDissolving
+    from dia_augment.augmentation.cache import CachedDissolving, build_dissolve_cache
+
     images = torch.rand(count, 3, size, size, generator=torch.Generator().manual_seed(0))
     order = torch.randperm(count, generator=torch.Generator().manual_seed(1))
     with tempfile.TemporaryDirectory() as folder:
@@ -138,6 +149,27 @@ def measure(name: str, dissolver: Dissolver, size: int, count: int, steps: tuple
             "epoch_repeats": repeat}
 
 
+def cost_table(path: Path = RESULTS / "bench_cache.json") -> str:
+    """The docs table of a committed measurement: build cost, size, live and cached epoch time per image."""
+    if not path.exists():
+        return "not measured yet\n"
+    record = json.loads(path.read_text())
+    lines = ["| dissolver | images x grid steps | build, s per view | bytes per image | live dissolve, s per image | "
+             "cache read, s per image | epoch speed-up | the build pays after (epochs) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in record["results"]:
+        lines.append(f"| {r['dissolver']} | {r['images']} x {len(r['grid'])} | {r['build_s_per_view']:.4g} | "
+                     f"{r['bytes_per_image'] / 1e3:.0f} kB | {r['live_s_per_image']:.3g} | {r['cache_s_per_image']:.2g} | "
+                     f"{r['speedup']:.0f} x | {r['break_even_epochs']:.1f} |")
+    lines.append(f"\n{record['device']}, {record['threads']} thread(s), torch {record['torch']}, batch {record['batch']}; "
+                 f"`{record['command']}` at {record['commit'][:7]}{'+dirty' if record['commit'].endswith('+dirty') else ''}.")
+    return "\n".join(lines) + "\n"
+
+
+#: The docs table of this benchmark's committed result (printed by ``benchmarks/report.py``).
+REPORT_TABLES = {"cache-cost": cost_table}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_cache.json", help="where the JSON goes")
@@ -148,6 +180,8 @@ def main() -> None:
     parser.add_argument("--sd15-steps", type=int, default=1, help="grid steps of the SD 1.5 part")
     parser.add_argument("--skip-sd15", action="store_true", help="leave the SD 1.5-sized part out")
     args = parser.parse_args()
+
+    from dia_augment.augmentation.cache import step_grid
 
     results = []
     ddpm = tiny_ddpm()

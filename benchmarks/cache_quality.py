@@ -78,6 +78,12 @@ def report(cached: list[dict[str, Any]], live: list[dict[str, Any]]) -> str:
     return text
 
 
+#: The docs table of this comparison's committed results (printed by ``benchmarks/report.py``).
+REPORT_TABLES = {
+    "cache-quality": lambda: report(read_lines(RESULTS / "cache_quality.jsonl"), read_lines(RESULTS / "settling.jsonl")),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -107,6 +107,10 @@ def report(records: list[dict[str, Any]]) -> str:
     return text
 
 
+#: The docs table of this comparison's committed results (printed by ``benchmarks/report.py``).
+REPORT_TABLES = {"scorers": lambda: report(read_lines(RESULTS / "scorers.jsonl"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, nargs="+", default=[], help="trained run folders (dia-augment train)")

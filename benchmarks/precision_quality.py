@@ -73,6 +73,31 @@ def report(records: list[dict[str, Any]]) -> str:
     return text
 
 
+def main_job_table(records: list[dict[str, Any]]) -> str:
+    """The example at its defaults (``auto``): AUROC over the seeds, and the wall time with the machine's load."""
+    rows = sorted((r for r in records if r["precision"] == "auto"), key=lambda r: r["seed"])
+    if not rows:
+        return "not run yet\n"
+    aurocs = [r["auroc"] for r in rows]
+    spread = f" +- {statistics.stdev(aurocs):.3f}" if len(aurocs) > 1 else ""
+    minutes = [r["timings"]["total_s"] / 60 for r in rows]
+    load = statistics.fmean(r["load_average"][0] for r in rows)
+    return ("| `python examples/train_csi.py` | seeds | AUROC mean +- std | per seed | minutes per run | load average |\n"
+            "| --- | --- | --- | --- | --- | --- |\n"
+            f"| defaults (precision auto: {'/'.join(sorted({r['precision_used'] for r in rows}))}) | "
+            f"{' '.join(str(r['seed']) for r in rows)} | {statistics.fmean(aurocs):.3f}{spread} | "
+            f"{' / '.join(f'{a:.3f}' for a in aurocs)} | {min(minutes):.1f}-{max(minutes):.1f} | {load:.1f} |\n\n"
+            f"{rows[0]['device']}, {rows[0]['threads']} thread(s); the load average is the 1-minute load of the "
+            f"2-core machine when each run ended (other jobs ran beside it).\n")
+
+
+#: The docs tables of this comparison's committed results (printed by ``benchmarks/report.py``).
+REPORT_TABLES = {
+    "precision-quality": lambda: report(read_lines(RESULTS / "precision_quality.jsonl")),
+    "main-job": lambda: main_job_table(read_lines(RESULTS / "precision_quality.jsonl")),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

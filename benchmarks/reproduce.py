@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _record import append_line, provenance, read_lines  # noqa: E402
+from _record import RESULTS, append_line, provenance, read_lines  # noqa: E402
 
 DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -328,6 +328,24 @@ def _plot(groups: dict[tuple, list[float]], path: Path) -> None:
     plt.close(fig)
     with atomic_open(path, "wb") as f:
         f.write(buffer.getvalue())
+
+
+def multiclass_table(records: list[dict[str, Any]]) -> str:
+    """The docs table of the multi-class run (every RetinaMNIST grade normal, BreastMNIST anomalies)."""
+    rows = sorted((r for r in records if r["dataset"] == "retina-vs-breast"), key=lambda r: r["seed"])
+    if not rows:
+        return "not run yet\n"
+    aurocs = [r["auroc"] for r in rows]
+    spread = f" +- {statistics.stdev(aurocs):.3f}" if len(aurocs) > 1 else ""
+    return ("| normal (every class) | anomalies | method | budget | precision | n | AUROC mean +- std | per seed |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+            f"| RetinaMNIST (all 5 grades) | BreastMNIST test images | {rows[0]['method']} | {rows[0]['budget']} | "
+            f"{rows[0].get('precision', 'fp32')} | {len(aurocs)} | {statistics.fmean(aurocs):.3f}{spread} | "
+            f"{' / '.join(f'{a:.3f}' for a in aurocs)} |\n")
+
+
+#: The docs tables of this script's committed results (printed by ``benchmarks/report.py``).
+REPORT_TABLES = {"multiclass": lambda: multiclass_table(read_lines(RESULTS / "reproduce.jsonl"))}
 
 
 def main() -> None:

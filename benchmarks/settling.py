@@ -69,6 +69,8 @@ BUDGETS = {
                  "ddpm_resolution": 16, "ddpm_steps": 1000, "num_views": 10, "num_train": 600, "num_test": 200,
                  "lesion_sigma": (1.5, 2.5), "lesion_opacity": (0.25, 0.4)},
 }
+#: How a part is named in the tables.
+PART_TITLES = {"sarscov2": "SARS-CoV-2", "embedded": "embedded"}
 #: The primary contrasts of each part (a - b), corrected together with Holm within the part.
 PRIMARY = {
     "sarscov2": (("ddpm", "paper-blur"), ("paper-blur-every-view", "paper-blur"), ("ddpm", "csi")),
@@ -323,6 +325,17 @@ def report_part(records: list[dict[str, Any]], part: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def report_primary(records: list[dict[str, Any]]) -> str:
+    """The primary contrasts of both parts in one table (each part's three Holm-corrected together)."""
+    from stats import format_contrasts
+
+    rows = []
+    for part in PRIMARY:
+        for row in _family(_by_method(records, part), PRIMARY[part]):
+            rows.append({**row, "name": f"{PART_TITLES[part]}: {row['name']}"})
+    return format_contrasts(rows) + "\n" if rows else "no primary contrast has two seeds yet\n"
+
+
 def report_selection(selection: list[dict[str, Any]]) -> str:
     """The label-free crop selection: each model's selection and test AUROC, the choice, their agreement."""
     from stats import correlation
@@ -355,6 +368,15 @@ def report(records: list[dict[str, Any]], selection: list[dict[str, Any]]) -> st
     return "\n".join(f"### {title}\n\n{text}" for title, text in (
         ("Part 1: SARS-CoV-2", report_part(records, "sarscov2")), ("Part 2: embedded", report_part(records, "embedded")),
         ("The label-free crop selection", report_selection(selection))))
+
+
+#: The docs tables of this experiment's committed results (printed by ``benchmarks/report.py``).
+REPORT_TABLES = {
+    "settling-sarscov2": lambda: report_part(read_lines(RESULTS / "settling.jsonl"), "sarscov2"),
+    "settling-embedded": lambda: report_part(read_lines(RESULTS / "settling.jsonl"), "embedded"),
+    "settling-selection": lambda: report_selection(read_lines(RESULTS / "settling_selection.jsonl")),
+    "settling-primary": lambda: report_primary(read_lines(RESULTS / "settling.jsonl")),
+}
 
 
 def main(argv: list[str] | None = None) -> None:

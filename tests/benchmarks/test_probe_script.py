@@ -44,12 +44,12 @@ def test_run_appends_one_line_per_step_and_resumes(script, tmp_path, capsys):
     argv = ["--out", str(out), "--image-size", "16", "--num-images", "3", "--steps", "0", "40",
             "--dissolvers", "gaussian", "resize@8"]
     script.main(argv)
-    records = script.read_records(out)
+    records = script.read_lines(out)
     assert [(r["label"], r["t"]) for r in records] == [("gaussian", 0), ("gaussian", 40), ("resize@8", 0), ("resize@8", 40)]
     assert records[0]["erasure"] == 0.0 and records[0]["change_psnr"] is None and records[0]["num_images"] == 3
     assert records[2]["erasure"] == records[3]["erasure"] > 0  # resize only does not depend on t
     script.main(argv)  # nothing left to do
-    assert "already" in capsys.readouterr().out and len(script.read_records(out)) == 4
+    assert "already" in capsys.readouterr().out and len(script.read_lines(out)) == 4
     script.main([*argv[:-2], "gaussian@8"])  # a new dissolver is added
-    assert len(script.read_records(out)) == 6
+    assert len(script.read_lines(out)) == 6
     json.loads(out.read_text().splitlines()[-1])

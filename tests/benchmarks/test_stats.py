@@ -39,6 +39,16 @@ def test_paired_difference_by_hand(script):
         d.mean = 0.0
 
 
+def test_summary_difference_equals_the_test_on_the_values(script):
+    d, s = script.paired_difference(A, B), script.summary_difference(0.06, math.sqrt(0.0013), 3)
+    assert (s["t"], s["p"], s["ci_low"], s["ci_high"]) == pytest.approx((d.t, d.p, d.ci_low, d.ci_high))
+    assert script.summary_difference(0.0, 0.0, 3)["p"] == 1.0 and script.summary_difference(-0.1, 0.0, 3)["p"] == 0.0
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        script.summary_difference(0.1, 0.1, 1)
+    with pytest.raises(ValueError, match="std >= 0"):
+        script.summary_difference(0.1, -0.1, 3)
+
+
 def test_paired_difference_other_confidence(script):
     d = script.paired_difference(A, B, confidence=0.90)
     half = 2.919985580355516 * math.sqrt(0.0013) / math.sqrt(3)  # t_{0.95} with 2 degrees of freedom
