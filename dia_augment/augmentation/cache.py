@@ -56,7 +56,7 @@ from dia_augment.errors import (CheckpointError, ConfigError, InputError, InputT
 from dia_augment.filters.base import Dissolver
 from dia_augment.utils.checks import check_images, check_int, check_range_pair
 from dia_augment.utils.device import module_device
-from dia_augment.utils.io import (atomic_open, atomic_save_tensors, atomic_write_json, check_record, load_tensors,
+from dia_augment.utils.io import (atomic_open, atomic_save_tensors, atomic_write_json, check_format, check_record, load_tensors,
                                   read_json)
 from dia_augment.utils.random import derived_generator, draw_steps, make_generator
 
@@ -391,13 +391,8 @@ _MANIFEST_FIELDS = {"format": str, "version": int, "complete": bool, "key": str,
 def _read_manifest(path: Path) -> dict[str, Any]:
     """A cache's manifest, its fields checked; :class:`CheckpointError` naming the file and field otherwise."""
     what = "dissolve cache manifest"
-    manifest = read_json(path, what, fields={"format": str, "version": int})
-    if manifest["format"] != CACHE_FORMAT:
-        raise CheckpointError(f"{path} is not a dissolve cache manifest: its format is {manifest['format']!r}, not "
-                              f"{CACHE_FORMAT!r}")
-    if manifest["version"] != CACHE_VERSION:
-        raise CheckpointError(f"{path} is a version {manifest['version']} dissolve cache; this dia_augment reads "
-                              f"version {CACHE_VERSION}: rebuild the cache with this version")
+    manifest = check_format(read_json(path, what), str(path), "dissolve cache manifest", CACHE_FORMAT, CACHE_VERSION,
+                            fix="rebuild the cache with this version")
     check_record(manifest, _MANIFEST_FIELDS, f"{what} {path}")
     check_record(manifest["data"], {"sha256": str, "count": int, "shape": list, "dtype": str}, f"{what} {path}: data")
     check_record(manifest["dissolver"], {"sha256": str, "class": str, "options": dict, "structure": str,

@@ -43,7 +43,8 @@ from dia_augment.score.encoder import TestTimeEncoder
 from dia_augment.score.views import ViewSet, draw_views
 from dia_augment.utils.checks import check_images
 from dia_augment.utils.distributed import all_gather_no_grad, gather_rows, rank, row_shares, world_size
-from dia_augment.utils.io import atomic_open, atomic_save_tensors, atomic_write_json, is_hub_id, load_tensors, read_json
+from dia_augment.utils.io import (atomic_open, atomic_save_tensors, atomic_write_json, check_format, is_hub_id,
+                                  load_tensors, read_json)
 from dia_augment.utils.precision import autocast_context, autocast_dtype
 
 __all__ = ["AnomalyDetector", "Prediction", "FORMAT", "LAYOUT_VERSION"]
@@ -567,17 +568,11 @@ class AnomalyDetector:
             raise InputError(f"from_pretrained takes the runtime settings {ScoreConfig.RUNTIME} only; got {unknown}")
         folder = _resolve_folder(str(name), revision)
         record = read_json(folder / _CONFIG, "detector config")
-        if not isinstance(record, dict) or record.get("format") != FORMAT:
-            hint = " (it looks like a training run: build a detector with dia_augment.detect.build_detector)" if (
-                isinstance(record, dict) and "mode" in record
-            ) else ""
-            raise CheckpointError(f"{folder} is not an AnomalyDetector folder: {folder / _CONFIG} has no format {FORMAT!r}{hint}")
-        if record.get("layout_version") != LAYOUT_VERSION:
-            raise CheckpointError(
-                f"{folder} was written with detector layout {record.get('layout_version')!r} by dia_augment "
-                f"{record.get('package_version')}; this version reads layout {LAYOUT_VERSION}: build it again "
-                "(dia-augment score --checkpoint RUN --save-detector, or build_detector)"
-            )
+        hint = " (it looks like a training run: build a detector with dia_augment.detect.build_detector)" if (
+            isinstance(record, dict) and "mode" in record) else ""
+        check_format(record, str(folder / _CONFIG), "AnomalyDetector folder", FORMAT, LAYOUT_VERSION, "layout_version",
+                     fix="build it again (dia-augment score --checkpoint RUN --save-detector, or build_detector)",
+                     hint=hint)
         try:
             return cls._from_record(folder, record, torch.device(device), progress, runtime)
         except KeyError as err:

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from dia_augment.errors import CheckpointError, InputError, MissingCheckpointError
 
 __all__ = ["atomic_open", "atomic_write_json", "atomic_save_tensors", "load_tensors", "read_json", "check_record",
-           "existing_file", "JsonlLogger", "CheckpointError", "is_hub_id"]
+           "check_format", "existing_file", "JsonlLogger", "CheckpointError", "is_hub_id"]
 
 
 def is_hub_id(name: str) -> bool:
@@ -132,6 +132,45 @@ def read_json(path: str | os.PathLike, what: str = "file",
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{what} {path} is corrupt (not valid JSON): {err}") from err
     return data if fields is None else check_record(data, fields, f"{what} {path}")
+
+
+def check_format(record: Any, where: str, what: str, format: str, version: int, version_key: str = "version",
+                 fix: str = "", hint: str = "") -> dict[str, Any]:
+    """Check the format and version a saved record declares: the one versioning rule of every saved folder.
+
+    A folder this library writes names what it is (``format``) and the layout of its files
+    (``version_key``); a reader accepts its own format at its own version, and refuses anything
+    else with a :class:`CheckpointError` naming the file, what was found and, for another version,
+    the version of the library that wrote it and how to get a readable one.
+
+    Args:
+        record: the JSON object read from the file.
+        where: the file, for the message.
+        what: what the folder should be (``"dissolve cache"``, ``"AnomalyDetector folder"``).
+        format: the expected ``record["format"]``.
+        version: the expected ``record[version_key]``.
+        version_key: the record's version field.
+        fix: how to get a folder of this version (appended to the version error).
+        hint: appended to the format error (what the file looks like instead).
+
+    Examples:
+        >>> check_format({"format": "demo", "version": 2}, "x.json", "demo folder", "demo", 2)["version"]
+        2
+        >>> check_format({"format": "demo", "version": 1, "package_version": "0.0.9"}, "x.json", "demo folder", "demo", 2,
+        ...              fix="build it again")
+        Traceback (most recent call last):
+        ...
+        dia_augment.errors.CheckpointError: x.json: demo folder of version 1 (written by dia_augment 0.0.9); this version reads version 2: build it again
+    """
+    if not isinstance(record, dict) or record.get("format") != format:
+        found = record.get("format") if isinstance(record, dict) else None
+        article = "an" if what[:1].lower() in "aeiou" else "a"
+        raise CheckpointError(f"{where} is not {article} {what}: its format is {found!r}, not {format!r}{hint}")
+    if record.get(version_key) != version:
+        writer = f" (written by dia_augment {record['package_version']})" if record.get("package_version") else ""
+        raise CheckpointError(f"{where}: {what} of {version_key} {record.get(version_key)!r}{writer}; this version "
+                              f"reads {version_key} {version}{': ' + fix if fix else ''}")
+    return record
 
 
 def check_record(data: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def test_other_layout_version_and_missing_field_are_named(detector, tmp_path):
     folder = detector.save_pretrained(tmp_path / "det")
     record = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**record, "layout_version": 7, "package_version": "9.0"}))
-    with pytest.raises(CheckpointError, match="layout 7 by dia_augment 9.0; this version reads layout 2"):
+    with pytest.raises(CheckpointError, match="AnomalyDetector folder of layout_version 7 \\(written by dia_augment 9.0\\); this version reads layout_version 2"):
         AnomalyDetector.from_pretrained(folder)
     del record["preprocessing"]
     (folder / "config.json").write_text(json.dumps(record))
