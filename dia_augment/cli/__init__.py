@@ -36,6 +36,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Option help with its default, except for on / off flags (``--no-progress``: "default: True" would mislead)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser with one sub-command per command module."""
     parser = _Parser(prog="dia-augment",
@@ -48,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         if not all(hasattr(module, a) for a in ("NAME", "HELP", "add_arguments", "run")):
             continue
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=_Help)
         module.add_arguments(command)
         command.set_defaults(_run=module.run)
     return parser
