@@ -28,7 +28,9 @@ it refuses to run before that file exists.
 
 Results: one JSON line per cell in ``benchmarks/results/settling.jsonl`` (AUROC, AUPR, the settings,
 the command, commit, version, device, threads and wall time). A finished cell is skipped, so the
-script can be stopped and started again; ``--train-only`` trains without scoring.
+script can be stopped and started again; ``--train-only`` trains without scoring;
+``--seeds`` and ``--methods`` run a subset of the grid (two processes on disjoint seeds; the
+primary contrasts' methods first when CPU time is short).
 
 Run (background, resumable; one thread a process), then report:
 
@@ -94,6 +96,14 @@ def cells(part: str) -> list[dict[str, Any]]:
             for seed, data_seed, method in itertools.product(SEEDS, DATA_SEEDS[part], METHODS[part])]
 
 
+def todo_cells(part: str, records: list[dict[str, Any]], seeds: list[int] | None = None,
+               methods: list[str] | None = None) -> list[dict[str, Any]]:
+    """The part's cells without a result line, of ``seeds`` and ``methods`` only where given, in the grid's order."""
+    done = {cell_key(r) for r in records}
+    return [c for c in cells(part) if cell_key(c) not in done
+            and (seeds is None or c["seed"] in seeds) and (methods is None or c["method"] in methods)]
+
+
 def cell_key(record: dict[str, Any]) -> tuple:
     return tuple(record[k] for k in _KEY)
 
@@ -119,7 +129,7 @@ def load_part(part: str, data_seed: int, cache: dict) -> tuple[Any, Any]:
         b = BUDGETS[part]
         if part == "sarscov2":
             source = f"sarscov2:{DATA_ROOT / 'sarscov2-ct'}"
-            cache[key] = tuple(load_one_class(source, split, image_size=b["image_size"], seed=data_seed)
+            cache[key] = tuple(load_one_class(source, split, load_size=b["image_size"], seed=data_seed)
                                for split in ("train", "test"))
         else:
             cache[key] = (
@@ -201,10 +211,15 @@ def score_cell(model: Any, config: Any, train: Any, test: Any, seed: int, num_vi
             "views": detector.record()["preprocessing"]}
 
 
-def run_part(part: str, out: Path, results: Path, train_only: bool) -> None:
+def run_part(part: str, out: Path, results: Path, train_only: bool, seeds: list[int] | None = None,
+             methods: list[str] | None = None) -> None:
+    """Run the part's unfinished cells, or those of ``seeds`` and ``methods`` only (in the grid's order).
+
+    The subset changes no cell: it lets two processes share the grid (disjoint seeds) and the
+    primary contrasts' methods run first when the CPU time is short.
+    """
     crop_min = selected_crop() if part == "embedded" else None
-    done = {cell_key(r) for r in read_lines(results)}
-    todo = [c for c in cells(part) if cell_key(c) not in done]
+    todo = todo_cells(part, read_lines(results), seeds, methods)
     print(f"{part}: {len(todo)} cells to run, {len(cells(part)) - len(todo)} done", flush=True)
     cache: dict = {}
     for i, cell in enumerate(todo):
@@ -388,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/settling"), help="run folders and dissolvers")
     parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="the JSON-lines results file")
     parser.add_argument("--train-only", action="store_true", help="train the cells' models without scoring them")
+    parser.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, help="run only these seeds' cells")
+    parser.add_argument("--methods", nargs="+", help="run only these methods' cells")
     args = parser.parse_args(argv)
     if args.report:
         print(report(read_lines(args.results), read_lines(SELECTION_FILE)))
@@ -399,7 +416,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give --part, --select or --report")
     if args.part == "sarscov2" and not (DATA_ROOT / "sarscov2-ct").is_dir():
         sys.exit(f"the SARS-CoV-2 data is not at {DATA_ROOT / 'sarscov2-ct'}: see shared/data/README.md")
-    run_part(args.part, args.out, args.results, args.train_only)
+    unknown = sorted(set(args.methods or ()) - set(METHODS[args.part]))
+    if unknown:
+        parser.error(f"--methods {' '.join(unknown)}: not a method of part {args.part} ({', '.join(METHODS[args.part])})")
+    run_part(args.part, args.out, args.results, args.train_only, args.seeds, args.methods)
 
 
 if __name__ == "__main__":
