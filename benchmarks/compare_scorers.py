@@ -70,7 +70,7 @@ def run(runs: list[Path], results: Path) -> None:
     for folder in runs:
         model, config = load_model(folder)
         if config.image_size not in cache:
-            cache[config.image_size] = tuple(load_one_class(DATA, split, image_size=config.image_size, seed=0)
+            cache[config.image_size] = tuple(load_one_class(DATA, split, load_size=config.image_size, seed=0)
                                              for split in ("train", "test"))
         train, test = cache[config.image_size]
         started = time.perf_counter()

@@ -102,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "noise draws each) and read the dissolved views from there at every step")
     p.add_argument("--cache-steps", type=int, default=d["cache_steps"], help="the dissolve cache's grid of steps")
     p.add_argument("--cache-draws", type=int, default=d["cache_draws"], help="the dissolve cache's noise draws per step")
-    add_data_arguments(p)
+    add_data_arguments(p, test_split=True)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", default="runs/train_csi", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -193,9 +193,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     print(f"[0/4] data: {args.data}")
     options = DataOptions(data=args.data, normal_class=args.normal_class, data_seed=args.seed, load_size=args.image_size,
-                          **data_kwargs(args), calibration_fraction=0.2, calibration_seed=args.seed)
+                          **data_kwargs(args), ood_data=args.ood_data, calibration_fraction=0.2, calibration_seed=args.seed)
     train_set = load_split(options, "train")
     options = dataclasses.replace(options, normal_class=train_set.normal_class)
+    if args.ood_data is not None and (args.lesion_sigma is not None or args.lesion_opacity is not None):
+        sys.exit("--ood-data and --lesion-sigma / --lesion-opacity both choose the test anomalies: give one of them")
     if args.lesion_sigma is None and args.lesion_opacity is None:
         test_set = load_split(options, "test")
     elif args.data == "embedded":

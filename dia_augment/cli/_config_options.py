@@ -37,7 +37,7 @@ COMMAND_RECORD = "command"
 #: The options a run's record leaves out: trackers do not change a run, so a replay does not inherit them.
 _NOT_RECORDED = ("log_with",)
 #: Data options a run records that no option sets: the command derives them (from ``--data-seed``, the data).
-_DERIVED_DATA_OPTIONS = ("calibration_seed", "calibration_by", "ood_data")
+_DERIVED_DATA_OPTIONS = ("calibration_seed", "calibration_by")
 _GIVEN = "_given_options"
 _FROM_FILE = "_config_file_options"
 _ACTIONS = "_option_actions"

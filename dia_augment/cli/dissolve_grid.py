@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         raise InputError(f"--steps {bad} are outside the dissolver's steps [0, {dissolver.num_train_timesteps})")
     normal = args.normal_class[0] if args.normal_class and len(args.normal_class) == 1 else args.normal_class
-    data = load_one_class(args.data, args.split, normal_class=normal, image_size=args.image_size,
+    data = load_one_class(args.data, args.split, normal_class=normal, load_size=args.image_size,
                           seed=args.data_seed, **data_kwargs(args, args.split))
     generator = torch.Generator().manual_seed(args.seed)
     chosen = torch.randperm(len(data), generator=generator)[: args.num_images].sort().values

@@ -59,7 +59,7 @@ def load_twins(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor]:
     if args.data == EMBEDDED:
         return make_embedded_anomalies(args.num_images, args.image_size or 64, args.seed, sigma, opacity)
     normal = args.normal_class[0] if args.normal_class and len(args.normal_class) == 1 else args.normal_class
-    data = load_one_class(args.data, args.split, normal_class=normal, image_size=args.image_size,
+    data = load_one_class(args.data, args.split, normal_class=normal, load_size=args.image_size,
                           channels=args.channels, seed=args.seed)
     images = data.images[data.labels == NORMAL]
     if len(images) == 0:

@@ -57,12 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT")
     parser.add_argument("--normal-class", default=None, help="the normal class (default: the run's; 'all': every class, "
                         "the unlabelled multi-class setting)")
-    parser.add_argument("--ood-data", default=None, help="another data set whose test images (every class) are the "
-                        "test split's anomalies (with a run trained on --normal-class all)")
     parser.add_argument("--data-seed", type=int, default=None, help="split seed of sources without one (default: the run's)")
     parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading "
                         "(default: the run's)")
-    add_data_arguments(parser)
+    add_data_arguments(parser, test_split=True)
     parser.add_argument("--out", required=True, help="the folder to write metrics.json, roc.png, scores.safetensors")
     parser.add_argument("--force", action="store_true",
                         help="score a test split that holds images the model was trained on")
@@ -94,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     asked = config_from_args(ScoreConfig, args)  # checked before the model and the data are read
     if args.load_size is not None:
-        check_int(args.load_size, "--load-size (the image_size of loading)", error=ConfigError)
+        check_int(args.load_size, "--load-size (load_size, the side images are resized to when read)", error=ConfigError)
     check_int(args.group_top_k, "--group-top-k", error=ConfigError, allow_none=True)
     given = {k: v for k, v in asked.to_dict().items() if v != ScoreConfig().to_dict()[k]}
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under accelerate launch / torchrun: share the work

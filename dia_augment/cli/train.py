@@ -47,8 +47,9 @@ NAME = "train"
 HELP = "Train a model on the normal training images (SimCLR, CSI or DIA); write model.safetensors and config.json."
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options every training command shares: the data, the run folder and its policy, the trackers."""
+def add_run_options(parser: argparse.ArgumentParser, test_split: bool = False) -> None:
+    """The options every training command shares: the data, the run folder and its policy, the trackers
+    (``test_split``: also ``--ood-data``, for a run whose test split is scored)."""
     parser.add_argument("--data", default=None, help="'embedded', a class folder, a MedMNIST .npz, or RECIPE:ROOT "
                         "(sarscov2, aptos2019, kermany_oct, kvasir); required, here or in --config")
     parser.add_argument("--normal-class", default=None, help="the normal class (folder name or label)")
@@ -60,7 +61,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-with", nargs="+", choices=[*TRACKERS, "all"], default=None, metavar="TRACKER",
                         help=f"also send the log (losses, lr, images/s, figures) to experiment trackers: "
                         f"{', '.join(TRACKERS)} or all (every one installed); metrics.jsonl is written all the same")
-    add_data_arguments(parser)
+    add_data_arguments(parser, test_split=test_split)
 
 
 def check_run_options(args: argparse.Namespace) -> None:
@@ -99,7 +100,7 @@ def add_recipe_option(parser: argparse.ArgumentParser, cls: type, extra: dict | 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` options to ``parser``."""
-    add_run_options(parser)
+    add_run_options(parser, test_split=True)
     add_recipe_option(parser, TrainConfig, TRAIN_RECIPE_OPTIONS)
     parser.add_argument("--load-size", type=int, default=None, help="resize the files to this size when loading")
     parser.add_argument("--calibration-fraction", type=float, default=0.2,
@@ -198,7 +199,8 @@ def _run(args: argparse.Namespace) -> int:
             dissolver = make_dissolver(backend, path=args.dissolver_path, resolution=args.dissolver_resolution,
                                        **options)
     options = DataOptions(data=args.data, normal_class=args.normal_class, data_seed=args.data_seed,
-                          load_size=args.load_size, **data_kwargs(args), calibration_fraction=args.calibration_fraction,
+                          load_size=args.load_size, **data_kwargs(args), ood_data=args.ood_data,
+                          calibration_fraction=args.calibration_fraction,
                           calibration_seed=args.data_seed)
     data = load_split(options, "train")
     # a source with groups (patients, volumes) holds whole groups out, so that no patient is on both sides

@@ -52,8 +52,15 @@ def _ratio(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+def add_data_arguments(parser: argparse.ArgumentParser, test_split: bool = False) -> None:
     """Add ``--group-by``, ``--window``, ``--channels``, ``--slice-axis``, ``--slices`` and ``--contamination-ratio``.
+
+    Args:
+        parser: the command's parser.
+        test_split: also add ``--ood-data SOURCE`` (another source's test images as the test
+            split's anomalies, :attr:`~dia_augment.data.options.DataOptions.ood_data`), for the
+            commands whose test split is scored. It is not a :func:`data_kwargs` entry: the
+            command passes ``args.ood_data`` to its ``DataOptions``.
 
     Examples:
         >>> parser = argparse.ArgumentParser()
@@ -93,6 +100,12 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         help="mix anomalies into the training set: int(R n / (1 - R)) anomalous images of the training split, "
         "drawn with --data-seed, join its n normal ones (R in [0, 1); the test split is never changed)",
     )
+    if test_split:
+        group.add_argument(
+            "--ood-data", default=None, metavar="SOURCE",
+            help="another data set whose test images (every class) are the test split's anomalies: the unlabelled "
+            "multi-class setting, with --normal-class all",
+        )
 
 
 def data_kwargs(args: argparse.Namespace, split: str = "train") -> dict[str, Any]:

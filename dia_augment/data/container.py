@@ -163,7 +163,7 @@ class OneClassDataset(Dataset):
 
         Raises:
             ValueError: nothing to load, or the images differ in size or channels
-                (pass ``image_size`` / ``channels``).
+                (pass ``load_size`` / ``channels``).
         """
         chosen = torch.arange(len(self)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
         if len(chosen) == 0:
@@ -176,7 +176,7 @@ class OneClassDataset(Dataset):
                 first = int(chosen[0])
                 raise DataError(
                     f"item {i} has shape {tuple(image.shape)} but item {first} has {tuple(images[0].shape)}: "
-                    "pass image_size and channels to bring every image to one size"
+                    "pass load_size and channels to bring every image to one size"
                 )
             images.append(image)
         groups = None if self.groups is None else [self.groups[i] for i in chosen.tolist()]

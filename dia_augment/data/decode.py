@@ -181,37 +181,37 @@ def convert_channels(image: Tensor, channels: int) -> Tensor:
     return (image * luma).sum(-3, keepdim=True)
 
 
-def resize_square(image: Tensor, image_size: int) -> Tensor:
-    """Resize a ``(..., C, H, W)`` float image to ``image_size`` x ``image_size`` (aspect ignored).
+def resize_square(image: Tensor, size: int) -> Tensor:
+    """Resize a ``(..., C, H, W)`` float image to ``size`` x ``size`` (aspect ignored).
 
     Bilinear with antialias (``align_corners=False``), clamped back to ``[0, 1]``; an image
     already at the size is returned unchanged.
 
     Args:
         image: float images in ``[0, 1]``.
-        image_size: the side of the output.
+        size: the side of the output.
 
     Shape:
         - image: :math:`(C, H, W)` or :math:`(B, C, H, W)`
-        - output: the same with :math:`H = W = image\\_size`
+        - output: the same with :math:`H = W = size`
 
     Examples:
         >>> resize_square(torch.ones(1, 4, 6), 2)
         tensor([[[1., 1.],
                  [1., 1.]]])
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ConfigError(f"image_size must be a positive int; got {image_size!r}")
-    if tuple(image.shape[-2:]) == (image_size, image_size):
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"size must be a positive int; got {size!r}")
+    if tuple(image.shape[-2:]) == (size, size):
         return image
     batch = image if image.ndim == 4 else image.unsqueeze(0)
-    out = F.interpolate(batch, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+    out = F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     out = out.clamp(0, 1)
     return out if image.ndim == 4 else out.squeeze(0)
 
 
-def check_output_format(image_size: int | None, channels: int | None) -> None:
-    """Check the ``image_size`` (a positive int or ``None``) and ``channels`` (1, 3 or ``None``) arguments.
+def check_output_format(load_size: int | None, channels: int | None) -> None:
+    """Check the ``load_size`` (a positive int or ``None``) and ``channels`` (1, 3 or ``None``) arguments.
 
     Examples:
         >>> check_output_format(32, 5)
@@ -219,31 +219,32 @@ def check_output_format(image_size: int | None, channels: int | None) -> None:
         ...
         dia_augment.errors.ConfigError: channels must be 1, 3 or None; got 5
     """
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
-        raise ConfigError(f"image_size must be a positive int or None; got {image_size!r}")
+    if load_size is not None and (isinstance(load_size, bool) or not isinstance(load_size, int) or load_size < 1):
+        raise ConfigError(f"load_size must be a positive int or None; got {load_size!r}")
     if channels not in (None, 1, 3):
         raise ConfigError(f"channels must be 1, 3 or None; got {channels!r}")
 
 
-def prepare_image(image: Tensor, image_size: int | None = None, channels: int | None = None) -> Tensor:
+def prepare_image(image: Tensor, load_size: int | None = None, channels: int | None = None) -> Tensor:
     """Bring a decoded ``(C, H, W)`` image to the requested channel count and square size.
 
     Args:
         image: float in ``[0, 1]``.
-        image_size: output side, or ``None`` to keep the size.
+        load_size: the side the image is resized to (bilinear, antialiased, aspect ignored: see
+            :func:`resize_square`), or ``None`` to keep its size.
         channels: 1 or 3, or ``None`` to keep the channels.
 
     Shape:
         - image: :math:`(C, H, W)`
-        - output: :math:`(channels, image\\_size, image\\_size)`
+        - output: :math:`(channels, load\\_size, load\\_size)`
 
     Examples:
-        >>> prepare_image(torch.full((1, 5, 3), 0.5), image_size=2, channels=3).shape
+        >>> prepare_image(torch.full((1, 5, 3), 0.5), load_size=2, channels=3).shape
         torch.Size([3, 2, 2])
     """
-    check_output_format(image_size, channels)
+    check_output_format(load_size, channels)
     if channels is not None:
         image = convert_channels(image, channels)
-    if image_size is not None:
-        image = resize_square(image, image_size)
+    if load_size is not None:
+        image = resize_square(image, load_size)
     return image

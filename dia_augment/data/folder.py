@@ -235,7 +235,7 @@ class OneClassImageFiles(OneClassDataset):
 
     Items are ``(image, target)``: the image a float ``(C, H, W)`` tensor in ``[0, 1]`` (see
     :func:`~dia_augment.data.decode.read_item`), converted to ``channels`` and resized to
-    ``image_size`` when given; the target 0 for a normal class, 1 otherwise. A multi-frame DICOM
+    ``load_size`` when given; the target 0 for a normal class, 1 otherwise. A multi-frame DICOM
     file gives one item per frame, a NIfTI volume one per chosen slice (``read_options``), in
     order; ``paths[i]`` and ``indices[i]`` name item ``i``'s file and frame or slice (``None``
     for a 2-D image). When the files hold volumes (a NIfTI file, a multi-frame DICOM file), every
@@ -248,7 +248,8 @@ class OneClassImageFiles(OneClassDataset):
         file_classes: the class name of each file.
         class_names: every class name (the order of the ``classes`` indices).
         normal_classes: the names of the normal classes.
-        image_size: side of the square output, or ``None`` to keep each file's size.
+        load_size: the side images are resized to when read (bilinear, antialiased, aspect ignored),
+            or ``None`` to keep each file's size.
         channels: 1 or 3, or ``None`` to keep each file's channels.
         read_options: the window and NIfTI slicing of DICOM and NIfTI files.
 
@@ -257,7 +258,7 @@ class OneClassImageFiles(OneClassDataset):
         >>> from PIL import Image
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> Image.fromarray(np.full((4, 4), 255, np.uint8)).save(d / "a.png")
-        >>> ds = OneClassImageFiles([d / "a.png"], ["ok"], ["ok", "bad"], ["ok"], image_size=2, channels=3)
+        >>> ds = OneClassImageFiles([d / "a.png"], ["ok"], ["ok", "bad"], ["ok"], load_size=2, channels=3)
         >>> image, target = ds[0]
         >>> image.shape, target, image.min().item()
         (torch.Size([3, 2, 2]), 0, 1.0)
@@ -269,11 +270,11 @@ class OneClassImageFiles(OneClassDataset):
         file_classes: Sequence[str],
         class_names: Sequence[str],
         normal_classes: Sequence[str],
-        image_size: int | None = None,
+        load_size: int | None = None,
         channels: int | None = None,
         read_options: ReadOptions | None = None,
     ) -> None:
-        check_output_format(image_size, channels)
+        check_output_format(load_size, channels)
         if len(paths) != len(file_classes):
             raise InputError(f"got {len(paths)} paths but {len(file_classes)} class names")
         class_names = [str(c) for c in class_names]
@@ -284,7 +285,7 @@ class OneClassImageFiles(OneClassDataset):
         items = [(Path(p), i, c) for p, c in zip(paths, file_classes) for i in count_images(p, self.read_options)]
         self.paths = [p for p, _, _ in items]
         self.indices = [i for _, i, _ in items]
-        self.image_size = image_size
+        self.load_size = load_size
         self.channels = channels
         classes = torch.tensor([class_names.index(c) for _, _, c in items], dtype=torch.long)
         super().__init__(classes, class_names, normal_classes)
@@ -300,7 +301,7 @@ class OneClassImageFiles(OneClassDataset):
 
     def load_image(self, index: int) -> Tensor:
         image = read_item(self.paths[index], self.indices[index], self.read_options)
-        return prepare_image(image, self.image_size, self.channels)
+        return prepare_image(image, self.load_size, self.channels)
 
 
 class OneClassImageFolder(OneClassImageFiles):
@@ -329,7 +330,8 @@ class OneClassImageFolder(OneClassImageFiles):
         root: the data folder.
         split: ``"train"``, ``"test"`` (or ``"val"`` in the splits layout).
         normal_class: the name of the normal class folder, or several names.
-        image_size: side of the square output, or ``None`` to keep each file's size.
+        load_size: the side images are resized to when read (bilinear, antialiased, aspect ignored),
+            or ``None`` to keep each file's size.
         channels: 1 or 3, or ``None`` to keep each file's channels.
         train_fraction: the train share of each class in the classes layout.
         seed: the split seed in the classes layout.
@@ -366,7 +368,7 @@ class OneClassImageFolder(OneClassImageFiles):
         root: str | os.PathLike,
         split: str,
         normal_class: str | Sequence[str],
-        image_size: int | None = None,
+        load_size: int | None = None,
         channels: int | None = None,
         train_fraction: float = 0.8,
         seed: int = 0,
@@ -419,6 +421,6 @@ class OneClassImageFolder(OneClassImageFiles):
         self.root = root
         self.split = split
         self.layout = layout
-        super().__init__(paths, names, class_names, normal_classes, image_size, channels, read_options)
+        super().__init__(paths, names, class_names, normal_classes, load_size, channels, read_options)
         if layout == "classes" and groups is not None:
             self.set_groups([groups[p] for p in self.paths], group_level(group_by))

@@ -140,7 +140,7 @@ def _own_groups(path: Path) -> dict[str, str]:
 
 
 def _file_items(
-    path: Path, groups: dict[str, str], options: ReadOptions, image_size: int | None, channels: int | None
+    path: Path, groups: dict[str, str], options: ReadOptions, load_size: int | None, channels: int | None
 ) -> Iterator[Item]:
     """The items of one file; after a frame or slice fails, the file's later ones get its reason unread."""
     try:
@@ -162,7 +162,7 @@ def _file_items(
     for index in indices:
         if failed is None:
             try:
-                image = prepare_image(read_item(path, index, options), image_size, channels)
+                image = prepare_image(read_item(path, index, options), load_size, channels)
             except _UNREADABLE as error:
                 failed = _reason(error)
             else:
@@ -174,7 +174,7 @@ def _file_items(
 def iter_items(
     inputs: str | os.PathLike | Sequence[str | os.PathLike],
     read_options: ReadOptions | None = None,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
 ) -> Iterator[Item]:
     """Read the 2-D images of files, folders, globs and manifests, lazily, file by file (see the module docstring).
@@ -185,7 +185,8 @@ def iter_items(
     Args:
         inputs: files, folders (recursive), glob patterns, ``"manifest:PATH"`` or ``PATH.csv``.
         read_options: the window, NIfTI slice axis and slice range, as for training.
-        image_size: side of the square output (the training load size), or ``None`` to keep each file's size.
+        load_size: the side images are resized to when read (bilinear, antialiased, aspect ignored)
+            (the training load size), or ``None`` to keep each file's size.
         channels: 1 or 3, or ``None`` to keep each file's channels.
 
     Returns:
@@ -193,11 +194,11 @@ def iter_items(
         ``reason`` for a file that cannot be read (per frame or slice when its header could be).
 
     Raises:
-        ConfigError: ``image_size`` or ``channels`` is invalid.
+        ConfigError: ``load_size`` or ``channels`` is invalid.
         MissingFileError, DataError: see :func:`expand_inputs`.
 
     Shape:
-        - Item.image: :math:`(C, H, W)`, :math:`(channels, image\\_size, image\\_size)` when both are given
+        - Item.image: :math:`(C, H, W)`, :math:`(channels, load\\_size, load\\_size)` when both are given
 
     Examples:
         >>> import tempfile, pathlib, numpy as np
@@ -205,21 +206,21 @@ def iter_items(
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> Image.fromarray(np.full((4, 6), 255, np.uint8)).save(root / "a.png")
         >>> _ = (root / "notes.txt").write_text("not an image")
-        >>> items = list(iter_items(root, image_size=2, channels=3))
+        >>> items = list(iter_items(root, load_size=2, channels=3))
         >>> [(i.path.name, i.index, i.ok) for i in items], items[0].image.shape
         ([('a.png', None, True), ('notes.txt', None, False)], torch.Size([3, 2, 2]))
         >>> items[1].reason.endswith("is not an image (.png, .jpg, .jpeg, .bmp, .tif, .tiff), a DICOM file (by "
         ...                          "name, or the DICM marker at byte 128) or a NIfTI file (.nii, .nii.gz)")
         True
     """
-    check_output_format(image_size, channels)
-    return read_files(expand_inputs(inputs), read_options, image_size, channels)
+    check_output_format(load_size, channels)
+    return read_files(expand_inputs(inputs), read_options, load_size, channels)
 
 
 def read_files(
     files: Sequence[tuple[Path, dict[str, str]]],
     read_options: ReadOptions | None = None,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
 ) -> Iterator[Item]:
     """The items of files :func:`expand_inputs` gave, lazily (:func:`iter_items` after its expansion).
@@ -235,6 +236,6 @@ def read_files(
         >>> len(files), [item.ok for item in read_files(files)]
         (1, [True])
     """
-    check_output_format(image_size, channels)
+    check_output_format(load_size, channels)
     options = read_options or ReadOptions()
-    return (item for path, groups in files for item in _file_items(path, groups, options, image_size, channels))
+    return (item for path, groups in files for item in _file_items(path, groups, options, load_size, channels))

@@ -130,7 +130,8 @@ class OneClassManifest(OneClassImageFiles):
         manifest: the ``.csv`` file.
         split: ``"train"`` (normal files only) or ``"test"``; ``"val"`` with a ``split`` column.
         normal_class: the normal label, or several.
-        image_size: side of the square output, or ``None`` to keep each file's size.
+        load_size: the side images are resized to when read (bilinear, antialiased, aspect ignored),
+            or ``None`` to keep each file's size.
         channels: 1 or 3, or ``None`` to keep each file's channels.
         train_fraction: the train share (of groups when grouped, else of each class).
         seed: the split seed.
@@ -168,7 +169,7 @@ class OneClassManifest(OneClassImageFiles):
         manifest: str | os.PathLike,
         split: str,
         normal_class: str | Sequence[str],
-        image_size: int | None = None,
+        load_size: int | None = None,
         channels: int | None = None,
         train_fraction: float = 0.8,
         seed: int = 0,
@@ -205,6 +206,6 @@ class OneClassManifest(OneClassImageFiles):
             )
         self.manifest = table.file
         self.split = split
-        super().__init__(paths, names, class_names, normal_classes, image_size, channels, read_options)
+        super().__init__(paths, names, class_names, normal_classes, load_size, channels, read_options)
         if group_of is not None:
             self.set_groups([group_of[p] for p in self.paths], group_level(group_by))

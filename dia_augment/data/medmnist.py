@@ -86,7 +86,8 @@ class MedMNISTOneClass(OneClassDataset):
         split: ``"train"``, ``"val"`` or ``"test"``.
         normal_labels: the labels that count as normal; ``None`` takes them from
             :data:`MEDMNIST_KNOWN` (RetinaMNIST: grade 0; BreastMNIST: 1).
-        image_size: side of the square output, or ``None`` to keep the file's size.
+        load_size: the side images are resized to when read (bilinear, antialiased, aspect ignored),
+            or ``None`` to keep the file's size.
         channels: 1 or 3, or ``None`` to keep the file's channels.
         class_names: one name per label; ``None`` takes them from :data:`MEDMNIST_KNOWN`, else
             ``"0"``, ``"1"``, ...
@@ -114,14 +115,14 @@ class MedMNISTOneClass(OneClassDataset):
         path: str | os.PathLike,
         split: str,
         normal_labels: Sequence[int] | None = None,
-        image_size: int | None = None,
+        load_size: int | None = None,
         channels: int | None = None,
         class_names: Sequence[str] | None = None,
         train_anomalies: bool = False,
     ) -> None:
         path = Path(path)
         check_split(split, MEDMNIST_SPLITS)
-        check_output_format(image_size, channels)
+        check_output_format(load_size, channels)
         known = _known_entry(path)
         if normal_labels is None:
             if known is None:
@@ -146,13 +147,13 @@ class MedMNISTOneClass(OneClassDataset):
         self.path = path
         self.split = split
         self.images = images
-        self.image_size = image_size
+        self.load_size = load_size
         self.channels = channels
         normal_names = [class_names[n] for n in normal_labels]
         super().__init__(torch.from_numpy(labels.astype(np.int64)), class_names, normal_names)
 
     def load_image(self, index: int) -> Tensor:
-        return prepare_image(to_chw_tensor(self.images[index]) / 255, self.image_size, self.channels)
+        return prepare_image(to_chw_tensor(self.images[index]) / 255, self.load_size, self.channels)
 
 
 def _read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, int]:

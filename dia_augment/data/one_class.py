@@ -30,7 +30,7 @@ def open_one_class(
     source: str | os.PathLike,
     split: str,
     normal_class: str | Sequence[str] | None = None,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
     seed: int = 0,
     train_fraction: float = 0.8,
@@ -51,7 +51,8 @@ def open_one_class(
         normal_class: the normal class: a folder name (or several) for a folder; a label or
             class name for a ``.npz`` (default for RetinaMNIST and BreastMNIST); fixed by a recipe
             (``None``, or the recipe's own choice).
-        image_size: side of the square output, or ``None`` to keep the files' size.
+        load_size: the side images are resized to when read (bilinear, antialiased, aspect ignored),
+            or ``None`` to keep the files' size.
         channels: 1 or 3, or ``None`` to keep the files' channels.
         seed: the split seed where the source has no official split.
         train_fraction: the train share of each class where the source has no official split
@@ -91,7 +92,7 @@ def open_one_class(
     if parsed.kind == "recipe":
         name, root = parsed.name, parsed.location
         dataset = RECIPES[name].open(
-            Path(root), split, image_size, channels, train_fraction, seed, group_by, train_anomalies
+            Path(root), split, load_size, channels, train_fraction, seed, group_by, train_anomalies
         )
         if normal_class is not None:
             wanted = class_names_of(normal_class)
@@ -112,20 +113,20 @@ def open_one_class(
         if normal_class is None:
             raise ConfigError(f"normal_class is needed for the manifest {path} (one of its labels)")
         return OneClassManifest(
-            path, split, normal_class, image_size, channels, train_fraction, seed, group_by, options, train_anomalies
+            path, split, normal_class, load_size, channels, train_fraction, seed, group_by, options, train_anomalies
         )
     if path.is_file():
         if parsed.kind != "npz":
             raise InputError(f"data source {path} is a file but not a MedMNIST .npz or a .csv manifest; expected {describe_sources()}")
         return MedMNISTOneClass(
-            path, split, medmnist_normal_labels(path, normal_class), image_size, channels, train_anomalies=train_anomalies
+            path, split, medmnist_normal_labels(path, normal_class), load_size, channels, train_anomalies=train_anomalies
         )
     if normal_class is None:
         folders = [path / "train", path / "test"] if has_split_folders(path) else [path]
         found = sorted({c for folder in folders for c in scan_class_folders(folder)})
         raise ConfigError(f"normal_class is needed for the folder {path}; classes found: {found}")
     return OneClassImageFolder(
-        path, split, normal_class, image_size, channels, train_fraction, seed, group_by=group_by, read_options=options,
+        path, split, normal_class, load_size, channels, train_fraction, seed, group_by=group_by, read_options=options,
         train_anomalies=train_anomalies,
     )
 
@@ -134,7 +135,7 @@ def load_one_class(
     source: str | os.PathLike,
     split: str,
     normal_class: str | Sequence[str] | None = None,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
     seed: int = 0,
     train_fraction: float = 0.8,
@@ -154,7 +155,7 @@ def load_one_class(
     Sources:
 
     - ``"embedded"``: the built-in generated fundus-like set (:mod:`dia_augment.data.embedded`),
-      64 px unless ``image_size`` is given, RGB; ``seed`` fixes the images.
+      64 px unless ``load_size`` is given, RGB; ``seed`` fixes the images.
     - a folder: ``root/<class>/`` (seeded per-class split) or ``root/{train,test}/<class>/``
       (official split), see :class:`~dia_augment.data.folder.OneClassImageFolder`; ``normal_class``
       is required. Its files may be images, DICOM (``.dcm``) or NIfTI (``.nii``, ``.nii.gz``).
@@ -168,7 +169,9 @@ def load_one_class(
         source: one of the above.
         split: ``"train"`` or ``"test"`` (``"val"`` for MedMNIST and folders that have one).
         normal_class: see :func:`open_one_class`; for ``"embedded"`` ``None`` or ``"normal"``.
-        image_size: side of the square output; needed when the files differ in size.
+        load_size: the side images are resized to when read (bilinear, antialiased, aspect ignored),
+            or ``None`` to keep their size; needed when the files differ in size. For
+            ``"embedded"``: the side of the generated images (64 when ``None``).
         channels: 1 or 3; needed when the files differ in channels.
         seed: the split seed (the generation seed for ``"embedded"``).
         train_fraction: the train share of each class where the source has no official split.
@@ -194,17 +197,17 @@ def load_one_class(
             images (the message says how many it holds).
 
     Examples:
-        >>> data = load_one_class("embedded", "test", image_size=16, channels=1)
+        >>> data = load_one_class("embedded", "test", load_size=16, channels=1)
         >>> data.images.shape, data.counts()
         (torch.Size([400, 1, 16, 16]), {'normal': 200, 'lesions': 200})
-        >>> load_one_class("embedded", "train", image_size=16, contamination_ratio=0.2).counts()
+        >>> load_one_class("embedded", "train", load_size=16, contamination_ratio=0.2).counts()
         {'normal': 600, 'lesions': 150}
     """
     ratio = check_contamination_ratio(contamination_ratio)
     if normal_class == ALL_CLASSES:
         if ratio:
             raise ConfigError("contamination_ratio does not apply to normal_class='all': every image is normal")
-        return _every_class_normal(source, split, image_size, channels, seed, train_fraction, progress, group_by,
+        return _every_class_normal(source, split, load_size, channels, seed, train_fraction, progress, group_by,
                                    window, slice_axis, slices)
     if ratio and split != "train":
         raise ConfigError(
@@ -216,7 +219,7 @@ def load_one_class(
         if normal_class not in (None, EMBEDDED_CLASS_NAMES[0]):
             raise ConfigError(f"the '{EMBEDDED}' data set's normal class is 'normal'; got {normal_class!r}")
         check_output_format(None, channels)
-        size = image_size or _EMBEDDED_DEFAULT_SIZE
+        size = load_size or _EMBEDDED_DEFAULT_SIZE
         data = make_embedded_dataset(split, size, seed)
         if ratio:
             anomalies = make_embedded_anomalies(contamination_count(ratio, len(data)), size, seed, split="train")[1]
@@ -225,7 +228,7 @@ def load_one_class(
             data.images = convert_channels(data.images, channels)
         return data
     dataset = open_one_class(
-        source, split, normal_class, image_size, channels, seed, train_fraction, group_by, window, slice_axis, slices,
+        source, split, normal_class, load_size, channels, seed, train_fraction, group_by, window, slice_axis, slices,
         train_anomalies=bool(ratio),
     )
     indices = contaminated_indices(dataset.labels, ratio, seed, where=os.fspath(source)) if ratio else None
@@ -252,18 +255,18 @@ def _a_class_of(source: str | os.PathLike) -> str | None:
     return None
 
 
-def _every_class_normal(source: str | os.PathLike, split: str, image_size: int | None, channels: int | None, seed: int,
+def _every_class_normal(source: str | os.PathLike, split: str, load_size: int | None, channels: int | None, seed: int,
                         train_fraction: float, progress: bool | None, group_by: str | None,
                         window: str | tuple[float, float] | None, slice_axis: int,
                         slices: tuple[int | None, int | None] | None) -> OneClassData:
     """Every image of every class of ``split``, labelled normal (``normal_class="all"``)."""
     if parse_source(source).kind == "embedded":
         check_output_format(None, channels)
-        data = make_embedded_dataset(split, image_size or _EMBEDDED_DEFAULT_SIZE, seed)
+        data = make_embedded_dataset(split, load_size or _EMBEDDED_DEFAULT_SIZE, seed)
         if channels is not None:
             data.images = convert_channels(data.images, channels)
     else:
-        dataset = open_one_class(source, split, _a_class_of(source), image_size, channels, seed, train_fraction,
+        dataset = open_one_class(source, split, _a_class_of(source), load_size, channels, seed, train_fraction,
                                  group_by, window, slice_axis, slices, train_anomalies=True)
         data = dataset.to_data(progress)
     data.labels = data.labels.new_zeros(data.labels.shape)

@@ -91,7 +91,7 @@ class DataOptions:
 
     def load_kwargs(self, split: str) -> dict[str, Any]:
         """The keyword arguments of :func:`~dia_augment.data.load_one_class` for ``split``."""
-        kwargs: dict[str, Any] = dict(image_size=self.load_size, channels=self.channels, seed=self.data_seed,
+        kwargs: dict[str, Any] = dict(load_size=self.load_size, channels=self.channels, seed=self.data_seed,
                                       group_by=self.group_by, window=self.window, slice_axis=self.slice_axis,
                                       slices=self.slices)
         if split == "train" and self.contamination_ratio:

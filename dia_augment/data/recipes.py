@@ -21,12 +21,13 @@ The seeded split is that of :mod:`dia_augment.data.split`: each class is shuffle
 and its name, ``floor(train_fraction * n)`` of its images are its train share; train holds the
 normal classes' train share, test the held-out share of every class.
 
-Every recipe is called alike, ``recipe(root, split, image_size=None, channels=None,
+Every recipe is called alike, ``recipe(root, split, load_size=None, channels=None,
 train_fraction=0.8, seed=0, group_by=None, train_anomalies=False)``, and documents only its
 ``root``. The other arguments:
 
 - ``split``: ``"train"`` (normal images only) or ``"test"`` (also ``"val"`` for Kermany OCT, when present);
-- ``image_size``: side of the square output, or ``None`` to keep the files' size;
+- ``load_size``: the side images are resized to when read (bilinear, antialiased, aspect ignored),
+  or ``None`` to keep the files' size;
 - ``channels``: 1 or 3, or ``None`` to keep the files' channels;
 - ``train_fraction``: the train share of each class (of each grade for APTOS 2019);
 - ``seed``: the split seed;
@@ -105,7 +106,7 @@ def _require_folders(root: Path, names: tuple[str, ...], what: str) -> None:
 def sarscov2(
     root: str | os.PathLike,
     split: str,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
@@ -135,7 +136,7 @@ def sarscov2(
     if group_by is None:
         warn_per_image_split("SARS-CoV-2 CT", "it holds several CT slices per patient and its file names carry no patient id")
     return OneClassImageFolder(
-        root, split, "non-COVID", image_size, channels, train_fraction, seed, layout="classes", group_by=group_by,
+        root, split, "non-COVID", load_size, channels, train_fraction, seed, layout="classes", group_by=group_by,
         train_anomalies=train_anomalies,
     )
 
@@ -143,7 +144,7 @@ def sarscov2(
 def aptos2019(
     root: str | os.PathLike,
     split: str,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
@@ -202,7 +203,7 @@ def aptos2019(
     paths, names = seeded_split_files(
         by_grade, split, (APTOS_CLASS_NAMES[0],), train_fraction, seed, groups, train_anomalies
     )
-    return OneClassImageFiles(paths, names, APTOS_CLASS_NAMES, (APTOS_CLASS_NAMES[0],), image_size, channels)
+    return OneClassImageFiles(paths, names, APTOS_CLASS_NAMES, (APTOS_CLASS_NAMES[0],), load_size, channels)
 
 
 def _kermany_root(root: Path) -> Path:
@@ -220,7 +221,7 @@ def _kermany_root(root: Path) -> Path:
 def kermany_oct(
     root: str | os.PathLike,
     split: str,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
@@ -252,14 +253,14 @@ def kermany_oct(
         raise ConfigError("Kermany OCT comes with its own train / test split: group_by does not apply")
     base = _kermany_root(Path(root))
     return OneClassImageFolder(
-        base, split, "NORMAL", image_size, channels, layout="splits", train_anomalies=train_anomalies
+        base, split, "NORMAL", load_size, channels, layout="splits", train_anomalies=train_anomalies
     )
 
 
 def kvasir(
     root: str | os.PathLike,
     split: str,
-    image_size: int | None = None,
+    load_size: int | None = None,
     channels: int | None = None,
     train_fraction: float = 0.8,
     seed: int = 0,
@@ -292,7 +293,7 @@ def kvasir(
         root = root / "kvasir-dataset-v2"
     _require_folders(root, KVASIR_NORMAL_CLASSES, "Kvasir v2")
     return OneClassImageFolder(
-        root, split, KVASIR_NORMAL_CLASSES, image_size, channels, train_fraction, seed, layout="classes",
+        root, split, KVASIR_NORMAL_CLASSES, load_size, channels, train_fraction, seed, layout="classes",
         group_by=group_by, train_anomalies=train_anomalies,
     )
 

@@ -52,7 +52,7 @@ CASES = [
     cli_case("score-batch-size-zero", score("--batch-size", "0"), 2, ("--batch-size", "batch_size")),
     cli_case("score-resize-factor", score("--resize-factor", "1.5"), 2, ("--resize-factor", "resize_factor")),
     cli_case("score-chunk-size-zero", score("--chunk-size", "0"), 2, ("--chunk-size", "chunk_size")),
-    cli_case("score-load-size-zero", score("--load-size", "0"), 2, ("--load-size", "image_size")),
+    cli_case("score-load-size-zero", score("--load-size", "0"), 2, ("--load-size", "load_size")),
     cli_case("grid-missing-data", grid(data=MISSING), 2, MISSING),
     cli_case("grid-resize-without-resolution", grid(dissolver="resize"), 2, "resolution"),
     cli_case("grid-num-images-zero", grid("--num-images", "0", data=MISSING), 2, ("--num-images", "num_images")),

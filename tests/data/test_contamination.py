@@ -102,8 +102,8 @@ class TestLoad:
     def test_ratio_zero_changes_nothing(self, tmp_path):
         root = _folder(tmp_path / "f", {"n": range(0, 10), "x": range(10, 20)})
         for source, normal in ((root, "n"), (_npz(tmp_path / "m.npz"), "0"), ("embedded", None)):
-            plain = load_one_class(source, "train", normal, image_size=8, progress=False)
-            zero = load_one_class(source, "train", normal, image_size=8, progress=False, contamination_ratio=0.0)
+            plain = load_one_class(source, "train", normal, load_size=8, progress=False)
+            zero = load_one_class(source, "train", normal, load_size=8, progress=False, contamination_ratio=0.0)
             assert torch.equal(zero.images, plain.images) and torch.equal(zero.labels, plain.labels)
             assert torch.equal(zero.classes, plain.classes) and int(zero.labels.sum()) == 0
 
@@ -161,17 +161,17 @@ class TestLoad:
         assert set(_values(ct)[4:]) == set(range(5)) - ct_test
 
     def test_embedded_renders_training_anomalies_of_their_own(self):
-        data = load_one_class("embedded", "train", image_size=8, contamination_ratio=0.2, seed=0)
-        clean = load_one_class("embedded", "train", image_size=8, seed=0)
+        data = load_one_class("embedded", "train", load_size=8, contamination_ratio=0.2, seed=0)
+        clean = load_one_class("embedded", "train", load_size=8, seed=0)
         assert data.counts() == {"normal": 600, "lesions": 150} and data.class_names == EMBEDDED_CLASS_NAMES
         assert torch.equal(data.images[:600], clean.images)
         assert torch.equal(data.images[600:], make_embedded_anomalies(150, 8, 0, split="train")[1])
         assert torch.equal(data.labels, data.classes) and data.labels[600:].eq(1).all()
-        test = load_one_class("embedded", "test", image_size=8, seed=0)
+        test = load_one_class("embedded", "test", load_size=8, seed=0)
         assert float(torch.cdist(data.images[600:].flatten(1), test.images.flatten(1)).min()) > 0
-        other = load_one_class("embedded", "train", image_size=8, contamination_ratio=0.2, seed=1)
+        other = load_one_class("embedded", "train", load_size=8, contamination_ratio=0.2, seed=1)
         assert float(torch.cdist(other.images[600:].flatten(1), data.images[600:].flatten(1)).min()) > 0
-        gray = load_one_class("embedded", "train", image_size=8, channels=1, contamination_ratio=0.2)
+        gray = load_one_class("embedded", "train", load_size=8, channels=1, contamination_ratio=0.2)
         assert gray.images.shape == (750, 1, 8, 8)
         with pytest.raises(ConfigError, match="split must be one of"):
             make_embedded_anomalies(1, 8, split="val")
@@ -181,7 +181,7 @@ class TestErrors:
     @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5, float("nan"), True, "0.1"])
     def test_ratio_outside_zero_one(self, ratio):
         with pytest.raises(ConfigError, match=r"contamination_ratio must be (in|a number in) \[0, 1\)"):
-            load_one_class("embedded", "train", image_size=8, contamination_ratio=ratio)
+            load_one_class("embedded", "train", load_size=8, contamination_ratio=ratio)
 
     def test_test_split_is_never_contaminated(self, tmp_path):
         root = _folder(tmp_path, {"n": range(10), "x": range(10, 20)})
@@ -224,7 +224,7 @@ class TestCommandLine:
 
         def load(*args, **kwargs):
             seen["kwargs"] = kwargs
-            seen["data"] = real(*args, **{**kwargs, "image_size": 8})
+            seen["data"] = real(*args, **{**kwargs, "load_size": 8})
             raise Loaded
 
         real = dia_augment.data.load_one_class

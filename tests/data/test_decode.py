@@ -111,11 +111,11 @@ class TestChannelsAndResize:
         torch.testing.assert_close(resize_square(torch.full((1, 7, 5), 0.3), 3), torch.full((1, 3, 3), 0.3))
         x = torch.rand(3, 5, 5)
         assert resize_square(x, 5) is x
-        with pytest.raises(ValueError, match="image_size"):
+        with pytest.raises(ValueError, match="size must be a positive int"):
             resize_square(x, 0)
 
     def test_prepare_image_converts_then_resizes(self):
         rgb = torch.stack([torch.full((4, 4), v) for v in (1.0, 0.5, 0.0)])
-        out = prepare_image(rgb, image_size=2, channels=1)
+        out = prepare_image(rgb, load_size=2, channels=1)
         torch.testing.assert_close(out, torch.full((1, 2, 2), 0.299 + 0.587 * 0.5))
         assert prepare_image(rgb) is rgb

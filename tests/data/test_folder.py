@@ -105,7 +105,7 @@ class TestOfficialSplit:
 class TestConversions:
     def test_gray_to_three_channels_and_resize(self, tmp_path, class_folder):
         root = class_folder(tmp_path, {"n": 5, "x": 5})
-        image, target = OneClassImageFolder(root, "train", "n", image_size=3, channels=3)[1]
+        image, target = OneClassImageFolder(root, "train", "n", load_size=3, channels=3)[1]
         assert target == 0 and image.shape == (3, 3, 3)
         value = OneClassImageFolder(root, "train", "n").paths[1].stem[-3:]
         torch.testing.assert_close(image, torch.full((3, 3, 3), int(value) / 255))
@@ -126,9 +126,9 @@ class TestConversions:
             image_writer(tmp_path / "n" / f"{i}.png", value=i, size=(4, 4 + i))
         image_writer(tmp_path / "x" / "0.png")
         dataset = OneClassImageFolder(tmp_path, "train", "n")
-        with pytest.raises(ValueError, match="pass image_size and channels"):
+        with pytest.raises(ValueError, match="pass load_size and channels"):
             dataset.to_data(progress=False)
-        data = OneClassImageFolder(tmp_path, "train", "n", image_size=4).to_data(progress=False)
+        data = OneClassImageFolder(tmp_path, "train", "n", load_size=4).to_data(progress=False)
         assert data.images.shape == (4, 1, 4, 4) and data.counts() == {"n": 4}
         assert sorted(round(v * 255) for v in data.images[:, 0, 0, 0].tolist()) == sorted(
             int(p.stem) for p in dataset.paths
@@ -136,7 +136,7 @@ class TestConversions:
 
     def test_dataloader_and_pickle(self, tmp_path, class_folder):
         root = class_folder(tmp_path, {"n": 5, "x": 5})
-        dataset = OneClassImageFolder(root, "test", "n", image_size=4, channels=3)
+        dataset = OneClassImageFolder(root, "test", "n", load_size=4, channels=3)
         images, targets = next(iter(DataLoader(dataset, batch_size=2)))
         assert images.shape == (2, 3, 4, 4) and targets.tolist() == [0, 1]
         clone = pickle.loads(pickle.dumps(dataset))
@@ -173,8 +173,8 @@ class TestErrors:
 
     def test_bad_arguments(self, tmp_path, class_folder):
         root = class_folder(tmp_path, {"n": 2})
-        with pytest.raises(ValueError, match="image_size"):
-            OneClassImageFolder(root, "train", "n", image_size=0)
+        with pytest.raises(ValueError, match="load_size"):
+            OneClassImageFolder(root, "train", "n", load_size=0)
         with pytest.raises(ValueError, match="channels"):
             OneClassImageFolder(root, "train", "n", channels=4)
         with pytest.raises(TypeError, match="normal_class"):

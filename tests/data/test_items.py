@@ -60,8 +60,8 @@ class TestIterItems:
         root = write_scans(tmp_path / "scans")
         paths = [root / "p1" / "IM0001", root / "p2" / "ct.nii.gz", root / "p3" / "photo.png"]
         options = ReadOptions("mediastinum", axis=1)
-        training = OneClassImageFiles(paths, ["a"] * 3, ["a"], ["a"], image_size=5, channels=3, read_options=options)
-        deployed = [i for i in iter_items(paths, options, image_size=5, channels=3)]
+        training = OneClassImageFiles(paths, ["a"] * 3, ["a"], ["a"], load_size=5, channels=3, read_options=options)
+        deployed = [i for i in iter_items(paths, options, load_size=5, channels=3)]
         assert [(i.path, i.index) for i in deployed] == list(zip(training.paths, training.indices))
         assert len(deployed) == 2 + 3 + 1
         for k, item in enumerate(deployed):

@@ -16,7 +16,6 @@ from dia_augment.data import (
     PatientLeakageWarning,
     add_data_arguments,
     data_kwargs,
-    file_groups,
     load_one_class,
     open_one_class,
     parse_source,

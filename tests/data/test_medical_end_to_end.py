@@ -50,7 +50,7 @@ def test_dicom_and_nifti_manifest_trains_and_scores(tmp_path):
                  "--no-progress", "--out", str(out)]) == 0
 
     metrics = json.loads((out / "metrics.json").read_text())
-    test = load_one_class(f"manifest:{manifest}", "test", "normal", image_size=8, channels=1)
+    test = load_one_class(f"manifest:{manifest}", "test", "normal", load_size=8, channels=1)
     # 4 train patients x 2 frames, 2 of the 8 held out for the threshold; test: 2 normal patients x 2 frames,
     # 2 abnormal x 3 slices
     assert metrics["num_train"] == 6 and (metrics["num_normal"], metrics["num_anomaly"]) == (4, 6)

@@ -47,7 +47,7 @@ class TestMedMNISTOneClass:
         raw = np.load(path)["test_images"][2]
         image, _ = MedMNISTOneClass(path, "test", normal_labels=(0,))[2]
         torch.testing.assert_close(image, torch.from_numpy(raw).permute(2, 0, 1).float() / 255)
-        gray, _ = MedMNISTOneClass(path, "test", normal_labels=(0,), channels=1, image_size=14)[2]
+        gray, _ = MedMNISTOneClass(path, "test", normal_labels=(0,), channels=1, load_size=14)[2]
         luma = torch.from_numpy(raw).float() / 255 @ torch.tensor([0.299, 0.587, 0.114])
         torch.testing.assert_close(gray, resize_square(luma[None], 14), atol=1e-6, rtol=0)
 

@@ -29,7 +29,7 @@ def test_every_class_is_normal_and_keeps_its_class(tmp_path):
     assert train.classes.tolist() == [i % 3 for i in range(24)]
     test = load_one_class(str(tmp_path / "a.npz"), "test", "all")
     assert test.images.shape[0] == 12 and int(test.labels.sum()) == 0
-    embedded = load_one_class("embedded", "test", "all", image_size=8)
+    embedded = load_one_class("embedded", "test", "all", load_size=8)
     assert int(embedded.labels.sum()) == 0 and embedded.images.shape[0] == 400
     with pytest.raises(ConfigError, match="contamination_ratio does not apply"):
         load_one_class(str(tmp_path / "a.npz"), "train", "all", contamination_ratio=0.1)
@@ -63,3 +63,22 @@ def test_train_on_every_class_and_score_against_another_data_set(tmp_path):
     assert (metrics["num_normal"], metrics["num_anomaly"], metrics["num_train"]) == (12, 12, 19)  # 5 of 24 held out
     assert metrics["normal_class"] == "all" and metrics["data_options"]["ood_data"] == str(tmp_path / "b.npz")
     assert set(metrics["per_class_auroc"]) == {f"{tmp_path / 'b.npz'}:{name}" for name in ("0", "1")}
+
+
+def test_train_records_the_ood_source_and_score_uses_it(tmp_path):
+    _npz(tmp_path / "a.npz", 0)
+    _npz(tmp_path / "b.npz", 1, channels=3, classes=2)
+    assert main(["train", "--data", str(tmp_path / "a.npz"), "--normal-class", "all", "--ood-data", str(tmp_path / "b.npz"),
+                 "--mode", "csi", "--width", "2", "--image-size", "8", "--epochs", "1", "--batch-size", "4",
+                 "--num-views", "1", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["data"]["options"]["ood_data"] == str(tmp_path / "b.npz")
+    assert main(["score", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert (metrics["num_normal"], metrics["num_anomaly"]) == (12, 12)  # the recorded source's 12 test images
+
+
+def test_ood_data_is_an_option_of_the_commands_that_score_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["train-dissolver", "--data", "embedded", "--ood-data", "x.npz", "--out", "unused"])
+    assert "unrecognized arguments: --ood-data" in capsys.readouterr().err

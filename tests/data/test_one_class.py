@@ -43,10 +43,10 @@ class TestOneClassData:
 
 class TestLoadOneClass:
     def test_embedded(self):
-        data = load_one_class("embedded", "test", image_size=16)
+        data = load_one_class("embedded", "test", load_size=16)
         expected = make_embedded_dataset("test", image_size=16)
         assert torch.equal(data.images, expected.images) and torch.equal(data.labels, expected.labels)
-        gray = load_one_class("embedded", "train", image_size=16, channels=1, seed=2)
+        gray = load_one_class("embedded", "train", load_size=16, channels=1, seed=2)
         rgb = make_embedded_dataset("train", image_size=16, seed=2)
         torch.testing.assert_close(gray.images, convert_channels(rgb.images, 1))
         with pytest.raises(ValueError, match="normal class is 'normal'"):
@@ -54,8 +54,8 @@ class TestLoadOneClass:
 
     def test_folder_matches_dataset(self, tmp_path, class_folder):
         root = class_folder(tmp_path, {"n": 10, "x": 7})
-        data = load_one_class(root, "test", normal_class="n", image_size=3, channels=3, progress=False)
-        dataset = OneClassImageFolder(root, "test", "n", image_size=3, channels=3)
+        data = load_one_class(root, "test", normal_class="n", load_size=3, channels=3, progress=False)
+        dataset = OneClassImageFolder(root, "test", "n", load_size=3, channels=3)
         assert data.images.shape == (4, 3, 3, 3) and data.labels.tolist() == [0, 0, 1, 1]
         assert torch.equal(data.images, torch.stack([dataset[i][0] for i in range(4)]))
         assert data.class_names == ["n", "x"] and data.normal_class == "n"

@@ -72,7 +72,7 @@ def test_tiny_end_to_end_run_writes_its_files(tmp_path, dissolver):
     detector = AnomalyDetector.from_pretrained(out / "model" / "detector", progress=False)
     assert detector.threshold.num_normal == 120 and detector.provenance["num_train"] == 480
     assert metrics["threshold"]["value"] == detector.threshold.value
-    test = load_one_class("embedded", "test", image_size=16)
+    test = load_one_class("embedded", "test", load_size=16)
     rescored = evaluate(detector.score(test.images), test.labels)["auroc"]  # anomaly scores, anomalies positive
     assert rescored == metrics["metrics"]["auroc"]
 

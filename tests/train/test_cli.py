@@ -19,7 +19,7 @@ def test_cli_run_equals_library_run(tmp_path):
     assert main(args) == 0
     model, config = load_model(tmp_path / "cli")
     assert (config.mode, config.shift, config.width, config.seed, config.in_channels) == ("dia", "rotation", 2, 3, 3)
-    images = load_one_class("embedded", "train", image_size=8).images
+    images = load_one_class("embedded", "train", load_size=8).images
     # the command holds a seeded 20 % of the normal images out of training, for the detector's threshold
     rest, calibration = split_calibration(images, 0.2, seed=0)
     config = TrainConfig(mode="dia", width=2, image_size=8, epochs=1, batch_size=200, lr=0.05, seed=3, progress=False)
@@ -31,7 +31,7 @@ def test_cli_run_equals_library_run(tmp_path):
     reference = build_detector(expected, config, rest, calibration, ScoreConfig(seed=3), progress=False)
     assert detector.threshold.value == pytest.approx(reference.threshold.value, rel=1e-5)
     assert detector.threshold.num_normal == len(calibration) == 120
-    test = load_one_class("embedded", "test", image_size=8).images[:6]
+    test = load_one_class("embedded", "test", load_size=8).images[:6]
     torch.testing.assert_close(detector.score(test), reference.score(test), rtol=1e-5, atol=1e-5)
 
 
@@ -67,6 +67,6 @@ def test_a_contaminated_run_records_its_ratio_and_scores_on_the_clean_test_split
     assert main(score) == 0
     assert "was trained on" not in capsys.readouterr().err  # the same source as the run's: no warning
     metrics = json.loads((tmp_path / "score" / "metrics.json").read_text())
-    test = load_one_class("embedded", "test", image_size=8)  # the test split is never contaminated
+    test = load_one_class("embedded", "test", load_size=8)  # the test split is never contaminated
     assert (metrics["num_normal"], metrics["num_anomaly"]) == (int((test.labels == 0).sum()), int(test.labels.sum()))
     assert metrics["num_train"] == 750  # the scorer's statistics come from the run's (contaminated) training set
