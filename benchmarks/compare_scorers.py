@@ -13,9 +13,11 @@ trained models with whichever scorers the installed package has, and appends one
   ``CSIScorer (random samples)`` and ``AnomalyDetector (fixed views, no colour)``.
 
 Every scorer uses T = 10 and crop area 0.54, fitted on all the model's training images (the
-models of the settling experiment's CSI cells held none out), seeded with the model's seed.
+models of the settling experiment's CSI cells held none out), seeded with the model's seed, in
+float32. The one scorer on these models is exactly what the settling experiment computed for its
+``csi`` cells (``settling.score_cell``: the same data, settings and seed), so the report takes its
+AUROC from ``benchmarks/results/settling.jsonl`` where this file has no line of its own.
 
-    python benchmarks/compare_scorers.py --runs runs/settling/cells/sarscov2_csi_0_{0,1,2}
     git worktree add /tmp/dia_old d56844a
     PYTHONPATH=/tmp/dia_old python benchmarks/compare_scorers.py --runs runs/settling/cells/sarscov2_csi_0_{0,1,2}
     python benchmarks/compare_scorers.py --report
@@ -24,6 +26,7 @@ models of the settling experiment's CSI cells held none out), seeded with the mo
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import sys
 import time
@@ -56,7 +59,7 @@ def _scores(model: Any, config: Any, train: Any, test: Any) -> dict[str, float]:
         return {OLD[0]: score.auroc(normality, test.labels), OLD[1]: score.auroc(-detector.score(test.images), test.labels)}
     from dia_augment.detect import AnomalyDetector
 
-    detector = AnomalyDetector.fit(model, train.images, config=score.ScoreConfig(num_views=10, seed=seed),
+    detector = AnomalyDetector.fit(model, train.images, config=score.ScoreConfig(num_views=10, seed=seed, mixed_precision="no"),
                                    shift=config.shift, augmentation=config.augmentation, image_size=size,
                                    mode=config.mode, progress=False)
     return {ONE: score.auroc(detector.score(test.images), test.labels)}
@@ -70,7 +73,9 @@ def run(runs: list[Path], results: Path) -> None:
     for folder in runs:
         model, config = load_model(folder)
         if config.image_size not in cache:
-            cache[config.image_size] = tuple(load_one_class(DATA, split, load_size=config.image_size, seed=0)
+            # the package before the rename called the loading size image_size
+            size = "load_size" if "load_size" in inspect.signature(load_one_class).parameters else "image_size"
+            cache[config.image_size] = tuple(load_one_class(DATA, split, seed=0, **{size: config.image_size})
                                              for split in ("train", "test"))
         train, test = cache[config.image_size]
         started = time.perf_counter()
@@ -81,13 +86,25 @@ def run(runs: list[Path], results: Path) -> None:
             print(f"{folder.name}: {scorer}: AUROC {auroc:.4f}", flush=True)
 
 
-def report(records: list[dict[str, Any]]) -> str:
-    """AUROC per scorer over the models, and each old scorer's paired difference to the one scorer."""
+def settling_one_scorer(settling: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The one scorer's AUROC on the settling experiment's SARS-CoV-2 ``csi`` models, as lines of this comparison."""
+    return [{"run": f"sarscov2_csi_{r['data_seed']}_{r['seed']}", "seed": r["seed"], "scorer": ONE, "auroc": r["auroc"]}
+            for r in settling if r["part"] == "sarscov2" and r["method"] == "csi"]
+
+
+def report(records: list[dict[str, Any]], settling: list[dict[str, Any]] = ()) -> str:
+    """AUROC per scorer over the models, and each old scorer's paired difference to the one scorer.
+
+    ``settling``: the settling experiment's lines, whose ``csi`` cells give the one scorer's AUROC
+    of a model that ``records`` has no one-scorer line for.
+    """
     from stats import compare, format_contrasts
 
     by = {}
-    for r in records:
+    for r in [*settling_one_scorer(list(settling)), *records]:
         by.setdefault(r["scorer"], {})[r["run"]] = r["auroc"]
+    if set(by) == {ONE}:
+        return "no old scorer has scored these models yet\n"
     lines = ["| scorer | n | AUROC mean +- std | per model |", "| --- | --- | --- | --- |"]
     for scorer in (ONE, *OLD):
         values = by.get(scorer, {})
@@ -108,7 +125,7 @@ def report(records: list[dict[str, Any]]) -> str:
 
 
 #: The docs table of this comparison's committed results (printed by ``benchmarks/report.py``).
-REPORT_TABLES = {"scorers": lambda: report(read_lines(RESULTS / "scorers.jsonl"))}
+REPORT_TABLES = {"scorers": lambda: report(read_lines(RESULTS / "scorers.jsonl"), read_lines(RESULTS / "settling.jsonl"))}
 
 
 def main() -> None:
@@ -118,7 +135,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="print the comparison of the results")
     args = parser.parse_args()
     if args.report:
-        print(report(read_lines(args.results)))
+        print(report(read_lines(args.results), read_lines(RESULTS / "settling.jsonl")))
         return
     if not args.runs:
         parser.error("give --runs or --report")
