@@ -149,7 +149,7 @@ def check_training_statistics(train_features: Tensor, train_shift_logits: Tensor
 
     Returns:
         :func:`degenerate_shifts`: the shifts whose CSI shift weight is undefined (the caller
-        applies the fallback policy of :meth:`~dia_augment.score.CSIScorer.resolve_method`).
+        applies the fallback policy of :func:`resolve_score_method`).
 
     Raises:
         InputError: malformed statistics, or a shift whose projections are all zero (no score
@@ -174,7 +174,7 @@ def degenerate_shifts(train_shift_logits: Tensor) -> list[int]:
     An under-trained shift head (a short run, or a model trained without the shift loss) does
     not recognise the shifts of normal images; ``1 / mean`` would then flip the sign of that
     shift's term or blow it up. The policy of the library, the CLI and the example for this
-    case is in :meth:`~dia_augment.score.CSIScorer.resolve_method`: fall back to the SimCLR score.
+    case is in :func:`resolve_score_method`: fall back to the SimCLR score (``ScoreConfig.fallback``).
 
     Shape:
         - train_shift_logits: :math:`(K, N)`
