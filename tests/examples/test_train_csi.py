@@ -93,3 +93,11 @@ def test_precision_and_layout_options_reach_both_trainings_and_default_to_auto()
     assert (config.width, config.image_size, config.epochs, config.crop_scale, config.checkpoint_every) == (16, 32, 15, (0.2, 1.0), 50)
     with pytest.raises(SystemExit):
         example.parse_args(["--mixed-precision", "fp16"])  # the example offers fp32 and bf16 only
+
+
+def test_ood_data_and_lesion_options_together_are_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(EXAMPLE), "--ood-data", "embedded", "--lesion-sigma", "1", "2",
+                           "--out", str(tmp_path / "run"), *TINY], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "--ood-data and --lesion-sigma / --lesion-opacity both choose the test anomalies" in done.stderr
+    assert not (tmp_path / "run" / "model").exists()
