@@ -89,6 +89,7 @@ from dia_augment.utils.checks import check_images
 
 __all__ = [
     "colour_view",
+    "reference_contrast_first",
     "reference_colour_jitter",
     "kornia_colour_jitter",
     "grayscale",
@@ -480,6 +481,24 @@ def _grayscale(images: Tensor, apply: Tensor) -> Tensor:
     return torch.where(apply.view(-1, 1, 1, 1), luma.expand_as(images), images)
 
 
+def reference_contrast_first(order: Sequence[int] | Tensor) -> bool:
+    """Whether a view of order ``order`` (a permutation of brightness, contrast, saturation, hue)
+    runs the reference's contrast step before its HSV step: contrast before hue, so that a uniform
+    permutation gives either order with probability 1/2, as the reference's coin does.
+
+    Examples:
+        >>> reference_contrast_first([1, 0, 2, 3]), reference_contrast_first([3, 2, 1, 0])
+        (True, False)
+        >>> import itertools
+        >>> sum(reference_contrast_first(p) for p in itertools.permutations(range(4)))   # 12 of the 24
+        12
+    """
+    order = _check_order(order)
+    if not {1, 3} <= set(order):
+        raise InputError(f"order must hold contrast (1) and hue (3) to say which reference step comes first; got {order}")
+    return order.index(1) < order.index(3)
+
+
 def colour_view(images: Tensor, jitter: Sequence[float] | None, order: Sequence[int], gray: bool,
                 semantics: str = "library") -> Tensor:
     """One fixed view's colour jitter and grayscale, the same for every row, without checks or data-dependent branches.
@@ -494,7 +513,7 @@ def colour_view(images: Tensor, jitter: Sequence[float] | None, order: Sequence[
         images: images in ``[0, 1]``.
         jitter: ``(brightness / value, contrast, saturation, hue)`` as numbers, or ``None``: no jitter.
         order: the order of (brightness, contrast, saturation, hue) for ``"library"``; for
-            ``"reference"`` whether contrast (index 1) comes first.
+            ``"reference"`` whether contrast (1) comes before hue (3): :func:`reference_contrast_first`.
         gray: convert to grayscale afterwards (3-channel images).
         semantics: ``"library"`` (kornia's) or ``"reference"`` (the paper code's).
 
@@ -515,7 +534,8 @@ def colour_view(images: Tensor, jitter: Sequence[float] | None, order: Sequence[
     if jitter is not None:
         factors = [x.new_full((n,), float(value)) for value in jitter]
         if semantics == "reference":
-            x = _reference_rows(x, factors[1], factors[3], factors[2], factors[0], contrast_first=order[0] == 1)
+            x = _reference_rows(x, factors[1], factors[3], factors[2], factors[0],
+                                contrast_first=reference_contrast_first(order))
         else:
             x = _clamp_unit(x)
             for idx in order:

@@ -244,7 +244,7 @@ class ReferenceSimCLRAugmentation(nn.Module):
             return _uniform(n, *self._factor_range(index), generator, device, torch.float32)
 
         def bernoulli(p: float) -> Tensor:
-            return torch.rand(n, generator=generator, device=device) < p
+            return torch.rand(n, generator=generator, device=device, dtype=torch.float32) < p  # whatever the default dtype
 
         contrast_first = torch.rand((), generator=generator, device=device, dtype=torch.float64) < 0.5
         params = {

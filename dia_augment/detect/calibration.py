@@ -159,9 +159,9 @@ def calibrate_threshold(
 
     normal_sorted, anomaly_sorted = np.sort(normal), np.sort(anomaly)
     if mode == "normal_quantile":
-        value = normal_sorted[math.ceil(target * normal.size - 1e-9) - 1]
+        value = normal_sorted[max(math.ceil(target * normal.size - 1e-9), 1) - 1]  # at least the lowest score
     elif mode == "sensitivity":
-        needed = math.ceil(target * anomaly.size - 1e-9)
+        needed = max(math.ceil(target * anomaly.size - 1e-9), 1)
         value = _just_below(anomaly_sorted[anomaly.size - needed], np.concatenate([normal, anomaly]))
     else:
         value, target = _best_f1(normal_sorted, anomaly_sorted), None
@@ -195,11 +195,18 @@ def false_alarm_interval(kept: int, total: int, design: float = 1.0,
         (0.022, 0.113)
         >>> [round(v, 3) for v in false_alarm_interval(95, 100, design=4.0)]   # 25 independent images' worth
         [0.013, 0.218]
+
+    Raises:
+        InputError: ``kept`` outside ``[0, total]``, ``design`` below 1, or ``confidence`` outside (0, 1).
     """
     from scipy import stats
 
     if not 0 <= kept <= total or total < 1:
         raise InputError(f"kept must be in [0, total] and total >= 1; got {kept} of {total}")
+    if isinstance(design, bool) or not isinstance(design, (int, float)) or not design >= 1:
+        raise InputError(f"design (a design effect) must be a number >= 1; got {design!r}")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise InputError(f"confidence must be a number in (0, 1), e.g. 0.95; got {confidence!r}")
     n, k, tail = total / design, kept / design, (1 - confidence) / 2
     if k == 0:
         return float(stats.beta.ppf(tail, n + 1, 1)), 1.0
@@ -209,6 +216,9 @@ def false_alarm_interval(kept: int, total: int, design: float = 1.0,
 
 def design_effect(scores: ArrayLike, groups: list[str]) -> float:
     """``1 + (m - 1) ICC`` of ``scores`` clustered by ``groups`` (1.0 when every group holds one score).
+
+    Scores of a single group are one independent observation's worth: the design effect is then
+    their count (nothing is known of how other groups vary).
 
     ``m = sum(m_g^2) / n`` is the groups' size weighted by size, and ``ICC`` the one-way ANOVA
     estimate of the intra-class correlation, ``(MSB - MSW) / (MSB + (m0 - 1) MSW)``, clipped to ``[0, 1]``.
@@ -228,7 +238,9 @@ def design_effect(scores: ArrayLike, groups: list[str]) -> float:
                          f"{'a string' if isinstance(groups, str) else len(groups)}")
     labels, index = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
     n, count = values.size, labels.size
-    if count < 2 or count == n:
+    if count == 1:
+        return float(n)
+    if count == n:
         return 1.0
     sizes = np.bincount(index).astype(float)
     means = np.bincount(index, weights=values) / sizes

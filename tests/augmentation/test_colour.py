@@ -446,3 +446,19 @@ BAD = [
 def test_bad_inputs_are_refused(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_reference_view_runs_contrast_first_when_contrast_precedes_hue():
+    from dia_augment.augmentation.colour import colour_view, reference_contrast_first
+
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    jitter = (1.2, 0.7, 1.3, 0.08)
+    on = torch.ones(3, dtype=torch.bool)
+    per = [torch.full((3,), v) for v in jitter]
+    for order, first in (([3, 1, 0, 2], False), ([0, 2, 1, 3], True)):
+        assert reference_contrast_first(order) is first
+        expected = ref_jitter(x, on, per[1], per[3], per[2], per[0], contrast_first=first)
+        torch.testing.assert_close(colour_view(x, jitter, order, gray=False, semantics="reference"), expected,
+                                   rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match="contrast .1. and hue .3."):
+        reference_contrast_first([0, 2])

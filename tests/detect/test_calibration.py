@@ -129,3 +129,26 @@ def test_the_interval_covers_independent_images():
         low, high = t.new_false_alarm_interval
         hits += low <= 1 - t.value <= high       # uniform scores: P(new > T) = 1 - T
     assert 0.93 <= hits / 1000 <= 0.97
+
+
+def test_one_group_is_one_observation_and_bad_interval_arguments_are_named():
+    from dia_augment.detect.calibration import false_alarm_interval
+
+    scores = np.linspace(0.0, 1.0, 40)
+    assert design_effect(scores, ["p1"] * 40) == 40.0  # one patient: one independent observation's worth
+    low, high = calibrate_threshold(scores, groups=["p1"] * 40).new_false_alarm_interval
+    assert low < 0.05 and high > 0.9  # nothing is known of other patients: the interval says so
+    with pytest.raises(InputError, match="confidence must be a number in \\(0, 1\\)"):
+        false_alarm_interval(95, 100, confidence=95)
+    with pytest.raises(InputError, match="design .a design effect. must be a number >= 1"):
+        false_alarm_interval(95, 100, design=0)
+    with pytest.raises(InputError, match="design"):
+        false_alarm_interval(95, 100, design=0.5)
+
+
+def test_a_tiny_target_keeps_the_lowest_score_not_the_highest():
+    scores = np.array([0.3, 0.1, 0.2])
+    assert calibrate_threshold(scores, target=1e-12).value == pytest.approx(0.1)
+    anomalies = np.array([0.9, 0.8])
+    threshold = calibrate_threshold(scores, anomalies, mode="sensitivity", target=1e-12)
+    assert threshold.value == pytest.approx(0.8) and threshold.sensitivity == 0.5  # catches one anomaly at least
