@@ -4,7 +4,8 @@ The live cells are the settling experiment's ``ddpm`` cells of part 1 (``benchma
 SARS-CoV-2, rotation, 48 px, width 16, 5 epochs, bf16 training, the 32 px tiny DDPM, steps drawn in
 [30, 100)). The cached cells are the same cells whose dissolved views come from a cache of that
 dissolver on a grid of 8 steps over [30, 100) (one draw: the DDPM's dissolve is deterministic in
-the step): ``TrainConfig(dissolve_cache=...)``. Both are scored by the one scorer in float32 with
+the step): ``TrainConfig(dissolve_cache=...)``, one cache per seed (the cache's noise seed
+derives from the run's seed, and a cache refuses a build with another one). Both are scored by the one scorer in float32 with
 the settling experiment's settings. One JSON line per cached cell in
 ``benchmarks/results/cache_quality.jsonl`` (with the build's and the training's wall time);
 ``--report`` pairs them with the live cells of ``benchmarks/results/settling.jsonl``.
@@ -45,7 +46,7 @@ def run(seeds: list[int], out: Path, results: Path) -> None:
         config = TrainConfig(mode="dia", shift="rotation", model="resnet18", width=b["width"], image_size=b["image_size"],
                              crop_scale=b["crop_scale"], epochs=b["epochs"], batch_size=b["batch_size"], lr=b["lr"],
                              seed=seed, mixed_precision="bf16", channels_last=True, checkpoint_every=20,
-                             dissolve_cache=str(out / "caches" / "sarscov2_d0_ddpm32_grid8"), cache_steps=CACHE_STEPS,
+                             dissolve_cache=str(out / "caches" / f"sarscov2_d0_ddpm32_grid8_s{seed}"), cache_steps=CACHE_STEPS,
                              progress=sys.stderr.isatty())
         started = time.perf_counter()
         model = train_model(config, train.images, dissolver=dissolver, out_dir=out / "cached" / f"ddpm_s{seed}",
