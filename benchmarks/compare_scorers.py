@@ -65,13 +65,37 @@ def _scores(model: Any, config: Any, train: Any, test: Any) -> dict[str, float]:
     return {ONE: score.auroc(detector.score(test.images), test.labels)}
 
 
+def _load(folder: Path) -> tuple[Any, Any]:
+    """The run's model and config; under the old package, a config that this version rewrote
+    (reloading a finished run writes its config.json with today's fields) is read without the
+    fields the old package lacks, which hold their defaults in these runs."""
+    import dataclasses
+    import json
+
+    from dia_augment.errors import CheckpointError
+    from dia_augment.models import build_model
+    from dia_augment.train import TrainConfig, load_model
+    from safetensors.torch import load_file
+
+    try:
+        return load_model(folder)
+    except CheckpointError as err:
+        if "unknown TrainConfig fields" not in str(err):
+            raise
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    recorded = json.loads((folder / "config.json").read_text())
+    config = TrainConfig.from_dict({k: v for k, v in recorded.items() if k in known})
+    model = build_model(config.model, config.in_channels or 3, config.width, config.num_shifts, config.proj_dim)
+    model.load_state_dict(load_file(folder / "model.safetensors"))
+    return model.eval(), config
+
+
 def run(runs: list[Path], results: Path) -> None:
     from dia_augment.data import load_one_class
-    from dia_augment.train import load_model
 
     cache: dict[int, tuple[Any, Any]] = {}
     for folder in runs:
-        model, config = load_model(folder)
+        model, config = _load(folder)
         if config.image_size not in cache:
             # the package before the rename called the loading size image_size
             size = "load_size" if "load_size" in inspect.signature(load_one_class).parameters else "image_size"
