@@ -69,7 +69,7 @@ def run_seed(seed: int, manifest: Path, out: Path) -> dict[str, Any]:
     low, high = threshold["new_false_alarm_interval"]
     observed = metrics["threshold_false_alarm_rate"]
     record = {
-        "seed": seed, "data_seed": seed, "precision": "fp32", "slices_per_patient": SLICES_PER_PATIENT,
+        "seed": seed, "data_seed": seed, "precision": TRAIN_OPTIONS[TRAIN_OPTIONS.index("--mixed-precision") + 1], "slices_per_patient": SLICES_PER_PATIENT,
         "calibration_normals": threshold["num_normal"], "calibration_patients": threshold["num_groups"],
         "design_effect": threshold["design_effect"], "calibration_false_alarm_rate": threshold["false_alarm_rate"],
         "stated_interval": [low, high], "test_false_alarm_rate": observed, "within": low <= observed <= high,
