@@ -305,9 +305,12 @@ def reference_colour_jitter(images: Tensor, apply: Tensor, contrast: Tensor, hue
 
 def _reference_jitter(images: Tensor, apply: Tensor, contrast: Tensor, hue: Tensor, saturation: Tensor,
                       value: Tensor, contrast_first: Tensor) -> Tensor:
-    """:func:`reference_colour_jitter` on checked arguments."""
-    flags = contrast_first.to(images.device)
-    apply = apply.to(images.device)
+    """:func:`reference_colour_jitter` on checked arguments.
+
+    The row selection stays on the masks' device (the CPU where the draws were made), so the
+    tests of which rows to jitter cost no synchronisation with a GPU holding the images.
+    """
+    flags = contrast_first.to(apply.device)
     factors = [f.to(device=images.device, dtype=images.dtype) for f in (contrast, hue, saturation, value)]
 
     result = images
@@ -317,7 +320,7 @@ def _reference_jitter(images: Tensor, apply: Tensor, contrast: Tensor, hue: Tens
             continue
         if bool(rows.all()):  # the common case: the whole batch, no gather
             return _reference_rows(images, *factors, contrast_first=first)
-        index = rows.nonzero().squeeze(1)
+        index = rows.nonzero().squeeze(1).to(images.device)
         out = _reference_rows(images[index], *(f[index] for f in factors), contrast_first=first)
         result = result.index_put((index,), out)
     return images.clone() if result is images else result  # always a new tensor, as kornia's
