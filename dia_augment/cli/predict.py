@@ -30,19 +30,9 @@ HELP = ("Score new files (images, DICOM, NIfTI, manifests) with a saved detector
         "(per patient / volume), a score histogram and a gallery of the top-k.")
 
 
-def _window(text: str) -> str:
-    from dia_augment.data.window import parse_window
-
-    try:
-        parse_window(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    return text
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``predict`` options to ``parser``."""
-    from dia_augment.data.arguments import parse_slices
+    from dia_augment.data.arguments import parse_slices, window_option
     from dia_augment.data.window import WINDOW_PRESETS
     from dia_augment.detect.groups import AGGREGATIONS, DEFAULT_AGGREGATION
 
@@ -61,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group-score", choices=AGGREGATIONS, default=DEFAULT_AGGREGATION,
                         help="the group score a patient / volume is called on: its images' max, mean or top-k mean")
     reading = parser.add_argument_group("reading the files (default: as the detector's training read its own)")
-    reading.add_argument("--window", type=_window, default=None,
+    reading.add_argument("--window", type=window_option, default=None,
                          help=f"intensity window of DICOM / NIfTI files: {', '.join(WINDOW_PRESETS)}, file, minmax or "
                          "CENTER,WIDTH")
     reading.add_argument("--slice-axis", type=int, choices=(0, 1, 2), default=None,

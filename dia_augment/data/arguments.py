@@ -18,7 +18,7 @@ from dia_augment.data.contamination import check_contamination_ratio
 from dia_augment.data.options import source_name
 from dia_augment.data.window import WINDOW_PRESETS, parse_window
 
-__all__ = ["add_data_arguments", "data_kwargs", "data_source", "parse_slices"]
+__all__ = ["add_data_arguments", "data_kwargs", "data_source", "parse_slices", "window_option"]
 
 
 def parse_slices(text: str) -> tuple[int | None, int | None]:
@@ -37,7 +37,13 @@ def parse_slices(text: str) -> tuple[int | None, int | None]:
         raise argparse.ArgumentTypeError(f"--slices must be START:STOP (ints, either may be empty); got {text!r}") from None
 
 
-def _window(text: str) -> str:
+def window_option(text: str) -> str:
+    """The ``--window`` option's type: ``text`` if :func:`~dia_augment.data.window.parse_window` reads it.
+
+    Examples:
+        >>> window_option("lung"), window_option("40,400")
+        ('lung', '40,400')
+    """
     try:
         parse_window(text)
     except ValueError as err:
@@ -80,7 +86,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, test_split: bool = False
     )
     group.add_argument(
         "--window",
-        type=_window,
+        type=window_option,
         default=None,
         help=f"intensity window of DICOM / NIfTI files: {', '.join(WINDOW_PRESETS)}, file, minmax or CENTER,WIDTH "
         "(default: the file's own window, else min-max)",
