@@ -22,12 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def git_commit() -> str:
-    """The commit of the work tree, ``+dirty`` when it has uncommitted changes to tracked files."""
+def git_commit(folder: Path = ROOT) -> str:
+    """The commit of the checkout holding ``folder`` (this work tree by default), ``+dirty`` when it has
+    uncommitted changes to tracked files, ``"unknown"`` outside a checkout."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

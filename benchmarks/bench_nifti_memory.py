@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _record import RESULTS, ROOT, append_line, provenance, read_lines  # noqa: E402
+from _record import RESULTS, ROOT, append_line, git_commit, provenance, read_lines  # noqa: E402
 
 CASES = ("package", "whole-volume")
 RESULTS_FILE = RESULTS / "nifti_memory.jsonl"
@@ -68,18 +68,6 @@ def write_volume(path: Path, shape: tuple[int, int, int], seed: int = 0) -> None
 def peak_mib() -> float:
     """This process's peak resident memory so far, MiB (``ru_maxrss`` is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _checkout_commit(folder: Path) -> str:
-    """The git commit of the checkout holding ``folder``, ``+dirty`` with uncommitted changes to tracked files."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
 
 
 def read_case(case: str, path: str, window: str | None, count: int) -> dict[str, Any]:
@@ -110,7 +98,7 @@ def read_case(case: str, path: str, window: str | None, count: int) -> dict[str,
     after, seconds = peak_mib(), time.perf_counter() - start
     package = Path(dia_augment.__file__).resolve().parents[1]
     return {"before_mib": before, "after_mib": after, "seconds": seconds, "package_root": str(package),
-            "this_checkout": package == ROOT, "package_commit": _checkout_commit(package),
+            "this_checkout": package == ROOT, "package_commit": git_commit(package),
             "package_version": dia_augment.__version__, "nibabel": nibabel.__version__, "numpy": np.__version__}
 
 
