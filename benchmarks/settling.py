@@ -37,7 +37,7 @@ Run (background, resumable; one thread a process), then report:
     OMP_NUM_THREADS=1 nohup python benchmarks/settling.py --part sarscov2 --out runs/settling &
     OMP_NUM_THREADS=1 python benchmarks/settling.py --select --out runs/settling
     OMP_NUM_THREADS=1 nohup python benchmarks/settling.py --part embedded --out runs/settling &
-    python benchmarks/settling.py --report
+    python benchmarks/settling.py --report --plot docs/images/settling.png
 """
 
 from __future__ import annotations
@@ -306,15 +306,21 @@ def _by_method(records: list[dict[str, Any]], part: str) -> dict[str, dict[tuple
     return table
 
 
-def _family(table: dict[str, dict], contrasts: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
-    from stats import compare
-
+def _pairs(table: dict[str, dict], contrasts: tuple[tuple[str, str], ...]) -> dict[str, tuple[list[float], list[float]]]:
+    """Each contrast ``a - b`` with two or more shared (data seed, seed) keys: its paired AUROCs."""
     pairs = {}
     for a, b in contrasts:
         if a in table and b in table:
             keys = sorted(set(table[a]) & set(table[b]))
             if len(keys) >= 2:
                 pairs[f"{a} - {b}"] = ([table[a][k] for k in keys], [table[b][k] for k in keys])
+    return pairs
+
+
+def _family(table: dict[str, dict], contrasts: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    from stats import compare
+
+    pairs = _pairs(table, contrasts)
     return compare(pairs) if pairs else []
 
 
@@ -385,6 +391,45 @@ def report(records: list[dict[str, Any]], selection: list[dict[str, Any]]) -> st
         ("The label-free crop selection", report_selection(selection))))
 
 
+def plot(records: list[dict[str, Any]], path: Path) -> None:
+    """Draw every contrast of both parts: the paired differences by seed, their mean and 95 % interval.
+
+    One panel per part; primary contrasts above the line, secondary below. A contrast the Holm-corrected
+    test calls better or worse is drawn dark, one it does not show is drawn grey.
+    """
+    from stats import verdict
+
+    from dia_augment.utils.figures import new_figure, write_png
+
+    figure = new_figure(11, 4.2, dpi=110)
+    for i, part in enumerate(PRIMARY):
+        ax = figure.add_subplot(1, len(PRIMARY), i + 1)
+        table = _by_method(records, part)
+        labels: list[str] = []
+        y = 0.0
+        for family in (PRIMARY[part], SECONDARY[part]):
+            pairs = _pairs(table, family)
+            for row in _family(table, family):
+                a, b = pairs[row["name"]]
+                shown = verdict(row) != f"not shown at n = {row['n']}"
+                colour = "black" if shown else "0.6"
+                ax.scatter([x - z for x, z in zip(a, b)], [y] * len(a), s=10, color="tab:blue", alpha=0.45, zorder=2)
+                ax.plot([row["ci_low"], row["ci_high"]], [y, y], color=colour, lw=2.2, zorder=3)
+                ax.scatter([row["mean"]], [y], color=colour, marker="D", s=28, zorder=4)
+                labels.append(f"{row['name']}\nn = {row['n']}, Holm p = {row['p_holm']:.2g}")
+                y -= 1
+            if family is PRIMARY[part] and labels:
+                ax.axhline(y + 0.5, color="0.8", lw=0.8)
+        ax.axvline(0, color="grey", lw=0.8, ls="--")
+        ax.set_yticks([-k for k in range(len(labels))], labels, fontsize=7)
+        ax.set_xlabel("paired difference of test AUROC (a - b)", fontsize=8)
+        ax.set_title(f"{PART_TITLES[part]}: primary above the line, secondary below", fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    figure.suptitle("dots: seeds; diamond and bar: mean and 95 % t interval (dark: Holm-corrected test shows it)",
+                    fontsize=8)
+    write_png(figure, path)
+
+
 #: The docs tables of this experiment's committed results (printed by ``benchmarks/report.py``).
 REPORT_TABLES = {
     "settling-sarscov2": lambda: report_part(read_lines(RESULTS / "settling.jsonl"), "sarscov2"),
@@ -400,14 +445,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--select", action="store_true",
                         help="run the label-free crop selection of the embedded part (before --part embedded)")
     parser.add_argument("--report", action="store_true", help="print the pre-registered analysis of the results")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="draw the contrasts of the results as a PNG here (no training)")
     parser.add_argument("--out", type=Path, default=Path("runs/settling"), help="run folders and dissolvers")
     parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="the JSON-lines results file")
     parser.add_argument("--train-only", action="store_true", help="train the cells' models without scoring them")
     parser.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, help="run only these seeds' cells")
     parser.add_argument("--methods", nargs="+", help="run only these methods' cells")
     args = parser.parse_args(argv)
-    if args.report:
-        print(report(read_lines(args.results), read_lines(SELECTION_FILE)))
+    if args.report or args.plot:
+        if args.report:
+            print(report(read_lines(args.results), read_lines(SELECTION_FILE)))
+        if args.plot:
+            plot(read_lines(args.results), args.plot)
         return
     if args.select:
         run_selection(args.out)

@@ -27,3 +27,29 @@ def test_unknown_method_is_refused(load_benchmark, capsys):
     with pytest.raises(SystemExit):
         settling.main(["--part", "embedded", "--methods", "ddpm-every-view"])
     assert "not a method of part embedded" in capsys.readouterr().err
+
+
+def _records(values):
+    return [{"part": "sarscov2", "method": m, "data_seed": 0, "seed": s, "auroc": v}
+            for m, seeds in values.items() for s, v in enumerate(seeds)]
+
+
+def test_pairs_match_by_seed_and_skip_single_pairs(load_benchmark):
+    settling = load_benchmark("settling")
+    records = _records({"ddpm": [0.80, 0.75, 0.90], "csi": [0.70, 0.72], "paper-blur": [0.6]})
+    table = settling._by_method(records, "sarscov2")
+    pairs = settling._pairs(table, settling.PRIMARY["sarscov2"])
+    # ddpm - paper-blur shares one seed only (no contrast); ddpm - csi shares seeds 0 and 1
+    assert pairs == {"ddpm - csi": ([0.80, 0.75], [0.70, 0.72])}
+    row, = settling._family(table, settling.PRIMARY["sarscov2"])
+    assert row["n"] == 2 and row["mean"] == pytest.approx(0.065)
+
+
+def test_plot_draws_both_parts(load_benchmark, tmp_path):
+    settling = load_benchmark("settling")
+    records = _records({"ddpm": [0.80, 0.75, 0.90], "csi": [0.70, 0.72, 0.85]})
+    records += [{**r, "part": "embedded"} for r in records]
+    settling.plot(records, tmp_path / "f.png")
+    header = (tmp_path / "f.png").read_bytes()[:24]
+    assert header[:4] == b"\x89PNG"
+    assert int.from_bytes(header[16:20], "big") == 11 * 110  # width in pixels: 11 inches at 110 dpi
