@@ -120,7 +120,8 @@ def report(records: list[dict[str, Any]], settling: list[dict[str, Any]] = ()) -
     """AUROC per scorer over the models, and each old scorer's paired difference to the one scorer.
 
     ``settling``: the settling experiment's lines, whose ``csi`` cells give the one scorer's AUROC
-    of a model that ``records`` has no one-scorer line for.
+    of a model that ``records`` has no one-scorer line for. Only the models an old scorer scored are
+    shown, so every row describes the same models.
     """
     from stats import compare, format_contrasts
 
@@ -129,6 +130,8 @@ def report(records: list[dict[str, Any]], settling: list[dict[str, Any]] = ()) -
         by.setdefault(r["scorer"], {})[r["run"]] = r["auroc"]
     if set(by) == {ONE}:
         return "no old scorer has scored these models yet\n"
+    compared = set().union(*(by.get(scorer, {}) for scorer in OLD))  # the same models for every row
+    by[ONE] = {run: auroc for run, auroc in by.get(ONE, {}).items() if run in compared}
     lines = ["| scorer | n | AUROC mean +- std | per model |", "| --- | --- | --- | --- |"]
     for scorer in (ONE, *OLD):
         values = by.get(scorer, {})
